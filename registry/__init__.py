@@ -1,0 +1,68 @@
+"""Cross-border medical examination registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from registry.config import Settings
+from registry.crypto.encryption import DataCipher
+from registry.crypto.keystore import KeyStore
+from registry.db import Database
+
+__all__ = ["create_app"]
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Application factory: settings, database, keys, extensions, blueprints."""
+    from flask_smorest import Api
+
+    from registry import web
+    from registry.extensions import limiter
+
+    app = Flask(__name__, instance_relative_config=True)
+    settings = Settings.from_env(Path(app.instance_path), **(config or {}))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    keystore = KeyStore(settings.keys_dir)
+    keystore.ensure()
+    data_keys = settings.data_keys or (keystore.secret("data"),)
+    app.extensions["registry"] = web.RegistryContext(
+        settings=settings,
+        db=Database(settings.database_url),
+        keystore=keystore,
+        cipher=DataCipher(data_keys),
+        index_key=settings.index_key or keystore.secret("index"),
+    )
+    app.json = web.LimitedJSONProvider(app)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        API_TITLE="Cross-border medical examination registry",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="/static/vendor/swagger-ui/",
+        RATELIMIT_STORAGE_URI=settings.ratelimit_storage,
+        RATELIMIT_HEADERS_ENABLED=True,
+        JSON_SORT_KEYS=False,
+    )
+    api = Api(app)
+    limiter.init_app(app)
+    api.spec.components.security_scheme(
+        "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    _register_blueprints(api)
+    web.init_app(app)  # after the Api, so our handlers replace flask-smorest's
+    return app
+
+
+def _register_blueprints(api: Any) -> None:
+    from registry.accreditation.views import blp as clinics
+    from registry.auth.views import blp as auth
+    from registry.operations.views import blp as operations
+
+    for blueprint in (operations, auth, clinics):
+        api.register_blueprint(blueprint)

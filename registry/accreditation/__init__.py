@@ -1,0 +1,1 @@
+"""Jurisdictions, accredited clinics with their status history, and their signing keys."""

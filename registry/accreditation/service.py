@@ -1,0 +1,360 @@
+"""Accredit, suspend and withdraw clinics; register, generate, retire and compromise their keys."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from registry.accreditation.models import (
+    CLINIC_STATUSES,
+    PURPOSES,
+    Clinic,
+    ClinicStatusEvent,
+    Jurisdiction,
+    KeyStatusEvent,
+    SigningKey,
+)
+from registry.audit.service import record
+from registry.auth.permissions import authorize
+from registry.auth.principal import Principal
+from registry.crypto.encryption import DataCipher
+from registry.crypto.keys import (
+    KeyFormatError,
+    PrivateKey,
+    generate_key,
+    load_private_jwk,
+    load_public_jwk,
+    private_jwk,
+    public_jwk,
+    thumbprint,
+)
+from registry.db import UnitOfWork, utcnow
+from registry.errors import BadRequest, Conflict, NotFound
+
+CLINIC_ID = re.compile(r"^[A-Z]{2}-[A-Z]{3}-\d{4}$")
+
+
+# -- questions asked about a clinic or key at a moment ---------------------------------------
+def clinic_status_at(clinic: Clinic, when: datetime) -> str:
+    """The clinic's status from its dated history as of ``when`` (``not-yet-registered`` before).
+
+    Of the events in force at ``when``, the one recorded last wins, so a suspension recorded
+    today with an earlier effective time overrides what was believed before it was known.
+    """
+    return _status_at(clinic.history, when, "not-yet-registered")
+
+
+def _status_at(
+    history: Sequence[ClinicStatusEvent | KeyStatusEvent], when: datetime, before: str
+) -> str:
+    in_force = [e for e in history if e.effective_at <= when]
+    if not in_force:
+        return before
+    return max(in_force, key=lambda e: (e.recorded_at, e.id or 0)).status
+
+
+def accreditation_at(clinic: Clinic, when: datetime) -> str:
+    """``active`` only when the history says active and ``when`` lies in the window."""
+    status = clinic_status_at(clinic, when)
+    if status == "active":
+        day = when.date()
+        if day < clinic.accredited_from or (
+            clinic.accredited_until is not None and day > clinic.accredited_until
+        ):
+            return "outside-accreditation-window"
+    return status
+
+
+def accredited_on(clinic: Clinic, day: date) -> bool:
+    """Whether the clinic was accredited at some moment of ``day`` (UTC)."""
+    return any(
+        accreditation_at(clinic, moment) == "active"
+        for moment in (
+            datetime.combine(day, time.max, UTC),
+            *(e.effective_at for e in clinic.history if e.effective_at.date() == day),
+        )
+    )
+
+
+def key_status_at(key: SigningKey, when: datetime) -> str:
+    """A key's status as of ``when``: ``not-yet-registered`` before it was created."""
+    if when < key.created_at:
+        return "not-yet-registered"
+    return _status_at(key.history, when, "active")
+
+
+def compromised_since(key: SigningKey) -> datetime | None:
+    """When the key was compromised, if it ever was."""
+    return next((e.effective_at for e in key.history if e.status == "compromised"), None)
+
+
+# -- clinics ---------------------------------------------------------------------------------
+def _clinic(session: Session, clinic_id: str) -> Clinic:
+    clinic = session.get(Clinic, clinic_id)
+    if clinic is None:
+        raise NotFound(f"no clinic {clinic_id!r}")
+    return clinic
+
+
+def get_clinic(session: Session, clinic_id: str) -> Clinic:
+    """One clinic by registry id."""
+    return _clinic(session, clinic_id)
+
+
+def list_clinics(
+    session: Session, *, country: str | None = None, status: str | None = None
+) -> Sequence[Clinic]:
+    """Clinics, optionally of one country and/or current status, ordered by id."""
+    query = select(Clinic).order_by(Clinic.id)
+    if country:
+        query = query.where(Clinic.country == country.upper())
+    if status:
+        query = query.where(Clinic.status == status)
+    return session.scalars(query).all()
+
+
+def add_clinic(
+    uow: UnitOfWork,
+    *,
+    principal: Principal,
+    clinic_id: str,
+    name: str,
+    country: str,
+    purposes: Sequence[str],
+    accredited_from: date,
+    accredited_until: date | None = None,
+    city: str | None = None,
+    annual_quota: int | None = None,
+) -> Clinic:
+    """Accredit a new clinic (status active from now)."""
+    session = uow.session
+    country = country.upper()
+    authorize(principal, "clinic.manage", countries=(country,))
+    if not CLINIC_ID.match(clinic_id):
+        raise BadRequest("clinic id must look like TJ-DUS-0007 (country-city-number)")
+    if clinic_id[:2] != country:
+        raise BadRequest(f"clinic id {clinic_id} does not start with its country {country}")
+    jurisdiction = session.get(Jurisdiction, country)
+    if jurisdiction is None or not jurisdiction.participating:
+        raise BadRequest(f"{country} is not a participating jurisdiction")
+    unknown = sorted(set(purposes) - set(PURPOSES))
+    if unknown or not purposes:
+        raise BadRequest(f"purposes must be among {', '.join(PURPOSES)}; got {unknown or 'none'}")
+    if accredited_until is not None and accredited_until < accredited_from:
+        raise BadRequest("accredited_until is before accredited_from")
+    now = utcnow()
+    clinic = Clinic(
+        id=clinic_id,
+        name=name,
+        country=country,
+        city=city,
+        status="active",
+        accredited_from=accredited_from,
+        accredited_until=accredited_until,
+        purposes=sorted(set(purposes), key=PURPOSES.index),
+        annual_quota=annual_quota,
+        created_at=now,
+        history=[],
+        keys=[],
+    )
+    session.add(clinic)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"clinic {clinic_id} already exists") from exc
+    clinic.history.append(
+        ClinicStatusEvent(
+            status="active",
+            effective_at=now,
+            recorded_at=now,
+            reason="accredited",
+            actor=principal.actor_id,
+        )
+    )
+    record(
+        session,
+        actor=principal,
+        action="clinic.create",
+        object_type="Clinic",
+        object_id=clinic_id,
+        detail={"country": country, "purposes": clinic.purposes},
+    )
+    return clinic
+
+
+def change_clinic_status(
+    uow: UnitOfWork,
+    *,
+    principal: Principal,
+    clinic_id: str,
+    status: str,
+    reason: str,
+    effective_at: datetime | None = None,
+) -> Clinic:
+    """Suspend, reinstate or withdraw a clinic; withdrawal is final."""
+    session = uow.session
+    clinic = _clinic(session, clinic_id)
+    authorize(principal, "clinic.manage", countries=(clinic.country,))
+    if status not in CLINIC_STATUSES:
+        raise BadRequest(f"status must be one of {', '.join(CLINIC_STATUSES)}")
+    if not reason or not reason.strip():
+        raise BadRequest("a reason is required for a change of accreditation status")
+    if clinic.status == "withdrawn":
+        raise Conflict(f"clinic {clinic_id} was withdrawn; accredit it anew under a new id")
+    if clinic.status == status:
+        raise Conflict(f"clinic {clinic_id} is already {status}")
+    now = utcnow()
+    when = effective_at or now
+    if when.tzinfo is None:
+        raise BadRequest("effective_at needs a time zone")
+    if when > now:
+        raise BadRequest("effective_at may not be in the future; record the change when it happens")
+    clinic.history.append(
+        ClinicStatusEvent(
+            status=status,
+            effective_at=when,
+            recorded_at=now,
+            reason=reason.strip(),
+            actor=principal.actor_id,
+        )
+    )
+    clinic.status = status
+    record(
+        session,
+        actor=principal,
+        action=f"clinic.{status}",
+        object_type="Clinic",
+        object_id=clinic_id,
+        detail={"status": status, "effective_at": when.isoformat()},
+    )
+    return clinic
+
+
+# -- clinic keys -----------------------------------------------------------------------------
+def _new_key_row(clinic: Clinic, public: dict[str, str], custody: str) -> SigningKey:
+    kid = thumbprint(public)
+    return SigningKey(
+        kid=kid,
+        clinic_id=clinic.id,
+        custody=custody,
+        public_jwk={**public, "kid": kid, "use": "sig", "alg": "ES256"},
+        status="active",
+        created_at=utcnow(),
+        history=[],
+    )
+
+
+def _store_key(uow: UnitOfWork, principal: Principal, key: SigningKey) -> SigningKey:
+    session = uow.session
+    if session.get(SigningKey, key.kid) is not None:
+        raise Conflict(f"key {key.kid} is already registered")
+    session.add(key)
+    session.flush()
+    record(
+        session,
+        actor=principal,
+        action="key.create",
+        object_type="SigningKey",
+        object_id=key.kid,
+        detail={"clinic": key.clinic_id, "custody": key.custody},
+    )
+    return key
+
+
+def register_key(
+    uow: UnitOfWork, *, principal: Principal, clinic_id: str, jwk: dict[str, Any]
+) -> SigningKey:
+    """Register a clinic-held public key (the private part never reaches the registry)."""
+    clinic = _clinic(uow.session, clinic_id)
+    authorize(principal, "clinic.manage", countries=(clinic.country,))
+    if "d" in jwk:
+        raise BadRequest("send the public key only: the JWK contains the private member 'd'")
+    try:
+        public = public_jwk(load_public_jwk(jwk))
+    except KeyFormatError as exc:
+        raise BadRequest(f"clinic key: {exc}") from exc
+    return _store_key(uow, principal, _new_key_row(clinic, public, "clinic-held"))
+
+
+def generate_clinic_key(
+    uow: UnitOfWork,
+    *,
+    principal: Principal,
+    clinic_id: str,
+    custody: str,
+    cipher: DataCipher,
+) -> tuple[SigningKey, dict[str, str] | None]:
+    """Generate a key; custodial keys are sealed in the database, clinic-held ones are returned."""
+    clinic = _clinic(uow.session, clinic_id)
+    authorize(principal, "clinic.manage", countries=(clinic.country,))
+    if custody not in ("clinic-held", "custodial"):
+        raise BadRequest("custody is clinic-held or custodial")
+    private_key = generate_key()
+    row = _new_key_row(clinic, public_jwk(private_key), custody)
+    secret = {**private_jwk(private_key), "kid": row.kid}
+    if custody == "custodial":
+        row.sealed_private_jwk = cipher.encrypt(
+            json.dumps(secret).encode(), context=f"signing-key:{row.kid}".encode()
+        )
+        _store_key(uow, principal, row)
+        return row, None
+    _store_key(uow, principal, row)
+    return row, secret
+
+
+def custodial_private_key(key: SigningKey, cipher: DataCipher) -> PrivateKey:
+    """Open a custodial key's sealed private part."""
+    if key.custody != "custodial" or key.sealed_private_jwk is None:
+        raise BadRequest(f"key {key.kid} is not held by the registry")
+    opened = cipher.decrypt(key.sealed_private_jwk, context=f"signing-key:{key.kid}".encode())
+    return load_private_jwk(json.loads(opened))
+
+
+def change_key_status(
+    uow: UnitOfWork,
+    *,
+    principal: Principal,
+    kid: str,
+    status: str,
+    reason: str,
+    clinic_id: str | None = None,
+    effective_at: datetime | None = None,
+) -> SigningKey:
+    """Retire a key, or mark it compromised as of the (possibly past) compromise time."""
+    session = uow.session
+    key = session.get(SigningKey, kid)
+    if key is None or key.clinic is None or (clinic_id and key.clinic_id != clinic_id):
+        raise NotFound(f"no key {kid!r} of clinic {clinic_id or 'any'}")
+    authorize(principal, "clinic.manage", countries=(key.clinic.country,))
+    if status not in ("retired", "compromised"):
+        raise BadRequest("a key can be marked retired or compromised")
+    if key.status == "compromised":
+        raise Conflict(f"key {kid} is already marked compromised")
+    if key.status == status:
+        raise Conflict(f"key {kid} is already {status}")
+    now = utcnow()
+    when = effective_at or now
+    if when.tzinfo is None:
+        raise BadRequest("effective_at needs a time zone")
+    if when > now:
+        raise BadRequest("effective_at may not be in the future")
+    key.history.append(
+        KeyStatusEvent(status=status, effective_at=when, recorded_at=now, reason=reason)
+    )
+    key.status = status
+    record(
+        session,
+        actor=principal,
+        action=f"key.{status}",
+        object_type="SigningKey",
+        object_id=kid,
+        detail={"effective_at": when.isoformat(), "clinic": key.clinic_id},
+    )
+    return key

@@ -1,0 +1,1 @@
+"""Clients, the OAuth token endpoint, principals and the one permission check."""

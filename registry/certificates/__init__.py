@@ -1,0 +1,1 @@
+"""Certificates: destination rulesets, certificate ids, SMART Health Cards, QR codes and PDFs."""

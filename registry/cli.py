@@ -1,0 +1,426 @@
+"""The ``registry`` command: thin wrappers over the services."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+
+from registry import create_app
+from registry.auth.principal import ROLE_SCOPES, Principal
+from registry.errors import DomainError
+from registry.web import RegistryContext
+
+
+def operator() -> Principal:
+    """The person at the command line, acting as the registry operator."""
+    return Principal(
+        client_id=f"cli:{getpass.getuser()}",
+        role="admin",
+        name="command line operator",
+        scopes=ROLE_SCOPES["admin"],
+    )
+
+
+@contextmanager
+def app_context() -> Iterator[tuple[Flask, RegistryContext]]:
+    app = create_app()
+    ctx: RegistryContext = app.extensions["registry"]
+    try:
+        with app.app_context():
+            yield app, ctx
+    finally:
+        ctx.db.engine.dispose()
+
+
+def run_service(action: Callable[[], Any]) -> Any:
+    """Run a service call; a domain error becomes a one-line message and exit status 2."""
+    try:
+        return action()
+    except DomainError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(2)
+
+
+def parse_when(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    when = datetime.fromisoformat(text)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@click.group()
+def main() -> None:
+    """Cross-border medical examination registry."""
+
+
+# -- setup -----------------------------------------------------------------------------------
+@main.command()
+def init() -> None:
+    """Create or upgrade the database schema, then create the registry's keys if absent."""
+    from registry.schema import upgrade
+
+    with app_context() as (_app, ctx):
+        upgrade(ctx.settings.database_url)
+        click.echo(f"database ready: {ctx.db.engine.url.render_as_string(hide_password=True)}")
+        created = ctx.keystore.ensure()
+        click.echo(f"keys in {ctx.settings.keys_dir}: " + (", ".join(created) or "all present"))
+
+
+@main.command()
+def demo() -> None:
+    """Load demo clinics, keys and clients (idempotent)."""
+    from registry.demo import load_demo
+
+    with app_context() as (_app, ctx):
+        for line in run_service(lambda: load_demo(ctx, principal=operator())):
+            click.echo(line)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the registry with gunicorn."""
+    from gunicorn.app.wsgiapp import WSGIApplication
+
+    sys.argv = [
+        "gunicorn",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--access-logfile",
+        "-",
+        "registry.wsgi:app",
+    ]
+    WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").run()
+
+
+# -- clinics ---------------------------------------------------------------------------------
+@main.group()
+def clinic() -> None:
+    """Accredit, suspend, withdraw and list clinics; manage their keys."""
+
+
+@clinic.command("add")
+@click.option("--id", "clinic_id", required=True, help="Registry id, e.g. TJ-DUS-0007")
+@click.option("--name", required=True)
+@click.option("--country", required=True, help="ISO 3166-1 alpha-2")
+@click.option("--city")
+@click.option(
+    "--purpose",
+    "purposes",
+    multiple=True,
+    required=True,
+    type=click.Choice(["pre-departure", "return", "in-host", "periodic"]),
+)
+@click.option("--from", "accredited_from", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@click.option("--until", "accredited_until", type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--quota", "annual_quota", type=int)
+def clinic_add(
+    clinic_id: str,
+    name: str,
+    country: str,
+    city: str | None,
+    purposes: tuple[str],
+    accredited_from: datetime,
+    accredited_until: datetime | None,
+    annual_quota: int | None,
+) -> None:
+    """Accredit a clinic."""
+    from registry.accreditation import service
+
+    with app_context() as (_app, ctx), ctx.db.unit_of_work() as uow:
+        added = run_service(
+            lambda: service.add_clinic(
+                uow,
+                principal=operator(),
+                clinic_id=clinic_id,
+                name=name,
+                country=country,
+                city=city,
+                purposes=purposes,
+                accredited_from=accredited_from.date(),
+                accredited_until=accredited_until.date() if accredited_until else None,
+                annual_quota=annual_quota,
+            )
+        )
+        uow.commit()
+        click.echo(f"accredited {added.id} ({added.name}, {added.country})")
+
+
+def _status_command(status: str, verb: str) -> Callable[..., None]:
+    @click.argument("clinic_id")
+    @click.option("--reason", required=True)
+    @click.option("--at", "effective_at", help="When it took effect (ISO 8601; default now)")
+    def command(clinic_id: str, reason: str, effective_at: str | None) -> None:
+        from registry.accreditation import service
+
+        with app_context() as (_app, ctx), ctx.db.unit_of_work() as uow:
+            run_service(
+                lambda: service.change_clinic_status(
+                    uow,
+                    principal=operator(),
+                    clinic_id=clinic_id,
+                    status=status,
+                    reason=reason,
+                    effective_at=parse_when(effective_at),
+                )
+            )
+            uow.commit()
+            click.echo(f"{clinic_id} {verb}")
+
+    command.__doc__ = f"Mark a clinic {status}."
+    return command
+
+
+clinic.command("suspend")(_status_command("suspended", "suspended"))
+clinic.command("withdraw")(_status_command("withdrawn", "withdrawn"))
+clinic.command("reinstate")(_status_command("active", "reinstated"))
+
+
+@clinic.command("list")
+@click.option("--country")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output")
+def clinic_list(country: str | None, as_json: bool) -> None:
+    """List clinics with their status."""
+    from registry.accreditation import service
+
+    with app_context() as (_app, ctx), ctx.db.read_session() as session:
+        clinics = service.list_clinics(session, country=country)
+        if as_json:
+            click.echo(
+                json.dumps(
+                    [
+                        {
+                            "id": c.id,
+                            "name": c.name,
+                            "country": c.country,
+                            "status": c.status,
+                            "keys": [k.kid for k in c.keys],
+                        }
+                        for c in clinics
+                    ],
+                    indent=2,
+                )
+            )
+            return
+        for c in clinics:
+            until = c.accredited_until.isoformat() if c.accredited_until else "open"
+            click.echo(
+                f"{c.id:<13} {c.status:<10} {c.accredited_from}..{until:<10} "
+                f"{len(c.keys)} key(s)  {c.name}"
+            )
+
+
+@clinic.group("key")
+def clinic_key() -> None:
+    """Generate, register and compromise clinic signing keys."""
+
+
+@clinic_key.command("generate")
+@click.argument("clinic_id")
+@click.option(
+    "--custody",
+    type=click.Choice(["clinic-held", "custodial"]),
+    default="clinic-held",
+    show_default=True,
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Where to write a clinic-held private key (default keys/clinics/<kid>.jwk.json)",
+)
+def key_generate(clinic_id: str, custody: str, out: Path | None) -> None:
+    """Generate a key: clinic-held ones go to a 0600 file, custodial ones are sealed in the DB."""
+    from registry.accreditation import service
+    from registry.crypto.keys import write_private_file
+
+    with app_context() as (_app, ctx), ctx.db.unit_of_work() as uow:
+        key, secret = run_service(
+            lambda: service.generate_clinic_key(
+                uow,
+                principal=operator(),
+                clinic_id=clinic_id,
+                custody=custody,
+                cipher=ctx.cipher,
+            )
+        )
+        if secret is not None:
+            target = out or ctx.settings.keys_dir / "clinics" / f"{clinic_id}-{key.kid}.jwk.json"
+            write_private_file(target, json.dumps(secret, indent=2).encode())
+            click.echo(f"private key written to {target} (hand it to the clinic, then delete it)")
+        uow.commit()
+        click.echo(f"{custody} key {key.kid} registered for {clinic_id}")
+
+
+@clinic_key.command("add")
+@click.argument("clinic_id")
+@click.argument("jwk_file", type=click.Path(exists=True, path_type=Path))
+def key_add(clinic_id: str, jwk_file: Path) -> None:
+    """Register a clinic-held public key from a JWK file."""
+    from registry.accreditation import service
+    from registry.crypto.keys import read_jwk_file
+
+    with app_context() as (_app, ctx), ctx.db.unit_of_work() as uow:
+        jwk = read_jwk_file(jwk_file)
+        key = run_service(
+            lambda: service.register_key(
+                uow,
+                principal=operator(),
+                clinic_id=clinic_id,
+                jwk=jwk,
+            )
+        )
+        uow.commit()
+        click.echo(f"clinic-held key {key.kid} registered for {clinic_id}")
+
+
+@clinic_key.command("compromise")
+@click.argument("kid")
+@click.option("--at", "effective_at", help="When the key was compromised (ISO 8601; default now)")
+@click.option("--reason", required=True)
+def key_compromise(kid: str, effective_at: str | None, reason: str) -> None:
+    """Mark a clinic key compromised as of a time."""
+    from registry.accreditation import service
+
+    with app_context() as (_app, ctx), ctx.db.unit_of_work() as uow:
+        run_service(
+            lambda: service.change_key_status(
+                uow,
+                principal=operator(),
+                kid=kid,
+                status="compromised",
+                reason=reason,
+                effective_at=parse_when(effective_at),
+            )
+        )
+        uow.commit()
+        click.echo(f"key {kid} marked compromised")
+
+
+@clinic_key.command("retire")
+@click.argument("kid")
+@click.option("--reason", default="rotated", show_default=True)
+def key_retire(kid: str, reason: str) -> None:
+    """Retire a clinic key (it no longer signs; earlier signatures stay valid)."""
+    from registry.accreditation import service
+
+    with app_context() as (_app, ctx), ctx.db.unit_of_work() as uow:
+        run_service(
+            lambda: service.change_key_status(
+                uow,
+                principal=operator(),
+                kid=kid,
+                status="retired",
+                reason=reason,
+            )
+        )
+        uow.commit()
+        click.echo(f"key {kid} retired")
+
+
+# -- clients ---------------------------------------------------------------------------------
+@main.group()
+def client() -> None:
+    """API clients (OAuth client credentials with private_key_jwt)."""
+
+
+@client.command("add")
+@click.option("--name", required=True)
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["clinic", "employer", "authority", "ministry", "accreditor", "admin"]),
+)
+@click.option("--clinic", "clinic_id")
+@click.option("--country")
+@click.option("--id", "client_id", help="Client id (default: generated)")
+@click.option(
+    "--jwk",
+    "jwk_file",
+    type=click.Path(exists=True, path_type=Path),
+    help="The client's public JWK; without it a key pair is generated",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Where to write a generated private key"
+)
+def client_add(
+    name: str,
+    role: str,
+    clinic_id: str | None,
+    country: str | None,
+    client_id: str | None,
+    jwk_file: Path | None,
+    out: Path | None,
+) -> None:
+    """Register a client; prints its id and where its private key went."""
+    from registry.auth import service
+    from registry.crypto.keys import (
+        generate_key,
+        private_jwk,
+        read_jwk_file,
+        thumbprint,
+        write_private_file,
+    )
+
+    secret: dict[str, str] | None = None
+    if jwk_file:
+        jwk = read_jwk_file(jwk_file)
+    else:
+        secret = private_jwk(generate_key())
+        secret["kid"] = thumbprint(secret)
+        jwk = {k: v for k, v in secret.items() if k != "d"}
+    with app_context() as (_app, ctx), ctx.db.unit_of_work() as uow:
+        added = run_service(
+            lambda: service.add_client(
+                uow,
+                actor=operator(),
+                name=name,
+                role=role,
+                jwk=jwk,
+                clinic_id=clinic_id,
+                country=country,
+                client_id=client_id,
+            )
+        )
+        if secret is not None:
+            target = out or ctx.settings.keys_dir / "clients" / f"{added.id}.jwk.json"
+            write_private_file(target, json.dumps({**secret, "client_id": added.id}).encode())
+            click.echo(f"private key written to {target}")
+        uow.commit()
+        click.echo(f"client {added.id} ({role}) registered")
+
+
+# -- audit -----------------------------------------------------------------------------------
+@main.group()
+def audit() -> None:
+    """The hash-chained audit log."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Walk the whole audit chain; exit 1 at the first broken link."""
+    from registry.audit.service import verify_chain
+
+    with app_context() as (_app, ctx), ctx.db.read_session() as session:
+        report = verify_chain(session)
+    if report.ok:
+        click.echo(f"audit chain intact: {report.checked} events verified")
+        return
+    click.echo(
+        f"audit chain BROKEN at event {report.broken_at}: {report.reason} "
+        f"({report.checked} events before it verified)",
+        err=True,
+    )
+    sys.exit(1)

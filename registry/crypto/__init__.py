@@ -1,0 +1,1 @@
+"""Keys, JWS, canonical JSON, encryption at rest, blind indexes: all crypto of the project."""

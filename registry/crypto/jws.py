@@ -1,0 +1,75 @@
+"""Compact and detached JWS with ES256 only: no ``none``, no HMAC, no key confusion."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jwt
+from jwt.exceptions import InvalidSignatureError, PyJWTError
+
+from registry.crypto.keys import PrivateKey, PublicKey, b64url, b64url_decode
+
+ALGORITHMS = ["ES256"]
+_jws = jwt.PyJWS(algorithms=ALGORITHMS)
+
+
+class JWSError(ValueError):
+    """A JWS that is malformed or whose signature does not verify."""
+
+    def __init__(self, message: str, *, malformed: bool = False) -> None:
+        super().__init__(message)
+        self.malformed = malformed
+
+
+def read_header(token: str) -> dict[str, Any]:
+    """The protected header of a compact JWS, unverified; raises JWSError when malformed."""
+    if not isinstance(token, str) or token.count(".") != 2:
+        raise JWSError("a compact JWS has three dot-separated parts", malformed=True)
+    try:
+        header = json.loads(b64url_decode(token.split(".", 1)[0]))
+    except ValueError as exc:
+        raise JWSError("the JWS header is not base64url JSON", malformed=True) from exc
+    if not isinstance(header, dict):
+        raise JWSError("the JWS header is not a JSON object", malformed=True)
+    if header.get("alg") not in ALGORITHMS:
+        raise JWSError(f"algorithm {header.get('alg')!r} is not allowed (only ES256)")
+    return header
+
+
+def sign(
+    payload: bytes, key: PrivateKey, *, kid: str, headers: dict[str, Any] | None = None
+) -> str:
+    """A compact JWS over raw payload bytes with header alg ES256, kid and the given members."""
+    header: dict[str, Any] = {"kid": kid, "typ": None}
+    header.update(headers or {})
+    return _jws.encode(payload, key, algorithm="ES256", headers=header)
+
+
+def verify(token: str, key: PublicKey) -> bytes:
+    """The payload bytes of a compact JWS whose ES256 signature verifies against ``key``."""
+    read_header(token)
+    try:
+        return _jws.decode(token, key, algorithms=ALGORITHMS)
+    except InvalidSignatureError as exc:
+        raise JWSError("signature does not verify") from exc
+    except PyJWTError as exc:
+        raise JWSError(f"JWS cannot be read: {exc}", malformed=True) from exc
+
+
+def sign_detached(payload: bytes, key: PrivateKey, *, kid: str) -> str:
+    """A detached compact JWS (RFC 7515 appendix F): ``header..signature``."""
+    header, _, signature = sign(payload, key, kid=kid).split(".")
+    return f"{header}..{signature}"
+
+
+def verify_detached(token: str, payload: bytes, key: PublicKey) -> None:
+    """Check a detached JWS over ``payload``; raises JWSError when it does not verify."""
+    if not isinstance(token, str) or token.count(".") != 2:
+        raise JWSError("a detached JWS has the form header..signature", malformed=True)
+    header, middle, signature = token.split(".")
+    if middle:
+        raise JWSError(
+            "the JWS carries a payload; a detached signature is expected", malformed=True
+        )
+    verify(f"{header}.{b64url(payload)}.{signature}", key)

@@ -1,0 +1,173 @@
+"""Demo data for ``make run``: clinics in the countries of origin and Kazakhstan, keys, clients."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from registry.accreditation import service as accreditation
+from registry.accreditation.models import Clinic
+from registry.auth import service as auth
+from registry.auth.models import Client
+from registry.auth.principal import Principal
+from registry.crypto.keys import generate_key, private_jwk, thumbprint, write_private_file
+from registry.db import utcnow
+from registry.web import RegistryContext
+
+
+@dataclass(frozen=True)
+class DemoClinic:
+    id: str
+    name: str
+    city: str
+    purposes: tuple[str, ...]
+    custody: str
+
+
+CLINICS = (
+    DemoClinic(
+        "KG-BIS-0001",
+        "Bishkek City Centre for Migrant Health",
+        "Bishkek",
+        ("pre-departure", "return"),
+        "custodial",
+    ),
+    DemoClinic(
+        "KG-OSH-0002",
+        "Osh Regional Medical Examination Centre",
+        "Osh",
+        ("pre-departure", "return"),
+        "custodial",
+    ),
+    DemoClinic(
+        "TJ-DUS-0007",
+        "Dushanbe Medical Examination Centre No. 7",
+        "Dushanbe",
+        ("pre-departure", "return"),
+        "clinic-held",
+    ),
+    DemoClinic(
+        "TJ-KHU-0003",
+        "Khujand Migrant Health Clinic",
+        "Khujand",
+        ("pre-departure", "return"),
+        "custodial",
+    ),
+    DemoClinic(
+        "UZ-TAS-0003",
+        "Tashkent Labour Migration Medical Centre",
+        "Tashkent",
+        ("pre-departure", "return"),
+        "custodial",
+    ),
+    DemoClinic(
+        "UZ-SAM-0004",
+        "Samarkand Pre-departure Examination Point",
+        "Samarkand",
+        ("pre-departure",),
+        "custodial",
+    ),
+    DemoClinic(
+        "KZ-ALA-0002",
+        "Almaty City Polyclinic No. 2",
+        "Almaty",
+        ("in-host", "periodic"),
+        "custodial",
+    ),
+)
+
+# (client id, name, role, clinic, country)
+CLIENTS = (
+    (
+        "demo-clinic-tj-dus-0007",
+        "Dushanbe MEC No. 7 system",
+        "clinic",
+        "TJ-DUS-0007",
+        None,
+    ),
+    ("demo-clinic-kg-bis-0001", "Bishkek CMH clinical system", "clinic", "KG-BIS-0001", None),
+    ("demo-clinic-kz-ala-0002", "Almaty Polyclinic No. 2 system", "clinic", "KZ-ALA-0002", None),
+    ("demo-employer-almaty-build", "Almaty Construction LLP (HR)", "employer", None, None),
+    ("demo-authority-kz", "Migration Service of Kazakhstan", "authority", None, "KZ"),
+    (
+        "demo-ministry-tj",
+        "Ministry of Health and Social Protection of Tajikistan",
+        "ministry",
+        None,
+        "TJ",
+    ),
+    (
+        "demo-accreditor-tj",
+        "Tajik accreditation body for medical examinations",
+        "accreditor",
+        None,
+        "TJ",
+    ),
+    ("demo-admin", "Registry operator", "admin", None, None),
+)
+
+
+def load_demo(ctx: RegistryContext, *, principal: Principal) -> Iterator[str]:
+    """Create the demo clinics, keys and clients that are missing; yield what was done."""
+    demo_dir = ctx.settings.keys_dir / "demo"
+    today = utcnow().date()
+    with ctx.db.unit_of_work() as uow:
+        for spec in CLINICS:
+            if uow.session.get(Clinic, spec.id) is not None:
+                continue
+            accreditation.add_clinic(
+                uow,
+                principal=principal,
+                clinic_id=spec.id,
+                name=spec.name,
+                country=spec.id[:2],
+                city=spec.city,
+                purposes=spec.purposes,
+                accredited_from=date(today.year - 1, 1, 1),
+                accredited_until=date(today.year + 2, 12, 31),
+            )
+            _key, secret = accreditation.generate_clinic_key(
+                uow,
+                principal=principal,
+                clinic_id=spec.id,
+                custody=spec.custody,
+                cipher=ctx.cipher,
+            )
+            if secret is not None:
+                path = demo_dir / "clinic-keys" / f"{spec.id}.jwk.json"
+                write_private_file(path, json.dumps(secret, indent=2).encode())
+                yield f"clinic {spec.id}: clinic-held signing key written to {path}"
+            else:
+                yield f"clinic {spec.id}: custodial signing key sealed in the database"
+        suspended = uow.session.get(Clinic, "UZ-SAM-0004")
+        if suspended is not None and suspended.status == "active":
+            accreditation.change_clinic_status(
+                uow,
+                principal=principal,
+                clinic_id="UZ-SAM-0004",
+                status="suspended",
+                reason="Demo: inspection found certificates issued without X-ray films",
+                effective_at=utcnow() - timedelta(days=3),
+            )
+            yield "clinic UZ-SAM-0004: suspended (demo of a suspended clinic)"
+        for client_id, name, role, clinic_id, country in CLIENTS:
+            if uow.session.get(Client, client_id) is not None:
+                continue
+            secret = private_jwk(generate_key())
+            secret["kid"] = thumbprint(secret)
+            auth.add_client(
+                uow,
+                actor=principal,
+                name=name,
+                role=role,
+                clinic_id=clinic_id,
+                country=country,
+                client_id=client_id,
+                jwk={k: v for k, v in secret.items() if k != "d"},
+            )
+            path = demo_dir / "clients" / f"{client_id}.jwk.json"
+            write_private_file(path, json.dumps({**secret, "client_id": client_id}).encode())
+            yield f"client {client_id} ({role}): private key at {path}"
+        uow.commit()

@@ -1,0 +1,252 @@
+"""The examined person (Patient): names in several scripts, documents, birth date, photo."""
+
+from __future__ import annotations
+
+import datetime
+import unicodedata
+from collections.abc import Sequence
+
+from registry.fhir import models
+from registry.fhir.context import CheckContext, Entry, as_date, quoted
+from registry.fhir.record import DocumentData, PersonData, PhotoData
+from registry.fhir.terminology import CANONICAL_BASE, IDENTITY_DOCUMENT_TYPE_VS, ISO_3166
+
+DOCUMENT_SYSTEM_PREFIX = f"{CANONICAL_BASE}/sid/identity-document/"
+PATRONYMIC_URL = f"{CANONICAL_BASE}/StructureDefinition/patronymic"
+CITIZENSHIP_URL = "http://hl7.org/fhir/StructureDefinition/patient-citizenship"
+ADMINISTRATIVE_GENDER = frozenset({"male", "female", "other", "unknown"})
+# Plausibility limits, documented in fhir_profiles/README.md.
+MAX_AGE_YEARS = 100
+PHOTO_MAX_BYTES = 512 * 1024
+PHOTO_TYPES = frozenset({"image/jpeg", "image/png"})
+
+
+def check_person(
+    ctx: CheckContext, entry: Entry, examination_date: datetime.date | None
+) -> PersonData | None:
+    """Check the Patient against the examined-person profile and extract PersonData."""
+    patient: models.Patient = entry.resource
+    loc = entry.loc
+    sex_ok = _check_gender(ctx, patient.gender, f"{loc}.gender")
+    birth_date = _birth_date(ctx, patient.birthDate, f"{loc}.birthDate", examination_date)
+    names = _names(ctx, patient.name or [], loc)
+    documents = _documents(ctx, patient.identifier or [], loc, examination_date)
+    citizenship = _citizenship(ctx, patient.extension or [], loc)
+    photo = _photo(ctx, patient.photo or [], loc)
+    if not sex_ok or birth_date is None or names is None or documents is None:
+        return None
+    families, givens, patronymic, display = names
+    return PersonData(
+        family_names=families,
+        given_names=givens,
+        patronymic=patronymic,
+        sex=str(patient.gender),
+        birth_date=birth_date,
+        citizenship=citizenship,
+        documents=documents,
+        photo=photo,
+        display_name=display,
+    )
+
+
+def display_name(names: Sequence[models.HumanName]) -> str | None:
+    """'Given Family' from the first Latin-script name, else from the first name."""
+    candidates = [
+        (" ".join(g.strip() for g in name.given or [] if g and g.strip()), family)
+        for name in names
+        if (family := (name.family or "").strip())
+    ]
+    if not candidates:
+        return None
+    latin = [c for c in candidates if is_latin(c[1] + c[0])]
+    given, family = (latin or candidates)[0]
+    return f"{given} {family}".strip()
+
+
+def is_latin(text: str) -> bool:
+    """Whether every letter of text is from the Latin script."""
+    letters = [ch for ch in text if ch.isalpha()]
+    return bool(letters) and all(unicodedata.name(ch, "").startswith("LATIN") for ch in letters)
+
+
+def _check_gender(ctx: CheckContext, gender: str | None, loc: str) -> bool:
+    if gender is None:
+        ctx.fail("required", loc, "Patient.gender is required")
+        return False
+    if gender not in ADMINISTRATIVE_GENDER:
+        allowed = ", ".join(sorted(ADMINISTRATIVE_GENDER))
+        ctx.fail(
+            "code-invalid",
+            loc,
+            f"gender {quoted(gender)} is not in administrative-gender ({allowed})",
+        )
+        return False
+    return True
+
+
+def _birth_date(
+    ctx: CheckContext, value: object, loc: str, examination_date: datetime.date | None
+) -> datetime.date | None:
+    if value is None:
+        ctx.fail("required", loc, "Patient.birthDate is required")
+        return None
+    if not isinstance(value, datetime.date) or isinstance(value, datetime.datetime):
+        ctx.fail("value", loc, "Patient.birthDate must be a full date (YYYY-MM-DD)")
+        return None
+    if value > ctx.today:
+        ctx.fail("invariant", loc, "the birth date is in the future")
+        return None
+    if examination_date is None:
+        return value
+    if value >= examination_date:
+        ctx.fail("invariant", loc, "the birth date must be before the examination date")
+        return None
+    age = _age(value, examination_date)
+    if age > MAX_AGE_YEARS:
+        ctx.fail("value", loc, f"implausible age {age} at the examination (0 to {MAX_AGE_YEARS})")
+        return None
+    return value
+
+
+def _names(
+    ctx: CheckContext, names: Sequence[models.HumanName], loc: str
+) -> tuple[list[str], list[str], str | None, str] | None:
+    if not names:
+        ctx.fail("required", f"{loc}.name", "Patient.name is required")
+        return None
+    ok = True
+    families: list[str] = []
+    givens: list[str] = []
+    patronymics: list[str] = []
+    for index, name in enumerate(names):
+        name_loc = f"{loc}.name[{index}]"
+        family = (name.family or "").strip()
+        given = [g.strip() for g in name.given or [] if g and g.strip()]
+        if not family:
+            ctx.fail("required", f"{name_loc}.family", "every name needs a family name")
+            ok = False
+        if not given:
+            ctx.fail("required", f"{name_loc}.given", "every name needs a given name")
+            ok = False
+        if family and family not in families:
+            families.append(family)
+        givens.extend(g for g in given if g not in givens)
+        for ext_index, extension in enumerate(name.extension or []):
+            if extension.url != PATRONYMIC_URL:
+                continue
+            text = (extension.valueString or "").strip()
+            if not text:
+                where = f"{name_loc}.extension[{ext_index}].valueString"
+                ctx.fail("value", where, "the patronymic extension needs a valueString")
+                ok = False
+            elif text not in patronymics:
+                patronymics.append(text)
+    display = display_name(names)
+    if not ok or display is None:
+        return None
+    patronymics.sort(key=_latin_first)
+    return (
+        sorted(families, key=_latin_first),
+        sorted(givens, key=_latin_first),
+        patronymics[0] if patronymics else None,
+        display,
+    )
+
+
+def _documents(
+    ctx: CheckContext,
+    identifiers: Sequence[models.Identifier],
+    loc: str,
+    examination_date: datetime.date | None,
+) -> list[DocumentData] | None:
+    documents: list[DocumentData] = []
+    ok = True
+    for index, identifier in enumerate(identifiers):
+        id_loc = f"{loc}.identifier[{index}]"
+        system = identifier.system or ""
+        doc_types = ctx.codes_in([identifier.type], IDENTITY_DOCUMENT_TYPE_VS)
+        if not system.startswith(DOCUMENT_SYSTEM_PREFIX) and not doc_types:
+            continue  # another kind of identifier (e.g. a national health number)
+        country = system.removeprefix(DOCUMENT_SYSTEM_PREFIX)
+        number = (identifier.value or "").strip()
+        document_ok = True
+        if len(doc_types) != 1:
+            ctx.fail(
+                "code-invalid", f"{id_loc}.type", "a document needs one identity-document-type"
+            )
+            document_ok = False
+        if not system.startswith(DOCUMENT_SYSTEM_PREFIX) or not ctx.terms.is_country(country):
+            problem = f"document system must be {DOCUMENT_SYSTEM_PREFIX}<issuing country>"
+            ctx.fail("value", f"{id_loc}.system", problem)
+            document_ok = False
+        if not number:
+            ctx.fail("required", f"{id_loc}.value", "the document number is required")
+            document_ok = False
+        end = identifier.period.end if identifier.period is not None else None
+        expiry = as_date(end)
+        if end is not None and expiry is None:
+            ctx.fail("value", f"{id_loc}.period.end", "the document expiry must be a full date")
+            document_ok = False
+        elif expiry is not None and examination_date is not None and expiry < examination_date:
+            problem = "the identity document had expired before the examination"
+            ctx.fail("business-rule", f"{id_loc}.period.end", problem)
+            document_ok = False
+        if document_ok:
+            documents.append(DocumentData(doc_types[0], country, number, expiry))
+        ok = ok and document_ok
+    if ok and not documents:
+        ctx.fail("required", f"{loc}.identifier", "the person needs at least one identity document")
+        return None
+    return documents if ok else None
+
+
+def _citizenship(ctx: CheckContext, extensions: Sequence[models.Extension], loc: str) -> str | None:
+    for index, extension in enumerate(extensions):
+        if extension.url != CITIZENSHIP_URL:
+            continue
+        codes = [
+            coding.code
+            for part in extension.extension or []
+            if part.url == "code" and part.valueCodeableConcept is not None
+            for coding in part.valueCodeableConcept.coding or []
+            if coding.system == ISO_3166
+        ]
+        if len(codes) != 1 or not ctx.terms.is_country(codes[0]):
+            problem = "citizenship needs one ISO 3166-1 alpha-2 code (urn:iso:std:iso:3166)"
+            ctx.fail("code-invalid", f"{loc}.extension[{index}]", problem)
+            return None
+        return codes[0]
+    return None
+
+
+def _photo(ctx: CheckContext, photos: Sequence[models.Attachment], loc: str) -> PhotoData | None:
+    if not photos:
+        return None
+    if len(photos) > 1:
+        ctx.fail("invariant", f"{loc}.photo[1]", "at most one photo")
+    photo = photos[0]
+    content_type = photo.contentType or ""
+    data = photo.data
+    if content_type not in PHOTO_TYPES:
+        ctx.fail(
+            "value", f"{loc}.photo[0].contentType", "the photo must be image/jpeg or image/png"
+        )
+        return None
+    if not isinstance(data, bytes) or not data:
+        ctx.fail("required", f"{loc}.photo[0].data", "the photo data (base64) is required")
+        return None
+    if len(data) > PHOTO_MAX_BYTES:
+        ctx.fail(
+            "too-long", f"{loc}.photo[0].data", f"the photo exceeds {PHOTO_MAX_BYTES // 1024} KiB"
+        )
+        return None
+    return PhotoData(content_type=content_type, data=data)
+
+
+def _latin_first(value: str) -> bool:
+    # sorted() is stable, so this keeps the submitted order within each script.
+    return not is_latin(value)
+
+
+def _age(birth: datetime.date, on: datetime.date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))

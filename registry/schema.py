@@ -1,0 +1,40 @@
+"""Imports every capability's tables so ``Base.metadata`` is complete, and runs migrations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from registry.accreditation import models as accreditation_models
+from registry.audit import models as audit_models
+from registry.auth import models as auth_models
+from registry.db import Base
+
+MODELS = (accreditation_models, audit_models, auth_models)
+metadata = Base.metadata
+
+
+def migrations_dir() -> Path:
+    """The Alembic folder: ``REGISTRY_MIGRATIONS_DIR``, or ``migrations/`` beside the package."""
+    configured = os.environ.get("REGISTRY_MIGRATIONS_DIR")
+    if configured:
+        return Path(configured)
+    beside = Path(__file__).resolve().parents[1] / "migrations"
+    return beside if beside.is_dir() else Path.cwd() / "migrations"
+
+
+def alembic_config(database_url: str) -> Config:
+    """An Alembic configuration for one database."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    config.attributes["configure_logger"] = False
+    return config
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Bring the database schema to ``revision`` (the only way the schema is created)."""
+    command.upgrade(alembic_config(database_url), revision)

@@ -1,0 +1,203 @@
+"""The HTTP edge shared by every blueprint: context, caller, errors, request ids."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, current_app, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
+from flask_smorest import Blueprint as SmorestBlueprint
+from sqlalchemy.exc import OperationalError
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.exceptions import HTTPException
+
+from registry.auth.principal import ANONYMOUS, Principal
+from registry.auth.service import authenticate
+from registry.config import Settings
+from registry.crypto.encryption import DataCipher
+from registry.crypto.keystore import KeyStore
+from registry.db import Database
+from registry.errors import DomainError, InvalidResource, Unauthorized
+from registry.jsonlimits import loads_limited
+
+log = logging.getLogger("registry")
+
+
+@dataclass
+class RegistryContext:
+    """What services need from the running app: settings, database, keys, cipher."""
+
+    settings: Settings
+    db: Database
+    keystore: KeyStore
+    cipher: DataCipher
+    index_key: bytes
+
+
+def context() -> RegistryContext:
+    """The registry context of the current app."""
+    ctx: RegistryContext = current_app.extensions["registry"]
+    return ctx
+
+
+class LimitedJSONProvider(DefaultJSONProvider):
+    """Request JSON is parsed with a nesting limit, so a deep document is a 400, not a crash."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        settings: Settings = self._app.extensions["registry"].settings
+        return loads_limited(s, max_depth=settings.max_json_depth)
+
+
+class LimitedParser(FlaskParser):
+    """webargs parses bodies itself; route it through the app's limited JSON provider."""
+
+    def _raw_load_json(self, req: Any) -> Any:
+        if not is_json_request(req):
+            return core.missing
+        return req.get_json()  # malformed or too deep: a 400 from on_json_loading_failed
+
+
+class Blueprint(SmorestBlueprint):
+    """The flask-smorest Blueprint with our JSON limits on request bodies."""
+
+    ARGUMENTS_PARSER = LimitedParser()
+
+
+def current_principal() -> Principal:
+    """The caller of this request (anonymous without a bearer token); 401 on a bad token."""
+    if "principal" not in g:
+        ctx = context()
+        with ctx.db.read_session() as session:
+            found = authenticate(
+                session,
+                authorization=request.headers.get("Authorization"),
+                settings=ctx.settings,
+                keystore=ctx.keystore,
+            )
+        g.principal = found or ANONYMOUS
+    principal: Principal = g.principal
+    return principal
+
+
+def authenticated(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Refuse anonymous callers with 401 before the body is even parsed (services authorise)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_principal().authenticated:
+            raise Unauthorized("this endpoint needs a bearer access token from /oauth/token")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+# -- errors ----------------------------------------------------------------------------------
+def operation_outcome(error: InvalidResource) -> dict[str, Any]:
+    """A FHIR OperationOutcome listing every issue."""
+    issues = []
+    for issue in error.issues:
+        entry: dict[str, Any] = {
+            "severity": issue.severity,
+            "code": issue.code,
+            "diagnostics": issue.diagnostics,
+        }
+        if issue.location:
+            entry["expression"] = [issue.location]
+        issues.append(entry)
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def _problem(status: int, error: str, message: str, **extra: Any) -> Response:
+    body = {"status": status, "error": error, "message": message, **extra}
+    body["request_id"] = g.get("request_id")
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def handle_domain_error(error: DomainError) -> Response:
+    """Map a domain error to its status and a JSON body that says what is wrong."""
+    if isinstance(error, InvalidResource):
+        response = jsonify(operation_outcome(error))
+        response.status_code = error.status
+        response.content_type = "application/fhir+json"
+        return response
+    details = {k: v for k, v in error.details.items() if v is not None}
+    response = _problem(error.status, error.error, error.message, **details)
+    if isinstance(error, Unauthorized):
+        response.headers["WWW-Authenticate"] = (
+            f'Bearer error="invalid_token", error_description="{error.message}"'
+        )
+    return response
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    """Every werkzeug/smorest HTTP error as JSON, keeping headers such as Allow on 405."""
+    status = error.code or 500
+    extra: dict[str, Any] = {}
+    data = getattr(error, "data", None)
+    if isinstance(data, dict) and "messages" in data:
+        extra["errors"] = data["messages"]
+    name = (error.name or "error").lower().replace(" ", "_")
+    message = error.description or error.name
+    if status == 413:
+        message = (
+            f"request body exceeds {context().settings.max_body_bytes} bytes"
+            if current_app
+            else message
+        )
+    response = _problem(status, name, str(message), **extra)
+    for key, value in error.get_headers():
+        if key.lower() != "content-type":
+            response.headers[key] = value
+    return response
+
+
+def handle_database_unavailable(error: OperationalError) -> Response:
+    """The database went away: 503 with Retry-After; the transaction was rolled back."""
+    log.error("database unavailable: %s", type(error.orig).__name__ if error.orig else error)
+    response = _problem(
+        503,
+        "database_unavailable",
+        "the registry's database is unavailable; nothing was stored, try again shortly",
+    )
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+def handle_unexpected(error: Exception) -> Response:
+    """A bug: log it with the request id, answer 500 without internals."""
+    if isinstance(error, HTTPException):
+        return handle_http_exception(error)
+    log.exception("unhandled error in request %s", g.get("request_id"))
+    return _problem(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+
+def init_app(app: Flask) -> None:
+    """Install the JSON provider, request ids and the one error handler."""
+
+    @app.before_request
+    def _request_id() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        ok = 0 < len(incoming) <= 64 and incoming.replace("-", "").isalnum()
+        g.request_id = incoming if ok else secrets.token_hex(8)
+        if request.headers.get("Authorization"):
+            current_principal()  # a bad token is a 401 before anything else is looked at
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(Exception, handle_unexpected)

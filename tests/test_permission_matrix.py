@@ -1,0 +1,116 @@
+"""Every role against every endpoint: 401 without a token, 403 for the wrong caller, 2xx otherwise.
+
+Each later capability adds its endpoints to ENDPOINTS; the matrix grows with the product.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from registry.crypto.keys import generate_key, public_jwk
+from tests.support import World
+
+# caller name -> how to make the caller (role, keyword arguments of World.api_client)
+CALLERS: dict[str, tuple[str, dict[str, str]] | None] = {
+    "anonymous": None,
+    "clinic TJ-DUS-0007": ("clinic", {"clinic_id": "TJ-DUS-0007"}),
+    "clinic KG-BIS-0001": ("clinic", {"clinic_id": "KG-BIS-0001"}),
+    "employer": ("employer", {}),
+    "authority KZ": ("authority", {"country": "KZ"}),
+    "ministry TJ": ("ministry", {"country": "TJ"}),
+    "accreditor TJ": ("accreditor", {"country": "TJ"}),
+    "accreditor KG": ("accreditor", {"country": "KG"}),
+    "admin": ("admin", {}),
+}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    path: str
+    allowed: frozenset[str]  # callers that succeed; everyone else gets 401 (anonymous) or 403
+    body: Callable[[World], dict[str, Any]] | None = None
+    public: bool = False  # anonymous callers succeed too
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _new_clinic(_: World) -> dict[str, Any]:
+    return {
+        "id": "TJ-KHU-0003",
+        "name": "Khujand clinic",
+        "country": "TJ",
+        "purposes": ["pre-departure"],
+        "accredited_from": "2026-01-01",
+    }
+
+
+def _key_status(world: World) -> dict[str, Any]:
+    return {"status": "retired", "reason": "rotation"}
+
+
+ENDPOINTS = [
+    Endpoint("list clinics", "GET", "/api/v1/clinics", frozenset(CALLERS), public=True),
+    Endpoint("read clinic", "GET", "/api/v1/clinics/TJ-DUS-0007", frozenset(CALLERS), public=True),
+    Endpoint(
+        "accredit clinic",
+        "POST",
+        "/api/v1/clinics",
+        frozenset({"accreditor TJ", "admin"}),
+        _new_clinic,
+    ),
+    Endpoint(
+        "suspend clinic",
+        "POST",
+        "/api/v1/clinics/TJ-DUS-0007/status",
+        frozenset({"accreditor TJ", "admin"}),
+        lambda _: {"status": "suspended", "reason": "inspection"},
+    ),
+    Endpoint(
+        "register clinic key",
+        "POST",
+        "/api/v1/clinics/TJ-DUS-0007/keys",
+        frozenset({"accreditor TJ", "admin"}),
+        lambda _: {"jwk": public_jwk(generate_key())},
+    ),
+    Endpoint(
+        "retire clinic key",
+        "POST",
+        "/api/v1/clinics/TJ-DUS-0007/keys/{kid}/status",
+        frozenset({"accreditor TJ", "admin"}),
+        _key_status,
+    ),
+]
+
+
+def _kid(world: World) -> str:
+    from registry.accreditation.models import Clinic
+
+    with world.ctx.db.read_session() as session:
+        clinic = session.get(Clinic, "TJ-DUS-0007")
+        assert clinic is not None
+        return clinic.keys[0].kid
+
+
+@pytest.mark.parametrize("caller", list(CALLERS))
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
+def test_role_matrix(world: World, endpoint: Endpoint, caller: str) -> None:
+    world.clinic("TJ-DUS-0007")
+    world.clinic("KG-BIS-0001")
+    spec = CALLERS[caller]
+    headers = {} if spec is None else world.bearer(spec[0], **spec[1])
+    path = endpoint.path.format(kid=_kid(world)) if "{kid}" in endpoint.path else endpoint.path
+    body = endpoint.body(world) if endpoint.body else None
+    response = world.http.open(path, method=endpoint.method, json=body, headers=headers)
+    if caller in endpoint.allowed or endpoint.public:
+        assert 200 <= response.status_code < 300, (caller, response.json)
+    elif spec is None:
+        assert response.status_code == 401, response.json
+        assert response.json["error"] == "invalid_token"
+    else:
+        assert response.status_code == 403, (caller, response.json)
+        assert response.json["error"] == "forbidden"
