@@ -62,7 +62,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _register_blueprints(api: Any) -> None:
     from registry.accreditation.views import blp as clinics
     from registry.auth.views import blp as auth
+    from registry.examinations.views import blp as examinations
     from registry.operations.views import blp as operations
 
-    for blueprint in (operations, auth, clinics):
+    for blueprint in (
+        operations,
+        auth,
+        clinics,
+        examinations,
+    ):
         api.register_blueprint(blueprint)

@@ -402,6 +402,50 @@ def client_add(
         click.echo(f"client {added.id} ({role}) registered")
 
 
+# -- clinic side ---------------------------------------------------------------------------
+@main.command()
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="The clinic's private signing key (JWK with d and kid)",
+)
+@click.argument("bundle_file", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    help="Where to write the signed bundle (default: standard output)",
+)
+def sign(key_file: Path, bundle_file: Path, out: Path | None) -> None:
+    """Sign an examination bundle with a clinic key (runs at the clinic, needs no server)."""
+    from registry.crypto.keys import KeyFormatError, load_private_jwk, read_jwk_file, thumbprint
+    from registry.errors import InvalidResource
+    from registry.examinations.signing import sign_bundle
+    from registry.fhir.bundle import load_json
+
+    try:
+        jwk = read_jwk_file(key_file)
+        key = load_private_jwk(jwk)
+    except KeyFormatError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        bundle = load_json(bundle_file.read_bytes(), max_depth=64)
+    except InvalidResource as exc:
+        raise click.ClickException(f"{bundle_file}: {exc.message}") from exc
+    try:
+        signed = sign_bundle(bundle, key, kid=thumbprint(jwk), when=datetime.now(UTC))
+    except ValueError as exc:
+        raise click.ClickException(f"{bundle_file}: {exc}") from exc
+    text = json.dumps(signed, ensure_ascii=False, indent=2) + "\n"
+    if out:
+        out.write_text(text, "utf-8")
+        click.echo(f"signed with key {thumbprint(jwk)}: {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
 # -- audit -----------------------------------------------------------------------------------
 @main.group()
 def audit() -> None:

@@ -12,8 +12,14 @@ from registry.accreditation import models as accreditation_models
 from registry.audit import models as audit_models
 from registry.auth import models as auth_models
 from registry.db import Base
+from registry.examinations import models as examination_models
 
-MODELS = (accreditation_models, audit_models, auth_models)
+MODELS = (
+    accreditation_models,
+    audit_models,
+    auth_models,
+    examination_models,
+)
 metadata = Base.metadata
 
 

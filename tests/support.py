@@ -138,3 +138,20 @@ class World:
     def bearer(self, role: str, **kwargs: Any) -> dict[str, str]:
         """Authorization headers for a fresh client of ``role``."""
         return {"Authorization": f"Bearer {self.token(self.api_client(role, **kwargs))}"}
+
+    def clinic_held_key(self, clinic_id: str) -> tuple[str, PrivateKey]:
+        """Register a clinic-held key; return its kid and the private key the clinic keeps."""
+        from registry.accreditation import service
+        from registry.crypto.keys import load_private_jwk
+
+        with self.ctx.db.unit_of_work() as uow:
+            key, secret = service.generate_clinic_key(
+                uow,
+                principal=OPERATOR,
+                clinic_id=clinic_id,
+                custody="clinic-held",
+                cipher=self.ctx.cipher,
+            )
+            uow.commit()
+        assert secret is not None
+        return key.kid, load_private_jwk(secret)

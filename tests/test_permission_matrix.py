@@ -37,6 +37,10 @@ class Endpoint:
     body: Callable[[World], dict[str, Any]] | None = None
     public: bool = False  # anonymous callers succeed too
     extra: dict[str, Any] = field(default_factory=dict)
+    # callers whose request is authorised but answered otherwise (e.g. 404 for another
+    # clinic's examination, 422 for a bundle naming another clinic)
+    expected: dict[str, int] = field(default_factory=dict)
+    raw_body: Callable[[World], bytes] | None = None
 
 
 def _new_clinic(_: World) -> dict[str, Any]:
@@ -87,6 +91,67 @@ ENDPOINTS = [
 ]
 
 
+def _bundle(_: World) -> bytes:
+    from tests.bundles import body, examination_bundle
+
+    return body(examination_bundle(number="MATRIX-2"))
+
+
+def _amended_bundle(_: World) -> bytes:
+    from tests.bundles import body, examination_bundle
+
+    return body(examination_bundle(number="MATRIX-1", outcomes={"igra": "positive"}))
+
+
+ENDPOINTS += [
+    Endpoint(
+        "submit examination",
+        "POST",
+        "/api/v1/examinations",
+        frozenset({"clinic TJ-DUS-0007"}),
+        raw_body=_bundle,
+        expected={"clinic KG-BIS-0001": 422},
+    ),
+    Endpoint(
+        "read examination",
+        "GET",
+        "/api/v1/examinations/{examination}",
+        frozenset({"clinic TJ-DUS-0007"}),
+        expected={"clinic KG-BIS-0001": 404},
+    ),
+    Endpoint(
+        "amend examination",
+        "PUT",
+        "/api/v1/examinations/{examination}",
+        frozenset({"clinic TJ-DUS-0007"}),
+        raw_body=_amended_bundle,
+        expected={"clinic KG-BIS-0001": 404},
+    ),
+    Endpoint(
+        "withdraw examination",
+        "POST",
+        "/api/v1/examinations/{examination}/withdraw",
+        frozenset({"clinic TJ-DUS-0007"}),
+        lambda _: {"reason": "wrong person"},
+        expected={"clinic KG-BIS-0001": 404},
+    ),
+]
+
+
+def _examination(world: World) -> str:
+    from tests.bundles import body, examination_bundle
+
+    headers = world.bearer("clinic", clinic_id="TJ-DUS-0007")
+    response = world.http.post(
+        "/api/v1/examinations",
+        headers=headers,
+        data=body(examination_bundle(number="MATRIX-1")),
+        content_type="application/fhir+json",
+    )
+    assert response.status_code == 201, response.json
+    return str(response.json["id"])
+
+
 def _kid(world: World) -> str:
     from registry.accreditation.models import Clinic
 
@@ -103,10 +168,26 @@ def test_role_matrix(world: World, endpoint: Endpoint, caller: str) -> None:
     world.clinic("KG-BIS-0001")
     spec = CALLERS[caller]
     headers = {} if spec is None else world.bearer(spec[0], **spec[1])
-    path = endpoint.path.format(kid=_kid(world)) if "{kid}" in endpoint.path else endpoint.path
-    body = endpoint.body(world) if endpoint.body else None
-    response = world.http.open(path, method=endpoint.method, json=body, headers=headers)
-    if caller in endpoint.allowed or endpoint.public:
+    values = {}
+    if "{kid}" in endpoint.path:
+        values["kid"] = _kid(world)
+    if "{examination}" in endpoint.path:
+        values["examination"] = _examination(world)
+    path = endpoint.path.format(**values)
+    if endpoint.raw_body is not None:
+        response = world.http.open(
+            path,
+            method=endpoint.method,
+            headers=headers,
+            data=endpoint.raw_body(world),
+            content_type="application/fhir+json",
+        )
+    else:
+        body = endpoint.body(world) if endpoint.body else None
+        response = world.http.open(path, method=endpoint.method, json=body, headers=headers)
+    if caller in endpoint.expected:
+        assert response.status_code == endpoint.expected[caller], (caller, response.json)
+    elif caller in endpoint.allowed or endpoint.public:
         assert 200 <= response.status_code < 300, (caller, response.json)
     elif spec is None:
         assert response.status_code == 401, response.json

@@ -172,7 +172,8 @@ def add_clinic(
     clinic.history.append(
         ClinicStatusEvent(
             status="active",
-            effective_at=now,
+            # accreditation runs from the window's first day, often before registration here
+            effective_at=datetime.combine(accredited_from, time.min, UTC),
             recorded_at=now,
             reason="accredited",
             actor=principal.actor_id,

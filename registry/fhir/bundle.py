@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 from registry.errors import InvalidResource, Issue
-
-# A JSON string literal, or a bracket outside strings: enough to measure nesting without parsing.
-_TOKEN = re.compile(r'(?s)"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+from registry.jsonlimits import nesting_depth
 
 
 def strip_signature(bundle: dict[str, Any]) -> dict[str, Any]:
@@ -36,31 +33,22 @@ def load_json(raw: bytes | str | dict[str, Any], *, max_depth: int) -> dict[str,
         text = raw
     else:
         raise _invalid("structure", f"expected JSON text or an object, got {type(raw).__name__}")
-    if _nesting_exceeds(text, max_depth):
-        # json.loads recurses once per level, so deep input must be refused before it runs.
-        raise _invalid("too-costly", f"JSON is nested deeper than {max_depth} levels")
+    too_deep = _invalid("too-costly", f"JSON is nested deeper than {max_depth} levels")
     try:
         value = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        # the C decoder guards its own recursion; a pre-scan of the text would cost O(n^2)
+        # on crafted input (a long run of unterminated escaped quotes)
+        raise too_deep from None
     except _DuplicateKey as exc:
         raise _invalid("structure", f"duplicate key {exc.key[:60]!r} in a JSON object") from None
-    except (ValueError, RecursionError) as exc:
+    except ValueError as exc:
         raise _invalid("structure", f"body is not valid JSON: {_short(exc)}") from None
+    if nesting_depth(value) > max_depth:
+        raise too_deep
     if not isinstance(value, dict):
         raise _invalid("structure", f"expected a JSON object, got {_json_type(value)}")
     return value
-
-
-def _nesting_exceeds(text: str, max_depth: int) -> bool:
-    depth = 0
-    for match in _TOKEN.finditer(text):
-        token = match.group()
-        if token in "[{":
-            depth += 1
-            if depth > max_depth:
-                return True
-        elif token in "]}":
-            depth -= 1
-    return False
 
 
 def _check_value_tree(root: dict[str, Any], max_depth: int) -> str | None:

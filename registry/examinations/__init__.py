@@ -1,0 +1,1 @@
+"""Examination submission, amendment and withdrawal; persons and their documents."""

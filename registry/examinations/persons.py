@@ -1,0 +1,149 @@
+"""Persons: matched through the blind index on documents, identity sealed at rest."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.crypto.encryption import (
+    DataCipher,
+    blind_index,
+    document_index,
+    normalise_document_number,
+)
+from registry.examinations.models import Person, PersonDocument
+from registry.fhir import PersonData
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A person's identity as opened from the sealed column."""
+
+    family_names: list[str]
+    given_names: list[str]
+    patronymic: str | None
+    sex: str
+    birth_date: date
+    citizenship: str | None
+    display_name: str
+    documents: list[dict[str, Any]]  # type, country, hint (last four characters), expiry
+
+    @property
+    def document_hint(self) -> str | None:
+        """The hint employers compare with the document in front of them: ``•••• 4821``."""
+        return f"•••• {self.documents[-1]['hint']}" if self.documents else None
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text).casefold()
+    return "".join(ch for ch in decomposed if ch.isalnum())
+
+
+def name_birth_index(secret: bytes, person: PersonData) -> str:
+    """Blind index of the first (Latin) family name and birth date, for proposed matches."""
+    family = _fold(person.family_names[0]) if person.family_names else ""
+    return blind_index(secret, "name-birth", family, person.birth_date.isoformat())
+
+
+def _sealed_identity(person: PersonData) -> dict[str, Any]:
+    return {
+        "family_names": person.family_names,
+        "given_names": person.given_names,
+        "patronymic": person.patronymic,
+        "sex": person.sex,
+        "birth_date": person.birth_date.isoformat(),
+        "citizenship": person.citizenship,
+        "display_name": person.display_name,
+        "documents": [
+            {
+                "type": d.type,
+                "country": d.country,
+                "hint": normalise_document_number(d.number)[-4:],
+                "expiry": d.expiry.isoformat() if d.expiry else None,
+            }
+            for d in person.documents
+        ],
+    }
+
+
+def _context(person_id: str, what: str) -> bytes:
+    return f"person:{person_id}:{what}".encode()
+
+
+def open_identity(person: Person, cipher: DataCipher) -> Identity:
+    """Decrypt a person's identity."""
+    raw = json.loads(
+        cipher.decrypt(person.sealed_identity, context=_context(person.id, "identity"))
+    )
+    raw["birth_date"] = date.fromisoformat(raw["birth_date"])
+    return Identity(**raw)
+
+
+def open_photo(person: Person, cipher: DataCipher) -> bytes | None:
+    """Decrypt a person's photo, when one was captured."""
+    if person.sealed_photo is None:
+        return None
+    return cipher.decrypt(person.sealed_photo, context=_context(person.id, "photo"))
+
+
+def match_or_create(
+    session: Session,
+    *,
+    person: PersonData,
+    cipher: DataCipher,
+    index_key: bytes,
+    now: datetime,
+) -> tuple[Person, bool]:
+    """The registered person holding any of these documents, or a new one; documents are added.
+
+    A person whose passport changed keeps one history as long as one document of the new
+    examination was seen before (e.g. the old passport or a national id card shown again).
+    """
+    indexes = {
+        document_index(index_key, country=d.country, number=d.number): d for d in person.documents
+    }
+    found = session.scalars(
+        select(PersonDocument)
+        .where(PersonDocument.blind_index.in_(list(indexes)))
+        .order_by(PersonDocument.id)
+    ).first()
+    created = found is None
+    if found is None:
+        row = Person(
+            id=f"P{secrets.token_hex(12)}",
+            sealed_identity=b"",
+            name_birth_index=name_birth_index(index_key, person),
+            created_at=now,
+            updated_at=now,
+            documents=[],
+        )
+        session.add(row)
+    else:
+        row = found.person
+    row.sealed_identity = cipher.encrypt(
+        json.dumps(_sealed_identity(person)).encode(), context=_context(row.id, "identity")
+    )
+    if person.photo is not None:
+        row.sealed_photo = cipher.encrypt(person.photo.data, context=_context(row.id, "photo"))
+        row.photo_content_type = person.photo.content_type
+    row.name_birth_index = name_birth_index(index_key, person)
+    row.updated_at = now
+    known = {d.blind_index for d in row.documents}
+    for index, document in indexes.items():
+        if index not in known:
+            row.documents.append(
+                PersonDocument(
+                    blind_index=index,
+                    country=document.country,
+                    document_type=document.type,
+                    first_seen_at=now,
+                )
+            )
+    return row, created

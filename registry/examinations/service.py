@@ -1,0 +1,493 @@
+"""Submit, amend, withdraw and read examinations: one transaction each, audited."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from registry.accreditation.models import Clinic, SigningKey
+from registry.accreditation.service import (
+    accreditation_at,
+    accredited_on,
+    compromised_since,
+    custodial_private_key,
+    key_status_at,
+)
+from registry.audit.service import record as audit
+from registry.auth.permissions import authorize
+from registry.auth.principal import Principal
+from registry.config import Settings
+from registry.crypto.encryption import DataCipher
+from registry.crypto.jws import JWSError, read_header
+from registry.crypto.keys import load_public_jwk
+from registry.db import UnitOfWork, utcnow
+from registry.errors import Conflict, InvalidResource, Issue, NotFound
+from registry.examinations import persons, signing
+from registry.examinations.models import Examination, ExaminationVersion, TestResult
+from registry.fhir import ExaminationRecord, parse_examination_bundle
+
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass
+class Submission:
+    """What a submission, amendment or withdrawal did."""
+
+    examination: Examination
+    version: ExaminationVersion
+    created: bool  # False when an identical submission was already stored
+    assessments: list[Any] = field(default_factory=list)
+
+
+def _refuse(location: str, text: str, code: str = "business-rule") -> InvalidResource:
+    return InvalidResource(issues=[Issue(code=code, diagnostics=text, location=location)])
+
+
+def _seal_bundle(cipher: DataCipher, examination_id: str, version: int, raw: bytes) -> bytes:
+    return cipher.encrypt(raw, context=f"examination:{examination_id}:{version}".encode())
+
+
+def open_bundle(cipher: DataCipher, version: ExaminationVersion) -> bytes:
+    """The bundle exactly as signed, decrypted."""
+    context = f"examination:{version.examination_id}:{version.version}".encode()
+    return cipher.decrypt(version.sealed_bundle, context=context)
+
+
+def open_outcome(cipher: DataCipher, result: TestResult) -> str:
+    """A test result's outcome, decrypted."""
+    context = f"result:{result.version.examination_id}:{result.version.version}:{result.concept}"
+    return cipher.decrypt(result.sealed_outcome, context=context.encode()).decode()
+
+
+# -- checks ----------------------------------------------------------------------------------
+def _check_clinic(clinic: Clinic, record: ExaminationRecord, now: datetime) -> None:
+    issues = []
+    status = accreditation_at(clinic, now)
+    if status != "active":
+        issues.append(Issue("business-rule", f"clinic {clinic.id} is {status}", "Bundle"))
+    if not accredited_on(clinic, record.examination_date):
+        issues.append(
+            Issue(
+                "business-rule",
+                f"clinic {clinic.id} was not accredited on the examination date "
+                f"{record.examination_date.isoformat()}",
+                "Bundle.entry.resource.ofType(Encounter).period.start",
+            )
+        )
+    if record.purpose not in clinic.purposes:
+        issues.append(
+            Issue(
+                "business-rule",
+                f"clinic {clinic.id} is not accredited for {record.purpose} examinations "
+                f"(permitted: {', '.join(clinic.purposes)})",
+                "Bundle.entry[0].resource.category",
+            )
+        )
+    if issues:
+        raise InvalidResource(issues=issues)
+
+
+def _clinic_key_for(clinic: Clinic, kid: str) -> SigningKey:
+    key = next((k for k in clinic.keys if k.kid == kid), None)
+    if key is None:
+        raise _refuse(
+            "Bundle.signature.data",
+            f"signed with key {kid!r}, which is not registered to clinic {clinic.id}",
+            "security",
+        )
+    return key
+
+
+def _verify_signature(
+    clinic: Clinic, record: ExaminationRecord, now: datetime
+) -> tuple[str, SigningKey, datetime]:
+    """Check a clinic-held signature; returns the detached JWS, its key and its time."""
+    assert record.signature is not None
+    signature = record.signature
+    try:
+        token = signing.detached_jws(signature.data)
+        kid = str(read_header(token).get("kid"))
+    except JWSError as exc:
+        raise _refuse("Bundle.signature.data", str(exc), "security") from exc
+    key = _clinic_key_for(clinic, kid)
+    when = signature.when
+    if when > now + CLOCK_SKEW:
+        raise _refuse("Bundle.signature.when", "signature time is in the future", "invalid")
+    # clinic clocks and second-precision timestamps: a signature made just as the key was
+    # registered counts from the registration
+    moment = max(when, key.created_at) if when >= key.created_at - CLOCK_SKEW else when
+    status = key_status_at(key, moment)
+    if status != "active":
+        raise _refuse(
+            "Bundle.signature.when",
+            f"key {kid} was {status} at the signature time {when.isoformat()}",
+            "security",
+        )
+    compromised = compromised_since(key)
+    if compromised is not None:
+        # a stolen key can backdate `when`; nothing new signed by it is accepted any more
+        raise _refuse(
+            "Bundle.signature.data",
+            f"key {kid} is marked compromised since {compromised.isoformat()}; "
+            "re-sign with a new key",
+            "security",
+        )
+    try:
+        signing.verify_bundle(record.bundle, token, load_public_jwk(key.public_jwk))
+    except JWSError as exc:
+        raise _refuse(
+            "Bundle.signature.data",
+            "signature does not verify: the bundle was changed after signing or was "
+            f"signed by another key ({exc})",
+            "security",
+        ) from exc
+    return token, key, when
+
+
+def _custodial_sign(
+    clinic: Clinic, record: ExaminationRecord, cipher: DataCipher, now: datetime
+) -> tuple[dict[str, Any], str, SigningKey]:
+    """Sign an unsigned bundle with the clinic's custodial key."""
+    key = next(
+        (k for k in reversed(clinic.keys) if k.custody == "custodial" and k.status == "active"),
+        None,
+    )
+    if key is None:
+        raise _refuse(
+            "Bundle.signature",
+            f"the bundle is unsigned and clinic {clinic.id} has no active custodial "
+            "key; sign it with `registry sign` and the clinic's key",
+            "required",
+        )
+    signed = signing.sign_bundle(
+        record.bundle, custodial_private_key(key, cipher), kid=key.kid, when=now
+    )
+    token = signing.detached_jws(signed["signature"]["data"])
+    return signed, token, key
+
+
+# -- writing ---------------------------------------------------------------------------------
+def _parse(raw: bytes, settings: Settings) -> ExaminationRecord:
+    return parse_examination_bundle(
+        raw, max_depth=settings.max_json_depth, max_entries=settings.max_bundle_entries
+    )
+
+
+def _new_version(
+    uow: UnitOfWork,
+    *,
+    examination: Examination,
+    number: int,
+    record: ExaminationRecord,
+    raw: bytes,
+    clinic: Clinic,
+    cipher: DataCipher,
+    now: datetime,
+) -> ExaminationVersion:
+    """Verify or apply the signature, then store an immutable version with its results."""
+    if record.signature is not None:
+        token, key, signed_at = _verify_signature(clinic, record, now)
+        stored, custodial = raw, False
+    else:
+        signed, token, key = _custodial_sign(clinic, record, cipher, now)
+        stored = json.dumps(signed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        signed_at, custodial = now, True
+    version = ExaminationVersion(
+        version=number,
+        status="final",
+        sealed_bundle=_seal_bundle(cipher, examination.id, number, stored),
+        bundle_sha256=signing.content_hash(record.bundle),
+        jws=token,
+        signing_kid=key.kid,
+        custodial=custodial,
+        signed_at=signed_at,
+        submitted_at=now,
+        purpose=record.purpose,
+        destination=record.destination,
+        examination_date=record.examination_date,
+        practitioner_licence=record.practitioner_licence,
+        results=[],
+    )
+    examination.versions.append(version)
+    for result in record.results:
+        context = f"result:{examination.id}:{number}:{result.concept}"
+        version.results.append(
+            TestResult(
+                concept=result.concept,
+                loinc=result.loinc,
+                sealed_outcome=cipher.encrypt(result.outcome.encode(), context=context.encode()),
+                effective=result.effective,
+            )
+        )
+    uow.session.flush()
+    return version
+
+
+def _clinic_of(uow: UnitOfWork, principal: Principal, record: ExaminationRecord) -> Clinic:
+    clinic = uow.session.get(Clinic, principal.clinic_id)
+    if clinic is None:
+        raise NotFound(f"no clinic {principal.clinic_id!r}")
+    if record.clinic_id != clinic.id:
+        raise _refuse(
+            "Bundle.entry.resource.ofType(Organization).identifier",
+            f"the bundle's clinic {record.clinic_id} is not the submitting clinic {clinic.id}",
+        )
+    return clinic
+
+
+def _existing(uow: UnitOfWork, clinic_id: str, record: ExaminationRecord) -> Examination | None:
+    return uow.session.scalars(
+        select(Examination).where(
+            Examination.clinic_id == clinic_id,
+            Examination.identifier_system == record.identifier_system,
+            Examination.identifier_value == record.identifier_value,
+        )
+    ).one_or_none()
+
+
+def _replay(uow: UnitOfWork, existing: Examination, record: ExaminationRecord) -> Submission:
+    """The same identifier again: same content returns the stored examination, else 409."""
+    if signing.content_hash(record.bundle) == existing.current.bundle_sha256:
+        return Submission(existing, existing.current, created=False)
+    raise Conflict(
+        f"examination {record.identifier_value!r} of {existing.clinic_id} already exists with "
+        f"different content; amend it with PUT /api/v1/examinations/{existing.id}",
+        examination_id=existing.id,
+        amend=f"/api/v1/examinations/{existing.id}",
+    )
+
+
+def submit(
+    uow: UnitOfWork,
+    *,
+    principal: Principal,
+    bundle_json: bytes,
+    settings: Settings,
+    cipher: DataCipher,
+    index_key: bytes,
+    now: datetime | None = None,
+    issue_certificates: Any = None,
+) -> Submission:
+    """Validate, verify (or custodially sign) and store a new examination; idempotent by id."""
+    authorize(principal, "examination.submit", clinic_id=principal.clinic_id)
+    now = now or utcnow()
+    record = _parse(bundle_json, settings)
+    clinic = _clinic_of(uow, principal, record)
+    existing = _existing(uow, clinic.id, record)
+    if existing is not None:
+        return _replay(uow, existing, record)
+    _check_clinic(clinic, record, now)
+    person, _created = persons.match_or_create(
+        uow.session, person=record.person, cipher=cipher, index_key=index_key, now=now
+    )
+    uow.session.flush()
+    previous = None
+    if record.previous_examination:
+        previous = uow.session.get(Examination, record.previous_examination)
+        if previous is None or previous.person_id != person.id:
+            raise _refuse(
+                "Bundle.entry[0].resource.extension",
+                f"previous examination {record.previous_examination!r} is not an "
+                "examination of this person",
+            )
+    examination = Examination(
+        id=f"EX{secrets.token_hex(12)}",
+        clinic_id=clinic.id,
+        person_id=person.id,
+        identifier_system=record.identifier_system,
+        identifier_value=record.identifier_value,
+        status="final",
+        current_version=1,
+        purpose=record.purpose,
+        origin=clinic.country,
+        destination=record.destination,
+        examination_date=record.examination_date,
+        previous_examination_id=previous.id if previous else None,
+        created_at=now,
+        updated_at=now,
+        versions=[],
+    )
+    try:
+        with uow.session.begin_nested():
+            uow.session.add(examination)
+    except IntegrityError:
+        # a concurrent twin won the race on (clinic, identifier): answer as the replay would
+        twin = _existing(uow, clinic.id, record)
+        if twin is None:
+            raise
+        return _replay(uow, twin, record)
+    version = _new_version(
+        uow,
+        examination=examination,
+        number=1,
+        record=record,
+        raw=bundle_json,
+        clinic=clinic,
+        cipher=cipher,
+        now=now,
+    )
+    audit(
+        uow.session,
+        actor=principal,
+        action="examination.create",
+        object_type="Examination",
+        object_id=examination.id,
+        detail={"version": 1, "purpose": record.purpose, "custodial": version.custodial},
+    )
+    submission = Submission(examination, version, created=True)
+    if issue_certificates is not None:
+        submission.assessments = issue_certificates(examination, version, record, clinic)
+    return submission
+
+
+def _own_examination(
+    uow: UnitOfWork, principal: Principal, examination_id: str, action: str
+) -> Examination:
+    authorize(principal, action)
+    examination = uow.session.get(Examination, examination_id)
+    # another clinic's examination answers as if it did not exist: ids reveal nothing
+    if examination is None or (
+        principal.role == "clinic" and principal.clinic_id != examination.clinic_id
+    ):
+        raise NotFound(f"no examination {examination_id!r}")
+    authorize(principal, action, clinic_id=examination.clinic_id)
+    return examination
+
+
+def amend(
+    uow: UnitOfWork,
+    *,
+    principal: Principal,
+    examination_id: str,
+    bundle_json: bytes,
+    settings: Settings,
+    cipher: DataCipher,
+    index_key: bytes,
+    now: datetime | None = None,
+    revoke_certificates: Any = None,
+    issue_certificates: Any = None,
+) -> Submission:
+    """Store a new version; the previous one becomes ``amended`` (its certificates go too)."""
+    now = now or utcnow()
+    examination = _own_examination(uow, principal, examination_id, "examination.submit")
+    record = _parse(bundle_json, settings)
+    clinic = _clinic_of(uow, principal, record)
+    if examination.status == "entered-in-error":
+        raise Conflict(f"examination {examination_id} was withdrawn; submit a new one")
+    if (record.identifier_system, record.identifier_value) != (
+        examination.identifier_system,
+        examination.identifier_value,
+    ):
+        raise _refuse(
+            "Bundle.identifier",
+            "an amendment must carry the examination's identifier "
+            f"{examination.identifier_value!r}",
+        )
+    if signing.content_hash(record.bundle) == examination.current.bundle_sha256:
+        return Submission(examination, examination.current, created=False)
+    _check_clinic(clinic, record, now)
+    person, _ = persons.match_or_create(
+        uow.session, person=record.person, cipher=cipher, index_key=index_key, now=now
+    )
+    previous = examination.current
+    previous.status = "amended"
+    number = examination.current_version + 1
+    version = _new_version(
+        uow,
+        examination=examination,
+        number=number,
+        record=record,
+        raw=bundle_json,
+        clinic=clinic,
+        cipher=cipher,
+        now=now,
+    )
+    examination.current_version = number
+    examination.person_id = person.id
+    examination.purpose = record.purpose
+    examination.destination = record.destination
+    examination.examination_date = record.examination_date
+    examination.updated_at = now
+    audit(
+        uow.session,
+        actor=principal,
+        action="examination.update",
+        object_type="Examination",
+        object_id=examination.id,
+        detail={"version": number, "replaces": previous.version},
+    )
+    submission = Submission(examination, version, created=True)
+    if revoke_certificates is not None:
+        revoke_certificates(examination, "superseded by an amended examination")
+    if issue_certificates is not None:
+        submission.assessments = issue_certificates(examination, version, record, clinic)
+    return submission
+
+
+def withdraw(
+    uow: UnitOfWork,
+    *,
+    principal: Principal,
+    examination_id: str,
+    reason: str,
+    now: datetime | None = None,
+    revoke_certificates: Any = None,
+) -> Submission:
+    """Mark the current version entered-in-error with a reason; its certificates are revoked."""
+    now = now or utcnow()
+    examination = _own_examination(uow, principal, examination_id, "examination.submit")
+    if not reason or not reason.strip():
+        raise _refuse("reason", "a reason is required to withdraw an examination", "required")
+    if examination.status == "entered-in-error":
+        raise Conflict(f"examination {examination_id} is already withdrawn")
+    version = examination.current
+    version.status = "entered-in-error"
+    version.status_reason = reason.strip()
+    examination.status = "entered-in-error"
+    examination.updated_at = now
+    audit(
+        uow.session,
+        actor=principal,
+        action="examination.withdraw",
+        object_type="Examination",
+        object_id=examination.id,
+        detail={"version": version.version},
+    )
+    if revoke_certificates is not None:
+        revoke_certificates(examination, "examination entered in error")
+    return Submission(examination, version, created=False)
+
+
+def read_bundle(
+    uow: UnitOfWork,
+    *,
+    principal: Principal,
+    examination_id: str,
+    cipher: DataCipher,
+    version: int | None = None,
+) -> tuple[ExaminationVersion, bytes]:
+    """The bundle byte for byte as signed, for the examining clinic; the read is audited."""
+    examination = _own_examination(uow, principal, examination_id, "examination.read")
+    chosen = (
+        examination.current
+        if version is None
+        else next((v for v in examination.versions if v.version == version), None)
+    )
+    if chosen is None:
+        raise NotFound(f"examination {examination_id} has no version {version}")
+    raw = open_bundle(cipher, chosen)
+    audit(
+        uow.session,
+        actor=principal,
+        action="examination.read",
+        object_type="Examination",
+        object_id=examination.id,
+        detail={"version": chosen.version},
+    )
+    return chosen, raw

@@ -1,0 +1,164 @@
+"""``/api/v1/examinations``: submit, read, amend and withdraw signed FHIR examination bundles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request, url_for
+
+from registry.errors import InvalidResource, Issue
+from registry.examinations import service
+from registry.examinations.schemas import (
+    ExaminationReceiptSchema,
+    VersionQuerySchema,
+    WithdrawSchema,
+)
+from registry.web import Blueprint, authenticated, context, current_principal
+
+blp = Blueprint(
+    "examinations",
+    __name__,
+    url_prefix="/api/v1/examinations",
+    description="Signed FHIR examination records from accredited clinics",
+)
+
+FHIR_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "A FHIR R4 Bundle of type document (see fhir_profiles/README.md), signed "
+        "by the clinic (Bundle.signature) or unsigned for a clinic with a custodial key.",
+        "content": {"application/fhir+json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+def _body() -> bytes:
+    if request.mimetype not in ("application/fhir+json", "application/json"):
+        raise InvalidResource(
+            issues=[Issue("structure", "send the bundle as application/fhir+json", "Bundle")]
+        )
+    return request.get_data(cache=False)
+
+
+def _receipt(submission: service.Submission) -> dict[str, Any]:
+    examination, version = submission.examination, submission.version
+    self_link = url_for("examinations.read", examination_id=examination.id)
+    return {
+        "id": examination.id,
+        "version": version.version,
+        "status": version.status,
+        "purpose": version.purpose,
+        "destination": version.destination,
+        "examination_date": version.examination_date,
+        "bundle_sha256": version.bundle_sha256,
+        "signing_kid": version.signing_kid,
+        "custodial": version.custodial,
+        "created": submission.created,
+        "assessments": [
+            {
+                "destination": a.destination,
+                "met": a.met,
+                "reasons": [
+                    {"code": r.code, "concept": r.concept, "text": r.text} for r in a.reasons
+                ],
+                "certificate_id": a.certificate.id if a.certificate else None,
+                "valid_from": a.certificate.valid_from if a.certificate else None,
+                "valid_until": a.certificate.valid_until if a.certificate else None,
+            }
+            for a in submission.assessments
+        ],
+        "links": {
+            "self": self_link,
+            "amend": self_link,
+            "withdraw": url_for("examinations.withdraw", examination_id=examination.id),
+        },
+    }
+
+
+@blp.route("", methods=["POST"])
+@authenticated
+@blp.doc(**FHIR_BODY)
+@blp.response(201, ExaminationReceiptSchema)
+@blp.alt_response(200, schema=ExaminationReceiptSchema, description="identical resubmission")
+@blp.alt_response(409, description="same identifier, different content: amend instead")
+@blp.alt_response(422, description="FHIR OperationOutcome naming every problem")
+def submit() -> Any:
+    """Submit a signed (or, with a custodial key, unsigned) examination bundle."""
+    ctx = context()
+    principal = current_principal()
+    with ctx.db.unit_of_work() as uow:
+        submission = service.submit(
+            uow,
+            principal=principal,
+            bundle_json=_body(),
+            settings=ctx.settings,
+            cipher=ctx.cipher,
+            index_key=ctx.index_key,
+        )
+        uow.commit()
+        receipt = _receipt(submission)
+    status = 201 if submission.created else 200
+    return receipt, status, {"Location": receipt["links"]["self"]}
+
+
+@blp.route("/<examination_id>", methods=["GET"])
+@authenticated
+@blp.arguments(VersionQuerySchema, location="query")
+@blp.response(200, description="The bundle byte for byte as signed (application/fhir+json)")
+def read(query: dict[str, Any], examination_id: str) -> Response:
+    """The examination bundle exactly as signed (the examining clinic only)."""
+    ctx = context()
+    with ctx.db.unit_of_work() as uow:
+        version, raw = service.read_bundle(
+            uow,
+            principal=current_principal(),
+            examination_id=examination_id,
+            cipher=ctx.cipher,
+            version=query.get("version"),
+        )
+        uow.commit()
+    response = Response(raw, mimetype="application/fhir+json")
+    response.headers["ETag"] = f'"{version.bundle_sha256}"'
+    response.headers["X-Examination-Version"] = str(version.version)
+    response.headers["X-Examination-Status"] = version.status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blp.route("/<examination_id>", methods=["PUT"])
+@authenticated
+@blp.doc(**FHIR_BODY)
+@blp.response(200, ExaminationReceiptSchema)
+def amend(examination_id: str) -> Any:
+    """Amend: a new version; the previous becomes ``amended`` and its certificates superseded."""
+    ctx = context()
+    with ctx.db.unit_of_work() as uow:
+        submission = service.amend(
+            uow,
+            principal=current_principal(),
+            examination_id=examination_id,
+            bundle_json=_body(),
+            settings=ctx.settings,
+            cipher=ctx.cipher,
+            index_key=ctx.index_key,
+        )
+        uow.commit()
+        return _receipt(submission)
+
+
+@blp.route("/<examination_id>/withdraw", methods=["POST"])
+@authenticated
+@blp.arguments(WithdrawSchema)
+@blp.response(200, ExaminationReceiptSchema)
+def withdraw(body: dict[str, Any], examination_id: str) -> Any:
+    """Withdraw: the examination is entered in error; its certificates are revoked."""
+    ctx = context()
+    with ctx.db.unit_of_work() as uow:
+        submission = service.withdraw(
+            uow,
+            principal=current_principal(),
+            examination_id=examination_id,
+            reason=body["reason"],
+        )
+        uow.commit()
+        return _receipt(submission)
