@@ -82,11 +82,15 @@ def _serialise_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # WAL keeps the file consistent on crash
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get("read_only"):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def dispose_engine() -> None:
@@ -140,6 +144,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_session_factory = sessionmaker(
+            self.engine.execution_options(read_only=True), expire_on_commit=False
+        )
 
     def unit_of_work(self) -> UnitOfWork:
         """A new unit of work."""
@@ -148,7 +155,7 @@ class Database:
     @contextmanager
     def read_session(self) -> Iterator[Session]:
         """A session for reads; closing it ends the transaction and keeps loaded objects usable."""
-        session = self.session_factory()
+        session = self.read_session_factory()
         try:
             yield session
         finally:

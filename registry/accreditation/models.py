@@ -72,7 +72,7 @@ class SigningKey(Base):
 
     clinic: Mapped[Clinic | None] = relationship(back_populates="keys")
     history: Mapped[list[KeyStatusEvent]] = relationship(
-        back_populates="key", order_by="KeyStatusEvent.effective_at", lazy="selectin"
+        back_populates="key", order_by="KeyStatusEvent.effective_at"
     )
 
 

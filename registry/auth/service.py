@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -271,12 +271,30 @@ def authenticate(
         raise Unauthorized("the access token has expired; request a new one") from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized(f"the access token is invalid: {exc}") from exc
-    client = session.get(Client, claims["sub"])
-    if client is None or client.status != "active":
+    # one query per request: the client and, for a clinic, its current accreditation
+    row = session.execute(
+        select(
+            Client.id,
+            Client.name,
+            Client.role,
+            Client.status,
+            Client.clinic_id,
+            Client.country,
+            Clinic.status,
+            Clinic.accredited_from,
+            Clinic.accredited_until,
+        )
+        .outerjoin(Clinic, Clinic.id == Client.clinic_id)
+        .where(Client.id == claims["sub"])
+    ).one_or_none()
+    if row is None or row[3] != "active":
         raise Unauthorized("the client of this access token is no longer active")
+    client = Client(id=row[0], name=row[1], role=row[2], clinic_id=row[4], country=row[5])
     if client.clinic_id:
-        clinic = session.get(Clinic, client.clinic_id)
-        status = accreditation_at(clinic, now or utcnow()) if clinic else "withdrawn"
+        today = (now or utcnow()).date()
+        status = row[6] or "withdrawn"
+        if status == "active" and not (row[7] <= today and (row[8] is None or today <= row[8])):
+            status = "outside-accreditation-window"
         if status != "active":
             raise Forbidden(f"clinic {client.clinic_id} is {status}; it may not act")
     return Principal(

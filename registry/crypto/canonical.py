@@ -3,13 +3,42 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import rfc8785
 
 
+def _plain(value: Any) -> bool:
+    """Whether ``json.dumps(sort_keys=True)`` already yields JCS for this value.
+
+    That holds without floats (JCS formats numbers the ECMAScript way) and without object keys
+    outside the Basic Multilingual Plane (JCS sorts keys by UTF-16 code units, Python by code
+    points; the two orders differ only there). FHIR documents almost never have either.
+    """
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if not isinstance(key, str) or (
+                    not key.isascii() and any(ord(ch) > 0xFFFF for ch in key)
+                ):
+                    return False
+                stack.append(child)
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, float) or (isinstance(node, int) and abs(node) >= 2**53):
+            return False
+    return True
+
+
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 canonical UTF-8 bytes of a JSON value."""
+    if _plain(value):
+        return json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode("utf-8")
     return rfc8785.dumps(value)
 
 

@@ -23,6 +23,7 @@ from registry.audit.service import record as audit
 from registry.auth.permissions import authorize
 from registry.auth.principal import Principal
 from registry.config import Settings
+from registry.crypto.canonical import sha256_hex
 from registry.crypto.encryption import DataCipher
 from registry.crypto.jws import JWSError, read_header
 from registry.crypto.keys import load_public_jwk
@@ -105,7 +106,7 @@ def _clinic_key_for(clinic: Clinic, kid: str) -> SigningKey:
 
 
 def _verify_signature(
-    clinic: Clinic, record: ExaminationRecord, now: datetime
+    clinic: Clinic, record: ExaminationRecord, content: bytes, now: datetime
 ) -> tuple[str, SigningKey, datetime]:
     """Check a clinic-held signature; returns the detached JWS, its key and its time."""
     assert record.signature is not None
@@ -139,7 +140,7 @@ def _verify_signature(
             "security",
         )
     try:
-        signing.verify_bundle(record.bundle, token, load_public_jwk(key.public_jwk))
+        signing.verify_bundle(content, token, load_public_jwk(key.public_jwk))
     except JWSError as exc:
         raise _refuse(
             "Bundle.signature.data",
@@ -151,7 +152,7 @@ def _verify_signature(
 
 
 def _custodial_sign(
-    clinic: Clinic, record: ExaminationRecord, cipher: DataCipher, now: datetime
+    clinic: Clinic, record: ExaminationRecord, content: bytes, cipher: DataCipher, now: datetime
 ) -> tuple[dict[str, Any], str, SigningKey]:
     """Sign an unsigned bundle with the clinic's custodial key."""
     key = next(
@@ -166,7 +167,7 @@ def _custodial_sign(
             "required",
         )
     signed = signing.sign_bundle(
-        record.bundle, custodial_private_key(key, cipher), kid=key.kid, when=now
+        record.bundle, custodial_private_key(key, cipher), kid=key.kid, when=now, content=content
     )
     token = signing.detached_jws(signed["signature"]["data"])
     return signed, token, key
@@ -191,18 +192,19 @@ def _new_version(
     now: datetime,
 ) -> ExaminationVersion:
     """Verify or apply the signature, then store an immutable version with its results."""
+    content = signing.signed_content(record.bundle)
     if record.signature is not None:
-        token, key, signed_at = _verify_signature(clinic, record, now)
+        token, key, signed_at = _verify_signature(clinic, record, content, now)
         stored, custodial = raw, False
     else:
-        signed, token, key = _custodial_sign(clinic, record, cipher, now)
+        signed, token, key = _custodial_sign(clinic, record, content, cipher, now)
         stored = json.dumps(signed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         signed_at, custodial = now, True
     version = ExaminationVersion(
         version=number,
         status="final",
         sealed_bundle=_seal_bundle(cipher, examination.id, number, stored),
-        bundle_sha256=signing.content_hash(record.bundle),
+        bundle_sha256=sha256_hex(content),
         jws=token,
         signing_kid=key.kid,
         custodial=custodial,

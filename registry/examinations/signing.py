@@ -39,10 +39,15 @@ def organization_reference(bundle: dict[str, Any]) -> str:
 
 
 def sign_bundle(
-    bundle: dict[str, Any], key: PrivateKey, *, kid: str, when: datetime
+    bundle: dict[str, Any],
+    key: PrivateKey,
+    *,
+    kid: str,
+    when: datetime,
+    content: bytes | None = None,
 ) -> dict[str, Any]:
     """A copy of the bundle carrying ``Bundle.signature`` by the clinic Organization."""
-    token = jws.sign_detached(signed_content(bundle), key, kid=kid)
+    token = jws.sign_detached(content or signed_content(bundle), key, kid=kid)
     signature = {
         "type": [AUTHOR_SIGNATURE],
         "when": when.isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -63,6 +68,6 @@ def detached_jws(signature_data: str) -> str:
     return token
 
 
-def verify_bundle(bundle: dict[str, Any], token: str, key: PublicKey) -> None:
-    """Raise JWSError unless ``token`` is a valid signature of this bundle's content by ``key``."""
-    jws.verify_detached(token, signed_content(bundle), key)
+def verify_bundle(content: bytes, token: str, key: PublicKey) -> None:
+    """Raise JWSError unless ``token`` signs ``content`` (see ``signed_content``) with ``key``."""
+    jws.verify_detached(token, content, key)

@@ -111,7 +111,9 @@ def test_status_as_of_a_past_moment_follows_the_history(world: World) -> None:
     with world.ctx.db.read_session() as session:
         clinic = session.get(Clinic, "TJ-DUS-0007")
         assert clinic is not None
-        assert service.clinic_status_at(clinic, start - timedelta(days=3)) == "not-yet-registered"
+        before_window = datetime(2019, 12, 31, tzinfo=UTC)
+        assert service.clinic_status_at(clinic, before_window) == "not-yet-registered"
+        assert service.clinic_status_at(clinic, start - timedelta(days=3)) == "active"
         assert service.clinic_status_at(clinic, start - timedelta(days=1)) == "suspended"
         assert service.accreditation_at(clinic, start) == "suspended"
 
