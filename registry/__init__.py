@@ -19,8 +19,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Application factory: settings, database, keys, extensions, blueprints."""
     from flask_smorest import Api
 
-    from registry import web
+    from registry import logs, web
     from registry.extensions import limiter
+    from registry.operations.metrics import http_metrics
 
     app = Flask(__name__, instance_relative_config=True)
     settings = Settings.from_env(Path(app.instance_path), **(config or {}))
@@ -49,8 +50,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         RATELIMIT_HEADERS_ENABLED=True,
         JSON_SORT_KEYS=False,
     )
+    logs.configure()
     api = Api(app)
     limiter.init_app(app)
+    http_metrics.init_app(app)
     api.spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,8 +24,9 @@ from registry.crypto.keystore import KeyStore
 from registry.db import Database
 from registry.errors import DomainError, InvalidResource, Unauthorized
 from registry.jsonlimits import loads_limited
+from registry.logs import bind_request, get_logger
 
-log = logging.getLogger("registry")
+log = get_logger("registry.web")
 
 
 @dataclass
@@ -161,7 +161,7 @@ def handle_http_exception(error: HTTPException) -> Response:
 
 def handle_database_unavailable(error: OperationalError) -> Response:
     """The database went away: 503 with Retry-After; the transaction was rolled back."""
-    log.error("database unavailable: %s", type(error.orig).__name__ if error.orig else error)
+    log.error("database unavailable", error=type(error.orig or error).__name__)
     response = _problem(
         503,
         "database_unavailable",
@@ -175,7 +175,7 @@ def handle_unexpected(error: Exception) -> Response:
     """A bug: log it with the request id, answer 500 without internals."""
     if isinstance(error, HTTPException):
         return handle_http_exception(error)
-    log.exception("unhandled error in request %s", g.get("request_id"))
+    log.exception("unhandled error", error=type(error).__name__)
     return _problem(500, "internal_error", "an unexpected error occurred; it has been logged")
 
 
@@ -187,6 +187,7 @@ def init_app(app: Flask) -> None:
         incoming = request.headers.get("X-Request-ID", "")
         ok = 0 < len(incoming) <= 64 and incoming.replace("-", "").isalnum()
         g.request_id = incoming if ok else secrets.token_hex(8)
+        bind_request(g.request_id)
         if request.headers.get("Authorization"):
             current_principal()  # a bad token is a 401 before anything else is looked at
 

@@ -6,13 +6,14 @@ from typing import Any
 
 from flask import Response, request, url_for
 
-from registry.errors import InvalidResource, Issue
+from registry.errors import DomainError, InvalidResource, Issue
 from registry.examinations import service
 from registry.examinations.schemas import (
     ExaminationReceiptSchema,
     VersionQuerySchema,
     WithdrawSchema,
 )
+from registry.operations.metrics import SUBMISSIONS
 from registry.web import Blueprint, authenticated, context, current_principal
 
 blp = Blueprint(
@@ -86,17 +87,22 @@ def submit() -> Any:
     """Submit a signed (or, with a custodial key, unsigned) examination bundle."""
     ctx = context()
     principal = current_principal()
-    with ctx.db.unit_of_work() as uow:
-        submission = service.submit(
-            uow,
-            principal=principal,
-            bundle_json=_body(),
-            settings=ctx.settings,
-            cipher=ctx.cipher,
-            index_key=ctx.index_key,
-        )
-        uow.commit()
-        receipt = _receipt(submission)
+    try:
+        with ctx.db.unit_of_work() as uow:
+            submission = service.submit(
+                uow,
+                principal=principal,
+                bundle_json=_body(),
+                settings=ctx.settings,
+                cipher=ctx.cipher,
+                index_key=ctx.index_key,
+            )
+            uow.commit()
+            receipt = _receipt(submission)
+    except DomainError as exc:
+        SUBMISSIONS.labels(outcome=exc.error).inc()
+        raise
+    SUBMISSIONS.labels(outcome="accepted" if submission.created else "replayed").inc()
     status = 201 if submission.created else 200
     return receipt, status, {"Location": receipt["links"]["self"]}
 

@@ -1,0 +1,67 @@
+"""Metrics and logs: what operators see, and that it never carries personal data."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from registry.logs import get_logger
+from tests.bundles import body, examination_bundle
+from tests.support import World
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no sample {name}{{{wanted}}}")
+
+
+def test_metrics_count_requests_by_endpoint_and_submissions_by_outcome(world: World) -> None:
+    world.clinic("TJ-DUS-0007")
+    headers = world.bearer("clinic", clinic_id="TJ-DUS-0007")
+    before = world.http.get("/metrics").data.decode()
+    try:
+        accepted_before = _sample(before, "registry_submissions_total", outcome="accepted")
+    except AssertionError:
+        accepted_before = 0.0
+    response = world.http.post(
+        "/api/v1/examinations",
+        data=body(examination_bundle()),
+        headers=headers,
+        content_type="application/fhir+json",
+    )
+    assert response.status_code == 201
+    after = world.http.get("/metrics").data.decode()
+    assert _sample(after, "registry_submissions_total", outcome="accepted") == accepted_before + 1
+    assert (
+        _sample(
+            after,
+            "registry_http_request_duration_seconds_count",
+            endpoint="examinations.submit",
+            status="201",
+        )
+        >= 1
+    )
+
+
+def test_log_lines_are_json_with_the_request_id_and_redact_personal_keys(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from registry.logs import bind_request
+
+    bind_request("req-123")
+    get_logger("registry.test").warning(
+        "checked", name="Karimov", birth_date="1990-01-01", outcome="ok"
+    )
+    logging.getLogger("registry.test").warning("from the standard library")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    first = next(line for line in lines if line["event"] == "checked")
+    assert first["request_id"] == "req-123"
+    assert first["name"] == "[redacted]" and first["birth_date"] == "[redacted]"
+    assert first["outcome"] == "ok" and first["level"] == "warning"
+    assert any(line["event"] == "from the standard library" for line in lines)
+    assert "Karimov" not in json.dumps(lines)
