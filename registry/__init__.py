@@ -15,8 +15,12 @@ from registry.db import Database
 __all__ = ["create_app"]
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Application factory: settings, database, keys, extensions, blueprints."""
+def create_app(config: dict[str, Any] | None = None, *, create_keys: bool = False) -> Flask:
+    """Application factory: settings, database, keys, extensions, blueprints.
+
+    Keys are created only when asked (``registry init``): a server that found its keys folder
+    empty and made its own would sign with keys no other replica knows.
+    """
     from flask_smorest import Api
 
     from registry import logs, web
@@ -27,7 +31,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     settings = Settings.from_env(Path(app.instance_path), **(config or {}))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     keystore = KeyStore(settings.keys_dir)
-    keystore.ensure()
+    if create_keys:
+        keystore.ensure()
     data_keys = settings.data_keys or (keystore.secret("data"),)
     app.extensions["registry"] = web.RegistryContext(
         settings=settings,

@@ -31,8 +31,8 @@ def operator() -> Principal:
 
 
 @contextmanager
-def app_context() -> Iterator[tuple[Flask, RegistryContext]]:
-    app = create_app()
+def app_context(*, create_keys: bool = False) -> Iterator[tuple[Flask, RegistryContext]]:
+    app = create_app(create_keys=create_keys)
     ctx: RegistryContext = app.extensions["registry"]
     try:
         with app.app_context():
@@ -68,11 +68,10 @@ def init() -> None:
     """Create or upgrade the database schema, then create the registry's keys if absent."""
     from registry.schema import upgrade
 
-    with app_context() as (_app, ctx):
+    with app_context(create_keys=True) as (_app, ctx):
         upgrade(ctx.settings.database_url)
         click.echo(f"database ready: {ctx.db.engine.url.render_as_string(hide_password=True)}")
-        created = ctx.keystore.ensure()
-        click.echo(f"keys in {ctx.settings.keys_dir}: " + (", ".join(created) or "all present"))
+        click.echo(f"keys in {ctx.settings.keys_dir}: {ctx.keystore.describe_created()}")
 
 
 @main.command()

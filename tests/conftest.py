@@ -89,7 +89,10 @@ def _empty(app: Flask) -> None:
 
 @pytest.fixture
 def app(database_url: str, keys_dir: Path) -> Iterator[Flask]:
-    app = create_app({"database_url": database_url, "keys_dir": keys_dir, "base_url": BASE_URL})
+    app = create_app(
+        {"database_url": database_url, "keys_dir": keys_dir, "base_url": BASE_URL},
+        create_keys=True,
+    )
     app.config["TESTING"] = True
     _empty(app)
     yield app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -21,13 +22,22 @@ def test_readyz_is_503_when_the_database_is_unreachable(tmp_path, keys_dir) -> N
         {
             "database_url": "postgresql+psycopg://nobody@127.0.0.1:1/none",
             "keys_dir": keys_dir,
-        }
+        },
+        create_keys=True,
     )
     response = broken.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.json["checks"]["database"] == "unavailable: OperationalError"
     assert response.headers["Retry-After"] == "5"
     broken.extensions["registry"].db.engine.dispose()
+
+
+def test_server_refuses_to_start_without_keys_instead_of_making_its_own(tmp_path) -> None:
+    from registry.crypto.keys import KeyFormatError
+
+    with pytest.raises(KeyFormatError, match="run `registry init`"):
+        create_app({"database_url": "sqlite://", "keys_dir": tmp_path / "empty"})
+    assert not (tmp_path / "empty").exists()
 
 
 def test_jwks_publishes_public_es256_keys_only(client: FlaskClient) -> None:

@@ -55,6 +55,7 @@ class KeyStore:
         self.keys_dir = Path(keys_dir)
         self._keys: dict[str, list[RegistryKey]] = {}
         self._secrets: dict[str, bytes] = {}
+        self.created: list[str] = []
 
     # -- creation ---------------------------------------------------------------------------
     def ensure(self) -> list[str]:
@@ -71,7 +72,12 @@ class KeyStore:
                 created.append(f"{name} secret")
         self._keys.clear()
         self._secrets.clear()
+        self.created = created
         return created
+
+    def describe_created(self) -> str:
+        """What the last ``ensure`` created, for the command line."""
+        return ", ".join(self.created) + " created" if self.created else "all present"
 
     def add_key(self, purpose: str) -> RegistryKey:
         """Add a new active key for ``purpose``; earlier active keys of it become retired."""
