@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from registry.config import Settings
 from registry.crypto.encryption import DataCipher
@@ -36,12 +37,16 @@ def create_app(config: dict[str, Any] | None = None, *, create_keys: bool = Fals
     data_keys = settings.data_keys or (keystore.secret("data"),)
     app.extensions["registry"] = web.RegistryContext(
         settings=settings,
-        db=Database(settings.database_url),
+        db=Database(settings.database_url, pool_size=settings.db_pool_size),
         keystore=keystore,
         cipher=DataCipher(data_keys),
         index_key=settings.index_key or keystore.secret("index"),
     )
     app.json = web.LimitedJSONProvider(app)
+    if settings.proxy_hops:
+        # the rate limiter and logs must see the client's address, not the proxy's
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         API_TITLE="Cross-border medical examination registry",
@@ -72,11 +77,15 @@ def _register_blueprints(api: Any) -> None:
     from registry.auth.views import blp as auth
     from registry.examinations.views import blp as examinations
     from registry.operations.views import blp as operations
+    from registry.verification.pages import blp as verification_pages
+    from registry.verification.views import blp as verification
 
     for blueprint in (
         operations,
         auth,
         clinics,
         examinations,
+        verification,
+        verification_pages,
     ):
         api.register_blueprint(blueprint)

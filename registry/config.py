@@ -38,6 +38,8 @@ class Settings:
     access_token_seconds: int = 300
     assertion_max_seconds: int = 300
     profiles_dir: Path = ROOT / "fhir_profiles"
+    proxy_hops: int = 0  # reverse proxies in front (nginx: 1) whose X-Forwarded-* are trusted
+    db_pool_size: int = 5
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -65,5 +67,7 @@ class Settings:
             ratelimit_storage=env.get("REGISTRY_RATELIMIT_STORAGE", cls.ratelimit_storage),
             verify_rate_limit=env.get("REGISTRY_VERIFY_RATE_LIMIT", cls.verify_rate_limit),
             max_body_bytes=int(env.get("REGISTRY_MAX_BODY_BYTES", cls.max_body_bytes)),
+            proxy_hops=int(env.get("REGISTRY_PROXY_HOPS", cls.proxy_hops)),
+            db_pool_size=int(env.get("REGISTRY_DB_POOL_SIZE", cls.db_pool_size)),
         )
         return replace(settings, **overrides)

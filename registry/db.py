@@ -65,8 +65,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _serialise_sqlite(engine)
     else:
         kwargs.setdefault("pool_pre_ping", True)
-        kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 10)
+        kwargs.setdefault("pool_size", 5)
+        kwargs.setdefault("max_overflow", 5)
         engine = create_engine(url, **kwargs)
     _engines.add(engine)
     return engine
@@ -140,9 +140,12 @@ class UnitOfWork:
 class Database:
     """The engine and session factory of one app."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        pool = (
+            {} if url.startswith("sqlite") else {"pool_size": pool_size, "max_overflow": pool_size}
+        )
+        self.engine = make_engine(url, **pool)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
         self.read_session_factory = sessionmaker(
             self.engine.execution_options(read_only=True), expire_on_commit=False

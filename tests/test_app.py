@@ -110,3 +110,22 @@ def test_request_id_is_echoed_when_sane_and_replaced_when_not(client: FlaskClien
     )
     replaced = client.get("/healthz", headers={"X-Request-ID": "<script>"}).headers["X-Request-ID"]
     assert replaced != "<script>" and len(replaced) == 16
+
+
+@pytest.mark.parametrize("hops, seen", [(0, "127.0.0.1"), (1, "203.0.113.9")])
+def test_client_address_comes_from_the_trusted_proxy_only(
+    database_url: str, keys_dir, hops: int, seen: str
+) -> None:
+    from flask import request
+
+    app = create_app(
+        {"database_url": database_url, "keys_dir": keys_dir, "proxy_hops": hops}, create_keys=True
+    )
+    app.add_url_rule("/test-address", "test_address", lambda: request.remote_addr or "")
+    response = app.test_client().get(
+        "/test-address",
+        headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.9"},
+        environ_base={"REMOTE_ADDR": "127.0.0.1"},
+    )
+    assert response.data.decode() == seen
+    app.extensions["registry"].db.engine.dispose()
