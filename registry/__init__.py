@@ -22,11 +22,9 @@ def create_app(config: dict[str, Any] | None = None, *, create_keys: bool = Fals
     Keys are created only when asked (``registry init``): a server that found its keys folder
     empty and made its own would sign with keys no other replica knows.
     """
-    from flask_smorest import Api
-
     from registry import logs, web
     from registry.extensions import limiter
-    from registry.operations.metrics import http_metrics
+    from registry.operations.metrics import init_http_metrics
 
     app = Flask(__name__, instance_relative_config=True)
     settings = Settings.from_env(Path(app.instance_path), **(config or {}))
@@ -61,13 +59,16 @@ def create_app(config: dict[str, Any] | None = None, *, create_keys: bool = Fals
         JSON_SORT_KEYS=False,
     )
     logs.configure()
-    api = Api(app)
+    api = web.RegistryApi(app)
     limiter.init_app(app)
-    http_metrics.init_app(app)
+    app.extensions["registry.metrics"] = init_http_metrics(app)
     api.spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     _register_blueprints(api)
+    from registry.operations.views import pages as operations_pages
+
+    app.register_blueprint(operations_pages)
     web.init_app(app)  # after the Api, so our handlers replace flask-smorest's
     return app
 
@@ -75,17 +76,19 @@ def create_app(config: dict[str, Any] | None = None, *, create_keys: bool = Fals
 def _register_blueprints(api: Any) -> None:
     from registry.accreditation.views import blp as clinics
     from registry.auth.views import blp as auth
+    from registry.certificates.views import blp as certificates
+    from registry.certificates.views import crl_blp as revocation_lists
+    from registry.certificates.views import rulesets_blp as rulesets
     from registry.examinations.views import blp as examinations
     from registry.operations.views import blp as operations
-    from registry.verification.pages import blp as verification_pages
-    from registry.verification.views import blp as verification
 
     for blueprint in (
         operations,
         auth,
         clinics,
         examinations,
-        verification,
-        verification_pages,
+        rulesets,
+        certificates,
+        revocation_lists,
     ):
         api.register_blueprint(blueprint)

@@ -72,6 +72,12 @@ def init() -> None:
         upgrade(ctx.settings.database_url)
         click.echo(f"database ready: {ctx.db.engine.url.render_as_string(hide_password=True)}")
         click.echo(f"keys in {ctx.settings.keys_dir}: {ctx.keystore.describe_created()}")
+        from registry.certificates.service import sync_rulesets
+
+        with ctx.db.unit_of_work() as uow:
+            added = sync_rulesets(uow, profiles_dir=ctx.settings.profiles_dir)
+            uow.commit()
+        click.echo("rulesets: " + (", ".join(added) + " published" if added else "up to date"))
 
 
 @main.command()

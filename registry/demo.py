@@ -11,9 +11,20 @@ from registry.accreditation import service as accreditation
 from registry.accreditation.models import Clinic
 from registry.auth import service as auth
 from registry.auth.models import Client
-from registry.auth.principal import Principal
-from registry.crypto.keys import generate_key, private_jwk, thumbprint, write_private_file
+from registry.auth.principal import ROLE_SCOPES, Principal
+from registry.certificates.holders import holder_secret
+from registry.crypto.keys import (
+    generate_key,
+    load_private_jwk,
+    private_jwk,
+    read_jwk_file,
+    thumbprint,
+    write_private_file,
+)
 from registry.db import utcnow
+from registry.examinations import service as examinations
+from registry.examinations.examples import Migrant, examination_bundle
+from registry.examinations.signing import sign_bundle
 from registry.web import RegistryContext
 
 
@@ -109,6 +120,137 @@ CLIENTS = (
 )
 
 
+MIGRANTS = (
+    Migrant(
+        ("Karimov", "Каримов"),
+        ("Rustam", "Рустам"),
+        ("Saidovich", "Саидович"),
+        "male",
+        date(1991, 3, 14),
+        "401234567",
+        "TJ",
+    ),
+    Migrant(
+        ("Nazarova", "Назарова"),
+        ("Dilnoza", "Дилноза"),
+        ("Rahimovna", "Рахимовна"),
+        "female",
+        date(1996, 7, 2),
+        "402118834",
+        "TJ",
+    ),
+    Migrant(
+        ("Sharipov", "Шарипов"),
+        ("Farhod", "Фарход"),
+        ("Umarovich", "Умарович"),
+        "male",
+        date(1988, 11, 23),
+        "400987112",
+        "TJ",
+    ),
+    Migrant(
+        ("Abdurakhmonzoda", "Абдурахмонзода"),
+        ("Jamshed", "Джамшед"),
+        None,
+        "male",
+        date(1999, 1, 5),
+        "403550021",
+        "TJ",
+    ),
+    Migrant(
+        ("Toktogulov", "Токтогулов"),
+        ("Azamat", "Азамат"),
+        ("Bakytovich", "Бакытович"),
+        "male",
+        date(1993, 5, 30),
+        "AC1234567",
+        "KG",
+    ),
+    Migrant(
+        ("Asanova", "Асанова"),
+        ("Aigerim", "Айгерим"),
+        ("Nurlanovna", "Нурлановна"),
+        "female",
+        date(1990, 9, 17),
+        "AC7654321",
+        "KG",
+    ),
+    Migrant(
+        ("Mamatov", "Маматов"),
+        ("Ulan", "Улан"),
+        ("Sadyrovich", "Садырович"),
+        "male",
+        date(1985, 2, 11),
+        "AN0099887",
+        "KG",
+    ),
+)
+
+# (migrant index, clinic, destination, days ago, outcomes): mostly fit; one HIV-reactive
+# screening (meets Kazakhstan's rules, not Russia's); one chest X-ray suggestive of TB (no
+# certificate anywhere, a referral instead).
+EXAMINATIONS: tuple[tuple[int, str, str, int, dict[str, str]], ...] = (
+    (0, "TJ-DUS-0007", "KZ", 5, {}),
+    (1, "TJ-DUS-0007", "RU", 12, {}),
+    (2, "TJ-DUS-0007", "KZ", 20, {"hiv-screening": "positive"}),
+    (3, "TJ-DUS-0007", "RU", 3, {"chest-xray": "abnormal-tb"}),
+    (4, "KG-BIS-0001", "KZ", 8, {}),
+    (5, "KG-BIS-0001", "KZ", 30, {}),
+    (6, "KG-BIS-0001", "RU", 2, {"syphilis-nontreponemal": "positive"}),
+)
+
+
+def _clinic_principal(clinic_id: str) -> Principal:
+    return Principal(
+        client_id=f"demo-clinic-{clinic_id.lower()}",
+        role="clinic",
+        name=f"{clinic_id} clinical system",
+        scopes=ROLE_SCOPES["clinic"],
+        clinic_id=clinic_id,
+        country=clinic_id[:2],
+    )
+
+
+def load_examinations(ctx: RegistryContext) -> Iterator[str]:
+    """Submit the demo examinations as their clinics would (signed or custodial)."""
+    today = utcnow().date()
+    clinic_key_file = ctx.settings.keys_dir / "demo" / "clinic-keys" / "TJ-DUS-0007.jwk.json"
+    for number, (who, clinic_id, destination, days_ago, outcomes) in enumerate(EXAMINATIONS):
+        bundle = examination_bundle(
+            clinic_id=clinic_id,
+            number=f"DEMO-{number + 1:04d}",
+            migrant=MIGRANTS[who],
+            destination=destination,
+            examined_on=today - timedelta(days=days_ago),
+            outcomes=outcomes,
+        )
+        if clinic_id == "TJ-DUS-0007" and clinic_key_file.exists():
+            clinic_key = read_jwk_file(clinic_key_file)
+            bundle = sign_bundle(
+                bundle, load_private_jwk(clinic_key), kid=str(clinic_key["kid"]), when=utcnow()
+            )
+        with ctx.db.unit_of_work() as uow:
+            submission = examinations.submit(
+                uow,
+                principal=_clinic_principal(clinic_id),
+                bundle_json=json.dumps(bundle, ensure_ascii=False).encode(),
+                settings=ctx.settings,
+                cipher=ctx.cipher,
+                index_key=ctx.index_key,
+                keystore=ctx.keystore,
+            )
+            uow.commit()
+        if not submission.created:
+            continue
+        issued = [a.certificate.id for a in submission.assessments if a.certificate]
+        link = holder_secret(ctx.keystore, examination_id=submission.examination.id)
+        yield (
+            f"examination {submission.examination.id} ({clinic_id} → {destination}): "
+            f"certificates {', '.join(issued) or 'none'}; holder page "
+            f"{ctx.settings.base_url}/h/{link}"
+        )
+
+
 def load_demo(ctx: RegistryContext, *, principal: Principal) -> Iterator[str]:
     """Create the demo clinics, keys and clients that are missing; yield what was done."""
     demo_dir = ctx.settings.keys_dir / "demo"
@@ -171,3 +313,4 @@ def load_demo(ctx: RegistryContext, *, principal: Principal) -> Iterator[str]:
             write_private_file(path, json.dumps({**secret, "client_id": client_id}).encode())
             yield f"client {client_id} ({role}): private key at {path}"
         uow.commit()
+    yield from load_examinations(ctx)

@@ -11,6 +11,7 @@ from alembic.config import Config
 from registry.accreditation import models as accreditation_models
 from registry.audit import models as audit_models
 from registry.auth import models as auth_models
+from registry.certificates import models as certificate_models
 from registry.db import Base
 from registry.examinations import models as examination_models
 
@@ -19,6 +20,7 @@ MODELS = (
     audit_models,
     auth_models,
     examination_models,
+    certificate_models,
 )
 metadata = Base.metadata
 

@@ -10,7 +10,9 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
+from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
+from marshmallow import INCLUDE, Schema, fields
 from sqlalchemy.exc import OperationalError
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
@@ -61,6 +63,25 @@ class LimitedParser(FlaskParser):
         if not is_json_request(req):
             return core.missing
         return req.get_json()  # malformed or too deep: a 400 from on_json_loading_failed
+
+
+class ProblemSchema(Schema):
+    """Every JSON error body: status, machine-readable error, human message, request id."""
+
+    class Meta:
+        unknown = INCLUDE  # domain errors add what helps the caller (e.g. an amend link)
+
+    status = fields.Integer(required=True)
+    error = fields.String(required=True)
+    message = fields.String(required=True)
+    request_id = fields.String(allow_none=True)
+    errors = fields.Dict(metadata={"description": "field errors of an invalid request"})
+
+
+class RegistryApi(Api):
+    """flask-smorest's Api, documenting our error body instead of its own."""
+
+    ERROR_SCHEMA = ProblemSchema
 
 
 class Blueprint(SmorestBlueprint):

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from registry import create_app
 from registry.schema import metadata, upgrade
 from registry.web import RegistryContext
+from tests.certificates.builders import load_rulesets
 from tests.support import BASE_URL, World
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -95,6 +96,7 @@ def app(database_url: str, keys_dir: Path) -> Iterator[Flask]:
     )
     app.config["TESTING"] = True
     _empty(app)
+    load_rulesets(app)
     yield app
     app.extensions["registry"].db.engine.dispose()
 

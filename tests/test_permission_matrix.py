@@ -138,6 +138,68 @@ ENDPOINTS += [
 ]
 
 
+def _rulesets(world: World) -> dict[str, Any]:
+    from tests.certificates.builders import load_rulesets
+
+    load_rulesets(world.app)
+    return {}
+
+
+def _extension(world: World) -> dict[str, Any]:
+    _rulesets(world)
+    return {"from": "2026-01-01", "until": "2026-12-31", "extra_days": 30, "reason": "emergency"}
+
+
+def _certificate(world: World) -> dict[str, Any]:
+    from tests.certificates.builders import matrix_certificate
+
+    matrix_certificate(world)
+    return {}
+
+
+def _revocation(world: World) -> dict[str, Any]:
+    _certificate(world)
+    return {"reason": "issued in error"}
+
+
+CERTIFICATE = "/api/v1/certificates/KZ-MATR-X239"  # tests.certificates.builders.MATRIX_CERTIFICATE
+ENDPOINTS += [
+    Endpoint("list rulesets", "GET", "/api/v1/rulesets", frozenset(CALLERS), _rulesets, True),
+    Endpoint("read ruleset", "GET", "/api/v1/rulesets/KZ", frozenset(CALLERS), _rulesets, True),
+    Endpoint(
+        "extend ruleset validity",
+        "POST",
+        "/api/v1/rulesets/KZ/extensions",
+        frozenset({"admin"}),
+        _extension,
+    ),
+    Endpoint(
+        "read certificate",
+        "GET",
+        CERTIFICATE,
+        frozenset({"clinic TJ-DUS-0007", "admin"}),
+        _certificate,
+    ),
+    *(
+        Endpoint(
+            f"download certificate {name}",
+            "GET",
+            f"{CERTIFICATE}/{name}",
+            frozenset({"clinic TJ-DUS-0007"}),
+            _certificate,
+        )
+        for name in ("qr.svg", "qr.png", "card.smart-health-card", "certificate.pdf")
+    ),
+    Endpoint(
+        "revoke certificate",
+        "POST",
+        f"{CERTIFICATE}/revoke",
+        frozenset({"clinic TJ-DUS-0007", "accreditor TJ", "admin"}),
+        _revocation,
+    ),
+]
+
+
 def _examination(world: World) -> str:
     from tests.bundles import body, examination_bundle
 

@@ -36,14 +36,14 @@ class ClinicSchema(Schema):
 
 
 class ClinicQuerySchema(Schema):
-    country = fields.String(validate=validate.Length(equal=2))
+    country = fields.String(validate=validate.Regexp(r"^[A-Za-z]{2}$"))
     status = fields.String(validate=validate.OneOf(CLINIC_STATUSES))
 
 
 class ClinicCreateSchema(Schema):
     id = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}-[A-Z]{3}-\d{4}$"))
     name = fields.String(required=True, validate=validate.Length(min=2, max=200))
-    country = fields.String(required=True, validate=validate.Length(equal=2))
+    country = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}$"))
     city = fields.String(validate=validate.Length(max=100))
     purposes = fields.List(
         fields.String(validate=validate.OneOf(PURPOSES)),

@@ -350,6 +350,13 @@ def change_key_status(
         KeyStatusEvent(status=status, effective_at=when, recorded_at=now, reason=reason)
     )
     key.status = status
+    if status == "compromised":
+        # what was signed with the key from the compromise on cannot be trusted: its
+        # certificates are revoked in this same transaction (imported here: certificates
+        # depend on accreditation, not the other way round)
+        from registry.certificates.service import revoke_after_key_compromise
+
+        revoke_after_key_compromise(uow, kid=kid, since=when, actor=principal, now=now)
     record(
         session,
         actor=principal,

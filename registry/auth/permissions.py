@@ -33,6 +33,7 @@ POLICY: dict[str, Rule] = {
     "examination.read": _rule("clinic", "examinations.read", "clinic"),
     "certificate.revoke": _rule("clinic accreditor admin", "certificates.revoke", "clinic"),
     "certificate.read": _rule("clinic admin", "examinations.read", "clinic"),
+    "certificate.download": _rule("clinic", "examinations.read", "clinic"),
     "person.lookup": _rule("clinic authority", "persons.lookup"),
     "referral.update": _rule("clinic", "referrals.write", "clinic"),
     "authority.read": _rule("authority", "authority.read", "country"),

@@ -20,3 +20,10 @@ class TokenResponseSchema(Schema):
     token_type = fields.String()
     expires_in = fields.Integer()
     scope = fields.String()
+
+
+class OAuthErrorSchema(Schema):
+    """RFC 6749 §5.2 error response."""
+
+    error = fields.String(required=True)
+    error_description = fields.String()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, jsonify, request
 
 from registry.auth import service
-from registry.auth.schemas import TokenRequestSchema, TokenResponseSchema
+from registry.auth.schemas import OAuthErrorSchema, TokenRequestSchema, TokenResponseSchema
 from registry.extensions import limiter
 from registry.web import Blueprint, context
 
@@ -22,6 +22,8 @@ def _token_limit() -> str:
 @limiter.limit(_token_limit)
 @blp.arguments(TokenRequestSchema, location="form")
 @blp.response(200, TokenResponseSchema)
+@blp.alt_response(400, schema=OAuthErrorSchema, description="invalid request, grant or scope")
+@blp.alt_response(401, schema=OAuthErrorSchema, description="the client assertion is refused")
 def token(form: dict[str, str]) -> Response:
     """Exchange a signed client assertion for a short-lived ES256 access token."""
     ctx = context()

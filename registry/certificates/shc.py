@@ -138,11 +138,18 @@ def projected_jws_length(payload: dict[str, Any]) -> int:
     return len(b64url(header)) + 1 + len(b64url(deflate(minify(payload)))) + 1 + _SIGNATURE_LENGTH
 
 
+def _local_host(hostname: str | None) -> bool:
+    # Names reserved by RFC 6761 (.test, .localhost) never resolve on the internet, so a card
+    # naming one can only ever be checked on the machine or test network that issued it.
+    host = (hostname or "").lower()
+    return host in _LOOPBACK_HOSTS or host.endswith((".localhost", ".test"))
+
+
 def _check_issuer(issuer: str) -> None:
     # The spec: iss uses https and has no trailing slash. Plain http is allowed on a loopback
-    # host so a developer's registry on 127.0.0.1 can issue cards to itself.
+    # or reserved test host so a developer's registry can issue cards to itself.
     parts = urlsplit(issuer)
-    local = parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
+    local = parts.scheme == "http" and _local_host(parts.hostname)
     if not (parts.scheme == "https" or local) or not parts.netloc or issuer.endswith("/"):
         raise ValueError(f"issuer must be an https URL without a trailing slash, not {issuer!r}")
     if parts.query or parts.fragment:

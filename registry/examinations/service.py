@@ -22,11 +22,13 @@ from registry.accreditation.service import (
 from registry.audit.service import record as audit
 from registry.auth.permissions import authorize
 from registry.auth.principal import Principal
+from registry.certificates import service as certificates
 from registry.config import Settings
 from registry.crypto.canonical import sha256_hex
 from registry.crypto.encryption import DataCipher
 from registry.crypto.jws import JWSError, read_header
 from registry.crypto.keys import load_public_jwk
+from registry.crypto.keystore import KeyStore
 from registry.db import UnitOfWork, utcnow
 from registry.errors import Conflict, InvalidResource, Issue, NotFound
 from registry.examinations import persons, signing
@@ -43,7 +45,7 @@ class Submission:
     examination: Examination
     version: ExaminationVersion
     created: bool  # False when an identical submission was already stored
-    assessments: list[Any] = field(default_factory=list)
+    assessments: list[certificates.Assessment] = field(default_factory=list)
 
 
 def _refuse(location: str, text: str, code: str = "business-rule") -> InvalidResource:
@@ -273,10 +275,13 @@ def submit(
     settings: Settings,
     cipher: DataCipher,
     index_key: bytes,
+    keystore: KeyStore,
     now: datetime | None = None,
-    issue_certificates: Any = None,
 ) -> Submission:
-    """Validate, verify (or custodially sign) and store a new examination; idempotent by id."""
+    """Validate, verify (or custodially sign) and store a new examination; idempotent by id.
+
+    In the same transaction: a certificate for every destination whose ruleset is met.
+    """
     authorize(principal, "examination.submit", clinic_id=principal.clinic_id)
     now = now or utcnow()
     record = _parse(bundle_json, settings)
@@ -342,10 +347,17 @@ def submit(
         object_id=examination.id,
         detail={"version": 1, "purpose": record.purpose, "custodial": version.custodial},
     )
-    submission = Submission(examination, version, created=True)
-    if issue_certificates is not None:
-        submission.assessments = issue_certificates(examination, version, record, clinic)
-    return submission
+    assessments = certificates.issue_for_version(
+        uow,
+        examination=examination,
+        version=version,
+        record=record,
+        clinic=clinic,
+        keystore=keystore,
+        settings=settings,
+        now=now,
+    )
+    return Submission(examination, version, created=True, assessments=assessments)
 
 
 def _own_examination(
@@ -371,9 +383,8 @@ def amend(
     settings: Settings,
     cipher: DataCipher,
     index_key: bytes,
+    keystore: KeyStore,
     now: datetime | None = None,
-    revoke_certificates: Any = None,
-    issue_certificates: Any = None,
 ) -> Submission:
     """Store a new version; the previous one becomes ``amended`` (its certificates go too)."""
     now = now or utcnow()
@@ -424,12 +435,24 @@ def amend(
         object_id=examination.id,
         detail={"version": number, "replaces": previous.version},
     )
-    submission = Submission(examination, version, created=True)
-    if revoke_certificates is not None:
-        revoke_certificates(examination, "superseded by an amended examination")
-    if issue_certificates is not None:
-        submission.assessments = issue_certificates(examination, version, record, clinic)
-    return submission
+    certificates.revoke_for_examination(
+        uow,
+        examination_id=examination.id,
+        reason="superseded by an amended examination",
+        actor=principal,
+        now=now,
+    )
+    assessments = certificates.issue_for_version(
+        uow,
+        examination=examination,
+        version=version,
+        record=record,
+        clinic=clinic,
+        keystore=keystore,
+        settings=settings,
+        now=now,
+    )
+    return Submission(examination, version, created=True, assessments=assessments)
 
 
 def withdraw(
@@ -439,7 +462,6 @@ def withdraw(
     examination_id: str,
     reason: str,
     now: datetime | None = None,
-    revoke_certificates: Any = None,
 ) -> Submission:
     """Mark the current version entered-in-error with a reason; its certificates are revoked."""
     now = now or utcnow()
@@ -461,8 +483,13 @@ def withdraw(
         object_id=examination.id,
         detail={"version": version.version},
     )
-    if revoke_certificates is not None:
-        revoke_certificates(examination, "examination entered in error")
+    certificates.revoke_for_examination(
+        uow,
+        examination_id=examination.id,
+        reason="examination entered in error",
+        actor=principal,
+        now=now,
+    )
     return Submission(examination, version, created=False)
 
 

@@ -96,6 +96,7 @@ def submit() -> Any:
                 settings=ctx.settings,
                 cipher=ctx.cipher,
                 index_key=ctx.index_key,
+                keystore=ctx.keystore,
             )
             uow.commit()
             receipt = _receipt(submission)
@@ -147,6 +148,7 @@ def amend(examination_id: str) -> Any:
             settings=ctx.settings,
             cipher=ctx.cipher,
             index_key=ctx.index_key,
+            keystore=ctx.keystore,
         )
         uow.commit()
         return _receipt(submission)

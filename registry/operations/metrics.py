@@ -9,16 +9,40 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from flask import Flask
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_flask_exporter import PrometheusMetrics
-from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics
 
-_exporter_class: Any = (
-    GunicornPrometheusMetrics if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else PrometheusMetrics
-)
-http_metrics = _exporter_class.for_app_factory(
-    group_by="endpoint", path="/metrics", defaults_prefix="registry"
-)
+
+def init_http_metrics(app: Flask) -> CollectorRegistry:
+    """Request counts and durations by endpoint and status for this app, in its own registry.
+
+    One registry per app: prometheus-flask-exporter binds its metrics to the first app it
+    sees, and the tests create many apps in one process.
+    """
+    registry = CollectorRegistry(auto_describe=True)
+    PrometheusMetrics(
+        app, registry=registry, path=None, group_by="endpoint", defaults_prefix="registry"
+    )
+    return registry
+
+
+def exposition(app_registry: CollectorRegistry) -> bytes:
+    """The text exposition of every metric: all workers' under gunicorn, else this process's."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged)
+        return generate_latest(merged)
+    return generate_latest(REGISTRY) + generate_latest(app_registry)
+
 
 SUBMISSIONS = Counter(
     "registry_submissions_total", "Examination submissions by outcome", ["outcome"]

@@ -2,22 +2,58 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify
+import flask
+from flask import Response, current_app, jsonify
+from marshmallow import INCLUDE, Schema, fields
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
+from registry.certificates.service import crl_versions
+from registry.operations.metrics import exposition
 from registry.web import Blueprint, context
+
+
+class HealthSchema(Schema):
+    status = fields.String()
+
+
+class ReadinessSchema(Schema):
+    status = fields.String()
+    checks = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class JWKSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    kty = fields.String()
+    crv = fields.String()
+    x = fields.String()
+    y = fields.String()
+    kid = fields.String()
+    use = fields.String()
+    alg = fields.String()
+    crlVersion = fields.Integer()
+
+
+class JWKSetSchema(Schema):
+    keys = fields.List(fields.Nested(JWKSchema))
+
 
 blp = Blueprint("operations", __name__, description="Health, readiness and published keys")
 
 
 @blp.route("/healthz")
 @blp.doc(summary="The process is alive")
+@blp.response(200, HealthSchema)
 def healthz() -> Response:
     return jsonify(status="ok")
 
 
 @blp.route("/readyz")
 @blp.doc(summary="The database answers and the registry's keys are loaded")
+@blp.response(200, ReadinessSchema)
+@blp.alt_response(503, schema=ReadinessSchema, description="not ready")
 def readyz() -> Response:
     ctx = context()
     checks: dict[str, str] = {}
@@ -41,10 +77,30 @@ def readyz() -> Response:
     return response
 
 
+# not part of the API document: a plain Flask blueprint
+pages = flask.Blueprint("operations_pages", __name__)
+
+
+@pages.route("/metrics")
+def metrics() -> Response:
+    """Prometheus metrics (text exposition format)."""
+    body = exposition(current_app.extensions["registry.metrics"])
+    return Response(body, mimetype=CONTENT_TYPE_LATEST)
+
+
 @blp.route("/.well-known/jwks.json")
 @blp.doc(summary="The registry's public signing keys (ES256, kid = RFC 7638 thumbprint)")
+@blp.response(200, JWKSetSchema)
 def jwks() -> Response:
-    response = jsonify(context().keystore.jwks())
+    ctx = context()
+    document = ctx.keystore.jwks()
+    with ctx.db.read_session() as session:
+        versions = crl_versions(session)
+    # SMART Health Cards: a key whose cards have been revoked announces its list's ctr.
+    for key in document["keys"]:
+        if key["kid"] in versions:
+            key["crlVersion"] = versions[key["kid"]]
+    response = jsonify(document)
     response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from registry.audit.models import AuditEvent
 from registry.audit.service import GENESIS, as_fhir, record, verify_chain
@@ -32,7 +32,7 @@ def test_each_event_links_to_the_one_before(world: World) -> None:
         assert events[0].prev_hash == GENESIS
         assert [e.prev_hash for e in events[1:]] == [e.hash for e in events[:-1]]
         assert verify_chain(session).ok
-        assert verify_chain(session).checked == 3
+        assert verify_chain(session).checked == len(events) >= 3
 
 
 def test_changed_row_is_reported_at_its_id(world: World) -> None:
@@ -54,7 +54,7 @@ def test_deleted_row_breaks_the_next_link(world: World) -> None:
         connection.execute(delete(AuditEvent).where(AuditEvent.id == ids[1]))
     with world.ctx.db.read_session() as session:
         report = verify_chain(session)
-    assert (report.ok, report.broken_at, report.checked) == (False, ids[2], 1)
+    assert (report.ok, report.broken_at) == (False, ids[2])
 
 
 def test_cli_audit_verify_exits_nonzero_on_tampering(world: World, runner, monkeypatch) -> None:
@@ -64,9 +64,11 @@ def test_cli_audit_verify_exits_nonzero_on_tampering(world: World, runner, monke
     monkeypatch.setenv("REGISTRY_KEYS_DIR", str(settings.keys_dir))
     from registry.cli import main
 
+    with world.ctx.db.read_session() as session:
+        total = session.scalar(select(func.count()).select_from(AuditEvent))
     ok = runner.invoke(main, ["audit", "verify"])
     assert ok.exit_code == 0, ok.output
-    assert "audit chain intact: 3 events verified" in ok.output
+    assert f"audit chain intact: {total} events verified" in ok.output
     with world.ctx.db.engine.begin() as connection:
         connection.execute(
             update(AuditEvent).where(AuditEvent.id == ids[0]).values(actor="someone-else")
@@ -77,16 +79,18 @@ def test_cli_audit_verify_exits_nonzero_on_tampering(world: World, runner, monke
 
 
 def test_state_changes_are_audited_in_the_same_transaction(world: World) -> None:
+    with world.ctx.db.read_session() as session:
+        before = session.scalar(select(func.count()).select_from(AuditEvent))
     world.clinic("TJ-DUS-0007")
     with world.ctx.db.read_session() as session:
         actions = session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
-    assert actions == ["clinic.create", "key.create"]
+    assert actions[before:] == ["clinic.create", "key.create"]
 
 
 def test_event_exports_as_fhir_audit_event(world: World) -> None:
     _three_events(world)
     with world.ctx.db.read_session() as session:
-        event = session.scalars(select(AuditEvent).limit(1)).one()
+        event = session.scalars(select(AuditEvent).where(AuditEvent.action == "test.0")).one()
         resource = as_fhir(event, base_url="http://registry.test")
     assert resource["resourceType"] == "AuditEvent"
     assert resource["agent"][0]["who"]["identifier"]["value"] == OPERATOR.client_id

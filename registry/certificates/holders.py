@@ -1,0 +1,121 @@
+"""The certificate holder: the name a card carries, its sealed copy, the secret holder link.
+
+The card and the printed page carry one name in one script: the Latin-script variant when the
+examination recorded one (it is what passports and their machine-readable zone print, and any
+SMART Health Card verifier can display it), otherwise the first name recorded. Given names of
+the same script follow the family name, then the patronymic of that script.
+
+The holder secret is derived, not stored: HMAC-SHA-256 under a key derived from the registry's
+revocation secret, over the examination id, cut to 128 bits. Every certificate of one
+examination (one per destination, and the new ones after an amendment) shares it, so the link
+printed on any of them shows the holder all of them, and a PDF can be rendered again at any
+time. The database keeps only its SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import date
+
+from registry.config import Settings
+from registry.crypto.encryption import DataCipher
+from registry.crypto.keys import b64url
+from registry.crypto.keystore import KeyStore
+from registry.fhir.person import is_latin
+from registry.fhir.record import PersonData
+
+# The printed page's first language, by the holder's citizenship; Russian is always beside it.
+LANGUAGE_BY_CITIZENSHIP = {"TJ": "tg", "KG": "ky", "UZ": "uz", "KZ": "kk"}
+DEFAULT_LANGUAGE = "ru"
+_HOLDER_KEY_LABEL = b"registry holder link key v1"
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who a certificate is for, as the card and the printed page name them."""
+
+    family_name: str
+    given_names: tuple[str, ...]
+    birth_date: date
+    citizenship: str | None
+
+    @property
+    def language(self) -> str:
+        """The language the printed certificate is written in first."""
+        return LANGUAGE_BY_CITIZENSHIP.get(self.citizenship or "", DEFAULT_LANGUAGE)
+
+
+def holder_from_person(person: PersonData) -> Holder:
+    """The holder's name in one script (Latin when recorded), birth date and citizenship."""
+    family = person.family_names[0]
+    latin = is_latin(family)
+    given = [g for g in person.given_names if is_latin(g) == latin] or list(person.given_names[:1])
+    if person.patronymic and is_latin(person.patronymic) == latin:
+        given.append(person.patronymic)
+    return Holder(
+        family_name=family,
+        given_names=tuple(given),
+        birth_date=person.birth_date,
+        citizenship=person.citizenship,
+    )
+
+
+def data_cipher(settings: Settings, keystore: KeyStore) -> DataCipher:
+    """The cipher for personal data at rest, built the way the application builds it."""
+    return DataCipher(settings.data_keys or (keystore.secret("data"),))
+
+
+def seal_holder(holder: Holder, cipher: DataCipher, *, certificate_id: str) -> bytes:
+    """The holder, encrypted and bound to one certificate."""
+    document = {
+        "family_name": holder.family_name,
+        "given_names": list(holder.given_names),
+        "birth_date": holder.birth_date.isoformat(),
+        "citizenship": holder.citizenship,
+    }
+    plain = json.dumps(document, ensure_ascii=False).encode("utf-8")
+    return cipher.encrypt(plain, context=f"certificate-holder:{certificate_id}".encode())
+
+
+def open_holder(sealed: bytes, cipher: DataCipher, *, certificate_id: str) -> Holder:
+    """The holder of one certificate, decrypted."""
+    plain = cipher.decrypt(sealed, context=f"certificate-holder:{certificate_id}".encode())
+    document = json.loads(plain)
+    return Holder(
+        family_name=document["family_name"],
+        given_names=tuple(document["given_names"]),
+        birth_date=date.fromisoformat(document["birth_date"]),
+        citizenship=document["citizenship"],
+    )
+
+
+def seal_card(jws: str, cipher: DataCipher, *, certificate_id: str) -> bytes:
+    """A card's JWS, encrypted and bound to its certificate."""
+    return cipher.encrypt(
+        jws.encode("ascii"), context=f"certificate-card:{certificate_id}".encode()
+    )
+
+
+def open_card(sealed: bytes, cipher: DataCipher, *, certificate_id: str) -> str:
+    """A certificate's current card JWS, decrypted."""
+    return cipher.decrypt(sealed, context=f"certificate-card:{certificate_id}".encode()).decode()
+
+
+def holder_secret(keystore: KeyStore, *, examination_id: str) -> str:
+    """The secret of the holder link printed on every certificate of an examination."""
+    key = hmac.new(keystore.secret("rid"), _HOLDER_KEY_LABEL, hashlib.sha256).digest()
+    mac = hmac.new(key, f"examination:{examination_id}".encode(), hashlib.sha256)
+    return b64url(mac.digest()[:16])
+
+
+def secret_hash(secret: str) -> str:
+    """What the database keeps of a holder secret: its SHA-256, hex."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def secret_matches(secret: str, stored_hash: str) -> bool:
+    """Whether a presented holder secret is the one whose hash is stored (constant time)."""
+    return hmac.compare_digest(secret_hash(secret), stored_hash)

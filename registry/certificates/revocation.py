@@ -1,0 +1,286 @@
+"""Revoke certificates: by their clinic or its accreditor, on amendment, withdrawal, stolen keys.
+
+Each card of a revoked certificate joins its key's revocation list (SMART Health Cards, method
+``rid``), whose ``ctr`` is the number of entries the list has ever had.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from registry.accreditation.models import SigningKey
+from registry.audit.service import Actor, record
+from registry.auth.permissions import authorize
+from registry.auth.principal import Principal
+from registry.certificates import shc
+from registry.certificates.cards import find_certificate, sign_card
+from registry.certificates.models import Certificate, CertificateCard, CertificateRevocation
+from registry.config import Settings
+from registry.crypto.keystore import KeyStore
+from registry.db import UnitOfWork, utcnow
+from registry.errors import BadRequest, Conflict, NotFound
+from registry.examinations.models import ExaminationVersion
+
+KEY_COMPROMISE = "key-compromise"
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """A new certificate key, the one it replaced, and the certificates re-issued under it."""
+
+    kid: str
+    previous_kid: str
+    reissued: list[Certificate]
+
+
+def _revoked_cards(session: Session, certificate_ids: Iterable[str]) -> set[tuple[str, str]]:
+    rows = session.execute(
+        select(CertificateRevocation.kid, CertificateRevocation.rid).where(
+            CertificateRevocation.certificate_id.in_(list(certificate_ids))
+        )
+    )
+    return {(kid, rid) for kid, rid in rows}
+
+
+def _list_revocation(
+    session: Session,
+    certificate: Certificate,
+    cards: Iterable[CertificateCard],
+    *,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """Put cards of a certificate on their keys' revocation lists (each pair once)."""
+    listed = _revoked_cards(session, [certificate.id])
+    for card in cards:
+        if (card.kid, card.rid) in listed:
+            continue
+        listed.add((card.kid, card.rid))
+        session.add(
+            CertificateRevocation(
+                certificate_id=certificate.id,
+                kid=card.kid,
+                rid=card.rid,
+                revoked_at=now,
+                reason=reason,
+                actor=actor.actor_id,
+            )
+        )
+
+
+def _end(
+    session: Session,
+    certificate: Certificate,
+    *,
+    status: str,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    certificate.status = status
+    certificate.status_reason = reason
+    certificate.revoked_at = now
+    _list_revocation(session, certificate, certificate.cards, reason=reason, actor=actor, now=now)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action=f"certificate.{'supersede' if status == 'superseded' else 'revoke'}",
+        object_type="Certificate",
+        object_id=certificate.id,
+        detail={"status": status, "examination": certificate.examination_id},
+        at=now,
+    )
+
+
+def revoke(
+    uow: UnitOfWork, *, principal: Principal, certificate_id: str, reason: str, now: datetime
+) -> Certificate:
+    """Revoke a certificate: its issuing clinic, the accreditor of that clinic's country, admin."""
+    certificate = find_certificate(uow.session, certificate_id)
+    authorize(
+        principal,
+        "certificate.revoke",
+        clinic_id=certificate.clinic_id,
+        countries=(certificate.clinic.country,),
+    )
+    if not reason or not reason.strip():
+        raise BadRequest("a revocation needs a reason")
+    if certificate.status != "valid":
+        raise Conflict(f"certificate {certificate.id} is already {certificate.status}")
+    _end(
+        uow.session,
+        certificate,
+        status="revoked",
+        reason=reason.strip(),
+        actor=principal,
+        now=now,
+    )
+    return certificate
+
+
+def revoke_for_examination(
+    uow: UnitOfWork, *, examination_id: str, reason: str, actor: Actor, now: datetime
+) -> list[Certificate]:
+    """End an examination's valid certificates: superseded after an amendment, else revoked."""
+    # The version's status tells the two apart: "amended" when a newer version replaced it,
+    # "entered-in-error" when the clinic withdrew it. Either way the cards are listed.
+    session = uow.session
+    rows = session.execute(
+        select(Certificate, ExaminationVersion.status)
+        .join(ExaminationVersion, ExaminationVersion.id == Certificate.version_id)
+        .where(Certificate.examination_id == examination_id, Certificate.status == "valid")
+        .order_by(Certificate.id)
+    ).all()
+    for certificate, version_status in rows:
+        status = "superseded" if version_status == "amended" else "revoked"
+        _end(session, certificate, status=status, reason=reason, actor=actor, now=now)
+    return [certificate for certificate, _status in rows]
+
+
+def revoke_after_key_compromise(
+    uow: UnitOfWork,
+    *,
+    kid: str,
+    since: datetime,
+    actor: Actor,
+    now: datetime,
+    keystore: KeyStore | None = None,
+    settings: Settings | None = None,
+) -> list[Certificate]:
+    """Revoke what a compromised clinic or registry key vouched for at or after ``since``."""
+    # A clinic key: certificates of the versions it signed, or that were submitted, from
+    # ``since`` on are revoked (a thief can backdate a signature, not a submission). A registry
+    # certificate key (needs ``keystore`` and ``settings``): its cards signed from ``since`` on
+    # are listed and the still valid certificates re-issued under the active key (returned).
+    session = uow.session
+    if session.get(SigningKey, kid) is not None:
+        versions = select(ExaminationVersion.id).where(
+            ExaminationVersion.signing_kid == kid,
+            (ExaminationVersion.signed_at >= since) | (ExaminationVersion.submitted_at >= since),
+        )
+        certificates = list(
+            session.scalars(
+                select(Certificate)
+                .where(Certificate.version_id.in_(versions), Certificate.status == "valid")
+                .order_by(Certificate.id)
+            )
+        )
+        for certificate in certificates:
+            _end(
+                session,
+                certificate,
+                status="revoked",
+                reason=f"{KEY_COMPROMISE}: the examination's signing key was compromised",
+                actor=actor,
+                now=now,
+            )
+        return certificates
+    registry_key = keystore.find(kid) if keystore is not None else None
+    if registry_key is None or registry_key.purpose != "certificate":
+        raise NotFound(f"no clinic key or registry certificate key {kid!r}")
+    if settings is None or keystore is None:
+        raise ValueError("re-issuing under a new registry key needs the keystore and settings")
+    if keystore.active("certificate").kid == kid:
+        raise Conflict("the compromised key is still the active one; rotate the key first")
+    cards = session.scalars(
+        select(CertificateCard)
+        .where(CertificateCard.kid == kid, CertificateCard.signed_at >= since)
+        .order_by(CertificateCard.id)
+    ).all()
+    reissued: list[Certificate] = []
+    for certificate in sorted({c.certificate for c in cards}, key=lambda c: c.id):
+        if certificate.status != "valid":
+            continue  # its cards were listed when it was revoked or superseded
+        compromised = [c for c in cards if c.certificate_id == certificate.id]
+        _list_revocation(
+            session, certificate, compromised, reason=KEY_COMPROMISE, actor=actor, now=now
+        )
+        if certificate.kid != kid:
+            continue  # its current card is already under another key
+        sign_card(session, certificate, keystore=keystore, settings=settings, now=now)
+        session.flush()
+        record(
+            session,
+            actor=actor,
+            action="certificate.reissue",
+            object_type="Certificate",
+            object_id=certificate.id,
+            detail={"reason": KEY_COMPROMISE, "compromised_kid": kid, "kid": certificate.kid},
+            at=now,
+        )
+        reissued.append(certificate)
+    return reissued
+
+
+def rotate_certificate_key(
+    uow: UnitOfWork,
+    *,
+    keystore: KeyStore,
+    settings: Settings,
+    actor: Actor,
+    compromised_since: datetime | None = None,
+    now: datetime | None = None,
+) -> Rotation:
+    """Make a new certificate key active; when the old one was compromised, re-issue its cards."""
+    now = now or utcnow()
+    previous = keystore.active("certificate")
+    new = keystore.add_key("certificate")
+    record(
+        uow.session,
+        actor=actor,
+        action="key.rotate",
+        object_type="RegistryKey",
+        object_id=new.kid,
+        detail={
+            "purpose": "certificate",
+            "previous": previous.kid,
+            "compromised_since": compromised_since.isoformat() if compromised_since else None,
+        },
+        at=now,
+    )
+    reissued: list[Certificate] = []
+    if compromised_since is not None:
+        reissued = revoke_after_key_compromise(
+            uow,
+            kid=previous.kid,
+            since=compromised_since,
+            actor=actor,
+            now=now,
+            keystore=keystore,
+            settings=settings,
+        )
+    return Rotation(kid=new.kid, previous_kid=previous.kid, reissued=reissued)
+
+
+# -- revocation lists ------------------------------------------------------------------------
+def crl(session: Session, *, kid: str, keystore: KeyStore) -> dict[str, object]:
+    """The revocation list of a registry certificate key (404 while nothing is revoked)."""
+    key = keystore.find(kid)
+    if key is None or key.purpose != "certificate":
+        raise NotFound(f"no certificate key {kid!r}")
+    rows = session.execute(
+        select(CertificateRevocation.rid, CertificateRevocation.revoked_at).where(
+            CertificateRevocation.kid == kid
+        )
+    ).all()
+    if not rows:
+        raise NotFound(f"no card signed with key {kid} has been revoked")
+    # "rid.t" revokes cards whose nbf is before t; a card's nbf is its signing second, so the
+    # second after the revocation covers every card signed up to it.
+    entries = [(rid, int(revoked_at.timestamp()) + 1) for rid, revoked_at in rows]
+    return shc.crl_document(kid, len(rows), entries)
+
+
+def crl_versions(session: Session) -> dict[str, int]:
+    """The ``ctr`` of every key with a revocation list: the JWKS's ``crlVersion``."""
+    rows = session.execute(
+        select(CertificateRevocation.kid, func.count()).group_by(CertificateRevocation.kid)
+    )
+    return {kid: int(count) for kid, count in rows}

@@ -1,0 +1,516 @@
+"""Issue certificates for examinations that meet a destination's ruleset, and serve them.
+
+One examination version is assessed against every destination's ruleset in force on its date
+that accepts its purpose; each met verdict becomes a certificate whose SMART Health Card the
+registry signs. Verdict reasons go back to the clinic only. Revocation lives in
+``revocation.py`` and is exported from here too, so callers need one module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from registry.accreditation.models import Clinic
+from registry.audit.service import Actor, SystemActor, record
+from registry.auth.permissions import authorize
+from registry.auth.principal import Principal
+from registry.certificates import catalogue, holders, shc
+from registry.certificates.cards import (
+    certificate_card,
+    certificate_holder,
+    find_certificate,
+    sign_card,
+)
+from registry.certificates.holders import Holder
+from registry.certificates.ids import new_certificate_id
+from registry.certificates.labels import LANGUAGES
+from registry.certificates.models import Certificate, RulesetVersion
+from registry.certificates.pdf import PAPER_MARGINS, CertificateView, render_certificate_pdf
+from registry.certificates.qr import qr_png, qr_svg
+from registry.certificates.revocation import (
+    Rotation,
+    crl,
+    crl_versions,
+    revoke,
+    revoke_after_key_compromise,
+    revoke_for_examination,
+    rotate_certificate_key,
+)
+from registry.certificates.rulesets import (
+    RULESET_NOT_IN_FORCE,
+    Reason,
+    Ruleset,
+    evaluate,
+    ruleset_in_force,
+)
+from registry.config import Settings
+from registry.crypto.keystore import KeyStore
+from registry.db import UnitOfWork, utcnow
+from registry.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from registry.examinations.models import Examination, ExaminationVersion
+from registry.fhir.record import ExaminationRecord
+
+__all__ = [
+    "Assessment",
+    "Download",
+    "Extension",
+    "Rotation",
+    "certificate_card",
+    "certificate_holder",
+    "certificates_for_holder",
+    "crl",
+    "crl_versions",
+    "download",
+    "extend_validity",
+    "get_certificate",
+    "issue_for_version",
+    "list_rulesets",
+    "revoke",
+    "revoke_after_key_compromise",
+    "revoke_for_examination",
+    "rotate_certificate_key",
+    "sync_rulesets",
+]
+
+REGISTRY = SystemActor()
+HOLDER = SystemActor(actor_id="holder", role="holder")
+DOWNLOAD_KINDS = ("qr.svg", "qr.png", "card", "pdf")
+_ID_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One destination's verdict on an examination version, and its certificate when met."""
+
+    destination: str
+    met: bool
+    reasons: tuple[Reason, ...]  # for the examining clinic (and the destination's authority)
+    certificate: Certificate | None
+    ruleset_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Download:
+    """A file served for a certificate."""
+
+    content: bytes
+    media_type: str
+    filename: str
+
+
+@dataclass(frozen=True)
+class Extension:
+    """A new ruleset version with a validity extension, and the certificates it lengthened."""
+
+    ruleset: RulesetVersion
+    extended: list[Certificate]
+
+
+# -- rulesets --------------------------------------------------------------------------------
+def sync_rulesets(uow: UnitOfWork, *, profiles_dir: Path) -> list[str]:
+    """Store the ruleset files of ``profiles_dir/rulesets`` not stored yet; returns those added."""
+    return catalogue.sync_files(
+        uow, rulesets_dir=Path(profiles_dir) / "rulesets", actor=REGISTRY, now=utcnow()
+    )
+
+
+def list_rulesets(session: Session, *, destination: str | None = None) -> Sequence[RulesetVersion]:
+    """Every published ruleset version (of one destination), oldest first."""
+    return catalogue.versions(session, destination=destination)
+
+
+def extend_validity(
+    uow: UnitOfWork,
+    *,
+    principal: Principal,
+    destination: str,
+    starts: date,
+    ends: date,
+    extra_days: int,
+    reason: str,
+    keystore: KeyStore,
+    settings: Settings,
+    now: datetime,
+) -> Extension:
+    """Publish a new version with a validity extension and re-sign the cards it lengthens."""
+    authorize(principal, "ruleset.manage")
+    if not reason.strip():
+        raise BadRequest("an extension needs a reason")
+    row, ruleset = catalogue.add_extension(
+        uow,
+        destination=destination.upper(),
+        starts=starts,
+        ends=ends,
+        extra_days=extra_days,
+        reason=reason.strip(),
+        actor=principal,
+        now=now,
+    )
+    extended = []
+    candidates = uow.session.scalars(
+        select(Certificate).where(
+            Certificate.destination == ruleset.destination,
+            Certificate.status == "valid",
+            Certificate.base_valid_until >= min(e.starts for e in ruleset.extensions),
+            Certificate.base_valid_until <= max(e.ends for e in ruleset.extensions),
+        )
+    ).all()
+    for certificate in candidates:
+        extra = max(
+            (
+                e.extra_days
+                for e in ruleset.extensions
+                if e.applies_to(certificate.base_valid_until)
+            ),
+            default=0,
+        )
+        valid_until = certificate.base_valid_until + timedelta(days=extra)
+        if valid_until <= certificate.valid_until:
+            continue
+        certificate.valid_until = valid_until
+        sign_card(uow.session, certificate, keystore=keystore, settings=settings, now=now)
+        record(
+            uow.session,
+            actor=principal,
+            action="certificate.extend",
+            object_type="Certificate",
+            object_id=certificate.id,
+            detail={"ruleset_version": ruleset.version, "kid": certificate.kid},
+            at=now,
+        )
+        extended.append(certificate)
+    return Extension(ruleset=row, extended=extended)
+
+
+# -- issuing ---------------------------------------------------------------------------------
+def _latest_local_date(now: datetime) -> date:
+    # Clinics date results in local time; nowhere is more than 14 hours ahead of UTC.
+    return (now + timedelta(hours=14)).date()
+
+
+def _rulesets_for(
+    rulesets: Sequence[Ruleset], *, purpose: str, destination: str | None, on: date
+) -> tuple[list[Ruleset], bool]:
+    """The rulesets to assess, and whether the stated destination has one in force."""
+    chosen = []
+    stated_found = False
+    for name in sorted({r.destination for r in rulesets}):
+        ruleset = ruleset_in_force(rulesets, destination=name, on=on)
+        if ruleset is None:
+            continue
+        if name == destination:
+            stated_found = True
+        if purpose in ruleset.accepted_purposes or name == destination:
+            chosen.append(ruleset)
+    return chosen, stated_found
+
+
+def issue_for_version(
+    uow: UnitOfWork,
+    *,
+    examination: Examination,
+    version: ExaminationVersion,
+    record: ExaminationRecord,
+    clinic: Clinic,
+    keystore: KeyStore,
+    settings: Settings,
+    now: datetime,
+) -> list[Assessment]:
+    """Assess a version against every ruleset that applies; certify each destination met."""
+    session = uow.session
+    chosen, stated_found = _rulesets_for(
+        catalogue.rulesets(session),
+        purpose=version.purpose,
+        destination=version.destination,
+        on=version.examination_date,
+    )
+    assessments: list[Assessment] = []
+    if version.destination and not stated_found:
+        day = version.examination_date.isoformat()
+        reason = Reason(
+            RULESET_NOT_IN_FORCE, None, f"no {version.destination} ruleset is in force on {day}"
+        )
+        assessments.append(Assessment(version.destination, False, (reason,), None))
+    holder = holders.holder_from_person(record.person)
+    for ruleset in chosen:
+        verdict = evaluate(
+            ruleset,
+            purpose=version.purpose,
+            results=record.results,
+            examination_date=version.examination_date,
+            birth_date=record.person.birth_date,
+            today=_latest_local_date(now),
+        )
+        certificate = None
+        if verdict.met:
+            assert verdict.valid_from is not None and verdict.valid_until is not None
+            # The same verdict without extensions, judged as of the last result so that only
+            # the extensions can make a difference: what a later extension is measured from.
+            unextended = evaluate(
+                replace(ruleset, extensions=()),
+                purpose=version.purpose,
+                results=record.results,
+                examination_date=version.examination_date,
+                birth_date=record.person.birth_date,
+                today=max([version.examination_date, *(r.effective for r in record.results)]),
+            )
+            certificate = _new_certificate(
+                session,
+                examination=examination,
+                version=version,
+                clinic=clinic,
+                holder=holder,
+                destination=ruleset.destination,
+                ruleset_version=ruleset.version,
+                valid_from=verdict.valid_from,
+                valid_until=verdict.valid_until,
+                base_valid_until=unextended.valid_until or verdict.valid_until,
+                keystore=keystore,
+                settings=settings,
+                now=now,
+            )
+        assessments.append(
+            Assessment(
+                destination=ruleset.destination,
+                met=verdict.met,
+                reasons=verdict.reasons,
+                certificate=certificate,
+                ruleset_version=ruleset.version,
+            )
+        )
+    return assessments
+
+
+def _new_certificate(
+    session: Session,
+    *,
+    examination: Examination,
+    version: ExaminationVersion,
+    clinic: Clinic,
+    holder: Holder,
+    destination: str,
+    ruleset_version: int,
+    valid_from: date,
+    valid_until: date,
+    base_valid_until: date,
+    keystore: KeyStore,
+    settings: Settings,
+    now: datetime,
+) -> Certificate:
+    cipher = holders.data_cipher(settings, keystore)
+    secret = holders.holder_secret(keystore, examination_id=examination.id)
+    collision: IntegrityError | None = None
+    for _attempt in range(_ID_ATTEMPTS):
+        certificate_id = new_certificate_id(destination)
+        if session.get(Certificate, certificate_id) is not None:
+            continue
+        certificate = Certificate(
+            id=certificate_id,
+            examination_id=examination.id,
+            version_id=version.id,
+            person_id=examination.person_id,
+            clinic_id=clinic.id,
+            destination=destination,
+            purpose=version.purpose,
+            ruleset_version=ruleset_version,
+            status="valid",
+            valid_from=valid_from,
+            valid_until=valid_until,
+            base_valid_until=base_valid_until,
+            issued_at=now,
+            sealed_holder=holders.seal_holder(holder, cipher, certificate_id=certificate_id),
+            holder_secret_hash=holders.secret_hash(secret),
+            cards=[],
+        )
+        certificate.clinic = clinic
+        sign_card(
+            session,
+            certificate,
+            keystore=keystore,
+            settings=settings,
+            now=now,
+            holder=holder,
+            examination_sha256=version.bundle_sha256,
+        )
+        try:
+            # A savepoint, so a colliding id (drawn by a concurrent issue) costs one retry.
+            with session.begin_nested():
+                session.add(certificate)
+        except IntegrityError as exc:
+            collision = exc
+            continue
+        record(
+            session,
+            actor=REGISTRY,
+            action="certificate.issue",
+            object_type="Certificate",
+            object_id=certificate_id,
+            detail={
+                "examination": examination.id,
+                "version": version.version,
+                "destination": destination,
+                "ruleset_version": ruleset_version,
+                "kid": certificate.kid,
+            },
+            at=now,
+        )
+        return certificate
+    raise RuntimeError(
+        f"no free certificate id for {destination} after {_ID_ATTEMPTS} draws"
+    ) from collision
+
+
+# -- reading and downloads -------------------------------------------------------------------
+def certificates_for_holder(session: Session, secret: str) -> list[Certificate]:
+    """The certificates a holder link opens, oldest first (the caller audits the read)."""
+    if not secret or len(secret) > 64:
+        return []
+    return list(
+        session.scalars(
+            select(Certificate)
+            .where(Certificate.holder_secret_hash == holders.secret_hash(secret))
+            .order_by(Certificate.issued_at, Certificate.id)
+        )
+    )
+
+
+def _open(
+    session: Session,
+    *,
+    principal: Principal,
+    certificate_id: str,
+    holder_secret: str | None,
+    action: str,
+) -> tuple[Certificate, Actor]:
+    """The certificate if the caller may ``action`` it by token, or holds the holder secret."""
+    if holder_secret is None and not principal.authenticated:
+        raise Unauthorized("a certificate is shown to its clinic (bearer token) or its holder (h)")
+    certificate = find_certificate(session, certificate_id)
+    if holder_secret is not None:
+        if not holders.secret_matches(holder_secret, certificate.holder_secret_hash):
+            raise Forbidden("the holder link does not belong to this certificate")
+        return certificate, HOLDER
+    authorize(principal, action, clinic_id=certificate.clinic_id)
+    return certificate, principal
+
+
+def get_certificate(
+    uow: UnitOfWork,
+    *,
+    principal: Principal,
+    certificate_id: str,
+    holder_secret: str | None = None,
+) -> Certificate:
+    """A certificate's status and validity for its clinic, admin or holder; audited."""
+    certificate, actor = _open(
+        uow.session,
+        principal=principal,
+        certificate_id=certificate_id,
+        holder_secret=holder_secret,
+        action="certificate.read",
+    )
+    record(
+        uow.session,
+        actor=actor,
+        action="certificate.read",
+        object_type="Certificate",
+        object_id=certificate.id,
+    )
+    return certificate
+
+
+def download(
+    uow: UnitOfWork,
+    *,
+    principal: Principal,
+    certificate_id: str,
+    kind: str,
+    keystore: KeyStore,
+    settings: Settings,
+    holder_secret: str | None = None,
+    language: str | None = None,
+    paper: str = "A5",
+) -> Download:
+    """The QR (SVG, PNG), ``.smart-health-card`` file or PDF: for its clinic or its holder."""
+    if kind not in DOWNLOAD_KINDS:
+        raise NotFound(f"no download {kind!r}")
+    if language is not None and language not in LANGUAGES:
+        raise BadRequest(f"lang must be one of {', '.join(LANGUAGES)}")
+    if paper not in PAPER_MARGINS:
+        raise BadRequest(f"paper must be one of {', '.join(PAPER_MARGINS)}")
+    session = uow.session
+    certificate, actor = _open(
+        session,
+        principal=principal,
+        certificate_id=certificate_id,
+        holder_secret=holder_secret,
+        action="certificate.download",
+    )
+    if certificate.status != "valid":
+        raise Conflict(f"certificate {certificate.id} is {certificate.status}; nothing to print")
+    token = certificate_card(certificate, settings=settings, keystore=keystore)
+    detail: dict[str, object] = {"format": kind}
+    if kind == "qr.svg":
+        result = Download(qr_svg(shc.qr_payload(token)), "image/svg+xml", f"{certificate.id}.svg")
+    elif kind == "qr.png":
+        result = Download(
+            qr_png(shc.qr_payload(token), scale=6), "image/png", f"{certificate.id}.png"
+        )
+    elif kind == "card":
+        result = Download(
+            shc.health_card_file([token]),
+            shc.HEALTH_CARD_MEDIA_TYPE,
+            f"{certificate.id}.smart-health-card",
+        )
+    else:
+        holder = certificate_holder(certificate, settings=settings, keystore=keystore)
+        language = language or holder.language
+        detail.update(language=language, paper=paper)
+        view = _view(certificate, holder, token, keystore=keystore, settings=settings)
+        result = Download(
+            render_certificate_pdf(view, holder_language=language, paper=paper),
+            "application/pdf",
+            f"{certificate.id}.pdf",
+        )
+    record(
+        session,
+        actor=actor,
+        action="certificate.download",
+        object_type="Certificate",
+        object_id=certificate.id,
+        detail=detail,
+    )
+    return result
+
+
+def _view(
+    certificate: Certificate,
+    holder: Holder,
+    token: str,
+    *,
+    keystore: KeyStore,
+    settings: Settings,
+) -> CertificateView:
+    return CertificateView(
+        certificate_id=certificate.id,
+        family_name=holder.family_name,
+        given_names=holder.given_names,
+        birth_date=holder.birth_date,
+        destination=certificate.destination,
+        purpose=certificate.purpose,
+        clinic_id=certificate.clinic_id,
+        clinic_name=certificate.clinic.name,
+        issued_at=certificate.issued_at,
+        valid_from=certificate.valid_from,
+        valid_until=certificate.valid_until,
+        qr_text=shc.qr_payload(token),
+        base_url=settings.base_url,
+        holder_secret=holders.holder_secret(keystore, examination_id=certificate.examination_id),
+    )

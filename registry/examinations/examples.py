@@ -1,0 +1,126 @@
+"""Examination bundles made from the profile's valid example: demo data, benchmarks and tests."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from registry.config import ROOT
+from registry.fhir.terminology import load_terminology
+
+EXAMPLES = ROOT / "fhir_profiles" / "examples"
+SNOMED = "http://snomed.info/sct"
+CXR = "https://exam-registry.org/fhir/CodeSystem/chest-xray-finding"
+CLINICAL = "https://exam-registry.org/fhir/CodeSystem/clinical-finding"
+PATRONYMIC = "https://exam-registry.org/fhir/StructureDefinition/patronymic"
+# For each coding that means "nothing found", the coding meaning "found".
+POSITIVE_OF = {
+    (SNOMED, "131194007"): (SNOMED, "11214006"),  # non-reactive -> reactive
+    (SNOMED, "260385009"): (SNOMED, "10828004"),  # negative -> positive
+    (SNOMED, "260415000"): (SNOMED, "260373001"),  # not detected -> detected
+    (CLINICAL, "absent"): (CLINICAL, "present"),
+}
+CXR_CODES = {
+    "normal": "normal",
+    "abnormal-tb": "abnormal-suggestive-of-tb",
+    "abnormal-other": "abnormal-other",
+}
+# the pre-departure example's days: examination, next-day laboratory results, document date
+EXAMPLE_DAYS = ("2025-03-10", "2025-03-11", "2025-03-12")
+
+
+@dataclass(frozen=True)
+class Migrant:
+    """Who is examined: Latin and Cyrillic names, patronymic, sex, birth date, passport."""
+
+    family: tuple[str, str]  # (Latin, Cyrillic)
+    given: tuple[str, str]
+    patronymic: tuple[str, str] | None
+    sex: str
+    birth_date: date
+    passport: str
+    citizenship: str
+
+
+@cache
+def _template_text(example: str) -> str:
+    return (EXAMPLES / example).read_text("utf-8")
+
+
+def examination_bundle(
+    *,
+    clinic_id: str = "TJ-DUS-0007",
+    number: str = "2026-000001",
+    examined_on: date | None = None,
+    outcomes: dict[str, str] | None = None,
+    passport: str | None = None,
+    migrant: Migrant | None = None,
+    destination: str | None = None,
+    profiles_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The valid pre-departure example for another clinic, number, date, person and outcomes."""
+    text = _template_text("valid-pre-departure.json")
+    examined_on = examined_on or (datetime.now(UTC).date() - timedelta(days=3))
+    for offset, original in enumerate(EXAMPLE_DAYS):
+        text = text.replace(original, (examined_on + timedelta(days=offset)).isoformat())
+    text = text.replace("TJ-DUS-0007", clinic_id)
+    bundle: dict[str, Any] = json.loads(text)
+    bundle["identifier"]["value"] = number
+    terminology = load_terminology(profiles_dir)
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        kind = resource["resourceType"]
+        if kind == "Composition" and destination:
+            for extension in resource.get("extension", []):
+                if extension["url"].endswith("/destination-country"):
+                    extension["valueCode"] = destination
+        if kind == "Patient":
+            if migrant is not None:
+                _describe(resource, migrant)
+            if passport:
+                resource["identifier"][0]["value"] = passport
+        if kind != "Observation" or not outcomes:
+            continue
+        coding = resource["code"]["coding"][0]
+        concept = terminology.concept_for(coding.get("system"), coding.get("code"))
+        if concept is None or concept.key not in outcomes:
+            continue
+        wanted = outcomes[concept.key]
+        value = resource["valueCodeableConcept"]["coding"][0]
+        value.pop("display", None)
+        if concept.key == "chest-xray":
+            value["system"], value["code"] = CXR, CXR_CODES[wanted]
+        elif wanted == "positive":
+            value["system"], value["code"] = POSITIVE_OF[(value["system"], value["code"])]
+    return bundle
+
+
+def _describe(patient: dict[str, Any], migrant: Migrant) -> None:
+    names = []
+    for script in (0, 1):
+        name: dict[str, Any] = {
+            "use": "official",
+            "family": migrant.family[script],
+            "given": [migrant.given[script]],
+        }
+        if migrant.patronymic:
+            name["extension"] = [{"url": PATRONYMIC, "valueString": migrant.patronymic[script]}]
+        names.append(name)
+    patient["name"] = names
+    patient["gender"] = migrant.sex
+    patient["birthDate"] = migrant.birth_date.isoformat()
+    patient.pop("photo", None)
+    document = patient["identifier"][0]
+    document["value"] = migrant.passport
+    document["system"] = (
+        f"https://exam-registry.org/fhir/sid/identity-document/{migrant.citizenship}"
+    )
+    for extension in patient.get("extension", []):
+        if extension["url"].endswith("patient-citizenship"):
+            extension["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] = (
+                migrant.citizenship
+            )
