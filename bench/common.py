@@ -26,6 +26,7 @@ class Measurement:
     figures: dict[str, Any] = field(default_factory=dict)
     met: bool | None = None
     command: str = ""
+    notes: str = ""
 
     def save(self) -> None:
         RESULTS.mkdir(exist_ok=True)
@@ -67,7 +68,7 @@ def median(samples: list[float]) -> float:
 
 @contextmanager
 def throwaway_registry(database_url: str | None = None) -> Iterator[Any]:
-    """A migrated registry app on a temporary SQLite file (or the given database)."""
+    """A migrated registry with keys and rulesets on a temporary SQLite file (or a given URL)."""
     from registry import create_app
     from registry.schema import upgrade
 
@@ -79,8 +80,15 @@ def throwaway_registry(database_url: str | None = None) -> Iterator[Any]:
                 "database_url": url,
                 "keys_dir": Path(folder) / "keys",
                 "base_url": "http://registry.test",
-            }
+            },
+            create_keys=True,
         )
+        from registry.certificates.service import sync_rulesets
+
+        ctx = app.extensions["registry"]
+        with ctx.db.unit_of_work() as uow:
+            sync_rulesets(uow, profiles_dir=ctx.settings.profiles_dir)
+            uow.commit()
         try:
             yield app
         finally:
