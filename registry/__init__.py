@@ -67,8 +67,11 @@ def create_app(config: dict[str, Any] | None = None, *, create_keys: bool = Fals
     )
     _register_blueprints(api)
     from registry.operations.views import pages as operations_pages
+    from registry.verification.pages import blp as verification_pages
 
+    # HTML and /metrics: served, but not part of the API document
     app.register_blueprint(operations_pages)
+    app.register_blueprint(verification_pages)
     web.init_app(app)  # after the Api, so our handlers replace flask-smorest's
     return app
 
@@ -81,6 +84,7 @@ def _register_blueprints(api: Any) -> None:
     from registry.certificates.views import rulesets_blp as rulesets
     from registry.examinations.views import blp as examinations
     from registry.operations.views import blp as operations
+    from registry.verification.views import blp as verification
 
     for blueprint in (
         operations,
@@ -90,5 +94,6 @@ def _register_blueprints(api: Any) -> None:
         rulesets,
         certificates,
         revocation_lists,
+        verification,
     ):
         api.register_blueprint(blueprint)

@@ -473,3 +473,8 @@ def audit_verify() -> None:
         err=True,
     )
     sys.exit(1)
+
+
+from registry.verification.cli import register  # noqa: E402
+
+register(main)

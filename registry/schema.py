@@ -14,6 +14,7 @@ from registry.auth import models as auth_models
 from registry.certificates import models as certificate_models
 from registry.db import Base
 from registry.examinations import models as examination_models
+from registry.verification import models as verification_models
 
 MODELS = (
     accreditation_models,
@@ -21,6 +22,7 @@ MODELS = (
     auth_models,
     examination_models,
     certificate_models,
+    verification_models,
 )
 metadata = Base.metadata
 

@@ -200,6 +200,26 @@ ENDPOINTS += [
 ]
 
 
+
+def _verification(world: World) -> dict[str, Any]:
+    from tests.certificates.builders import matrix_certificate
+
+    return {"certificate_id": matrix_certificate(world).id, "birth_date": "1991-03-14"}
+
+
+ENDPOINTS += [
+    Endpoint("verify", "POST", "/api/v1/verify", frozenset(CALLERS), _verification, True),
+    Endpoint("trust list", "GET", "/api/v1/trust-list", frozenset(CALLERS), public=True),
+    Endpoint(
+        "authority view",
+        "GET",
+        "/api/v1/authority/examinations/{examination}?purpose_of_use=work-permit",
+        frozenset({"authority KZ"}),
+        _rulesets,
+    ),
+]
+
+
 def _examination(world: World) -> str:
     from tests.bundles import body, examination_bundle
 

@@ -1,0 +1,145 @@
+"""The employer page ``/verify``, the holder page ``/h/<secret>`` and the verified holder's photo.
+
+Pages are rendered on the server in the chosen language; the only script is the QR reader
+(camera or uploaded photo), which fills in the scanned text and submits the same form a person
+can fill in by hand. No inline script or style: the Content-Security-Policy forbids both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask
+from flask import Response, render_template, request
+
+from registry.certificates.labels import COUNTRIES, PURPOSES
+from registry.db import utcnow
+from registry.errors import NotFound
+from registry.extensions import limiter
+from registry.verification import i18n, service
+from registry.verification.verdict import Unreadable, Verification
+from registry.verification.views import verify_limit
+from registry.web import context, current_principal
+
+# HTML pages, not part of the API document: a plain Flask blueprint
+blp = flask.Blueprint("verification_pages", __name__)
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+@blp.record_once
+def _setup(state: Any) -> None:
+    i18n.init_app(state.app)
+
+
+@blp.after_request
+def _headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _names(language: str) -> dict[str, Any]:
+    return {
+        "languages": i18n.LANGUAGES,
+        "countries": COUNTRIES.get(language, COUNTRIES["en"]),
+        "purposes": PURPOSES.get(language, PURPOSES["en"]),
+    }
+
+
+def _page_photo(verification: Verification) -> str | None:
+    """The photo's address on this site (the API answer gives it under the public base URL)."""
+    holder = verification.holder
+    if holder is None or holder.photo_url is None:
+        return None
+    return "/verify/photo/" + holder.photo_url.rsplit("/", 1)[-1]
+
+
+@blp.route("/verify", methods=["GET"])
+def verify_page() -> str:
+    """The employer's page: scan or type a certificate, see the verdict."""
+    language = i18n.choose_language(request.args.get("lang"))
+    return render_template("verification/verify.html", lang=language, **_names(language))
+
+
+@blp.route("/verify", methods=["POST"])
+@limiter.shared_limit(verify_limit, scope="verify")
+def verify_submit() -> str:
+    """The employer's page after a check: the verdict and whom to compare."""
+    language = i18n.choose_language(request.form.get("lang"))
+    ctx = context()
+    presented: Any
+    try:
+        presented = service.presented_from_fields(request.form.to_dict())
+    except Unreadable as exc:
+        presented = str(exc)
+    verification = service.verify(
+        ctx.db,
+        presented=presented,
+        principal=current_principal(),
+        channel="page",
+        keystore=ctx.keystore,
+        settings=ctx.settings,
+        cipher=ctx.cipher,
+    )
+    return render_template(
+        "verification/verify.html",
+        lang=language,
+        verification=verification,
+        photo=_page_photo(verification),
+        **_names(language),
+    )
+
+
+@blp.route("/verify/photo/<token>")
+def photo(token: str) -> Response:
+    """The verified holder's photo, for a few minutes after the check."""
+    ctx = context()
+    found = service.photo(ctx.db, token=token, cipher=ctx.cipher, principal=current_principal())
+    response = Response(found.content, mimetype=found.media_type)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@blp.route("/h/<secret>")
+@limiter.shared_limit(verify_limit, scope="holder")
+def holder_page(secret: str) -> Response:
+    """The holder's page: own certificates, downloads, who verified them."""
+    ctx = context()
+    try:
+        page = service.holder_page(
+            ctx.db, secret=secret, keystore=ctx.keystore, settings=ctx.settings
+        )
+    except NotFound:
+        language = i18n.choose_language(request.args.get("lang"))
+        body = render_template(
+            "verification/holder.html", lang=language, page=None, secret=None, **_names(language)
+        )
+        response = Response(body, status=404, mimetype="text/html")
+    else:
+        language = i18n.choose_language(request.args.get("lang") or page.language)
+        body = render_template(
+            "verification/holder.html",
+            lang=language,
+            page=page,
+            secret=secret,
+            today=utcnow().date(),
+            **_names(language),
+        )
+        response = Response(body, mimetype="text/html")
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response

@@ -1,0 +1,403 @@
+"""Judging one SMART Health Card: format, issuer, signature, revocation, clinic, validity.
+
+One function, ``check_card``, judges a card against a ``Trust``: the database when the registry
+answers online, a signed trust list when a verifier works offline. Both therefore give the same
+answer for the same card and the same knowledge.
+
+Order of judgement, first failure wins: ``malformed`` (not a card we can read),
+``invalid_signature`` for an algorithm other than ES256, ``untrusted_issuer``, then
+``invalid_signature`` for a key the issuer does not have or a signature that does not verify;
+for a genuine card ``not_found`` (signed by the registry, no such certificate on record),
+``superseded`` / ``revoked``, ``issuer_suspended`` (the issuer, or the examining clinic now, or a
+suspension that covers the examination date), ``not_yet_valid``, ``expired``; otherwise ``valid``.
+
+A card of another kind than our examination certificate can be ``valid`` (genuine, trusted,
+current) but reports ``card_type: other`` and no certificate, so it is never taken for one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+from registry.certificates import shc
+from registry.crypto import jws
+from registry.crypto.keys import PublicKey, b64url_decode
+
+VALID = "valid"
+EXPIRED = "expired"
+NOT_YET_VALID = "not_yet_valid"
+REVOKED = "revoked"
+SUPERSEDED = "superseded"
+INVALID_SIGNATURE = "invalid_signature"
+UNTRUSTED_ISSUER = "untrusted_issuer"
+ISSUER_SUSPENDED = "issuer_suspended"
+NOT_FOUND = "not_found"
+MALFORMED = "malformed"
+RESULTS = (
+    VALID,
+    EXPIRED,
+    NOT_YET_VALID,
+    REVOKED,
+    SUPERSEDED,
+    INVALID_SIGNATURE,
+    UNTRUSTED_ISSUER,
+    ISSUER_SUSPENDED,
+    NOT_FOUND,
+    MALFORMED,
+)
+EXAMINATION_CERTIFICATE = "examination-certificate"
+OTHER_CARD = "other"
+
+# A QR holds at most 1195 characters; a card in a file may be longer, never this long.
+MAX_JWS_LENGTH = 64 * 1024
+# Registry servers and verifiers' clocks differ a little; a card is not "not yet valid" for that.
+CLOCK_SKEW = timedelta(minutes=5)
+# Why a card is revoked, in words for a verifier: never a clinic's own reason, which may say
+# more than an employer may learn.
+REGISTRY_REVOKED = "revoked by the issuing clinic or the registry"
+REPLACED = "replaced by a newer certificate"
+ISSUER_REVOKED = "listed on the issuer's revocation list"
+# Statuses of a clinic that stop its certificates being accepted.
+SUSPENDED_STATUSES = ("suspended", "withdrawn")
+_PART = re.compile(r"[A-Za-z0-9_\-]+")
+_ES256_SIGNATURE_BYTES = 64
+
+
+@dataclass(frozen=True)
+class CertificateFacts:
+    """What an examination certificate card states about itself (never a test or result)."""
+
+    id: str
+    purpose: str
+    destination: str
+    issued: datetime
+    valid_from: date
+    valid_until: date
+
+
+@dataclass(frozen=True)
+class HolderFacts:
+    """Who the certificate is for, to compare with the person presenting it."""
+
+    name: str
+    birth_date: str
+    document_hint: str | None = None
+    photo_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Accreditation:
+    """A clinic's accreditation status on the examination date and now."""
+
+    at_examination: str | None
+    now: str | None
+
+    @property
+    def suspended(self) -> bool:
+        """Whether the clinic's certificates are not to be accepted."""
+        then = self.at_examination is not None and self.at_examination != "active"
+        return self.now in SUSPENDED_STATUSES or then
+
+
+@dataclass(frozen=True)
+class ClinicFacts:
+    """The examining clinic and its accreditation."""
+
+    id: str
+    name: str | None
+    country: str | None
+    accreditation: Accreditation
+
+
+@dataclass
+class Verification:
+    """The answer about one presented card or certificate number."""
+
+    result: str
+    checked_at: datetime
+    reason: str | None = None
+    card_type: str | None = None
+    certificate: CertificateFacts | None = None
+    holder: HolderFacts | None = None
+    clinic: ClinicFacts | None = None
+    issuer: str | None = None
+    kid: str | None = None
+    revocation_checked_at: datetime | None = None
+    authority_view: str | None = None
+    receipt: str | None = None
+    # Known to the service, never published: which of our certificates was checked.
+    certificate_id: str | None = field(default=None, repr=False)
+    examination_id: str | None = field(default=None, repr=False)
+    # The answer as published (the schema's dump with the receipt), made once.
+    published: dict[str, Any] | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Presented:
+    """What a verifier presents: QR text, a card's JWS, or a certificate number and birth date."""
+
+    qr: str | None = None
+    jws: str | None = None
+    certificate_id: str | None = None
+    birth_date: str | None = None
+
+    @property
+    def form(self) -> str:
+        """Which of the three forms this is (for the audit trail)."""
+        if self.qr is not None:
+            return "qr"
+        if self.jws is not None:
+            return "jws"
+        return "certificate_id"
+
+
+@dataclass(frozen=True)
+class IssuerKeys:
+    """An issuer the verifier trusts: its signing keys by kid and its standing."""
+
+    iss: str
+    kind: str  # registry | external
+    status: str  # active | suspended
+    keys: Mapping[str, PublicKey]
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """Whether a card is revoked, and how fresh that knowledge is."""
+
+    status: str | None  # None (not revoked), revoked, superseded, or unknown (no such certificate)
+    checked_at: datetime | None
+    reason: str | None = None
+
+
+class Trust(Protocol):
+    """What a verifier knows: issuers and keys, revocations, clinics and holders."""
+
+    def issuer(self, iss: str) -> IssuerKeys | None: ...
+
+    def revocation(
+        self,
+        *,
+        issuer: IssuerKeys,
+        kid: str,
+        rid: str | None,
+        nbf: float,
+        claims: shc.CertificateClaims | None,
+    ) -> Revocation: ...
+
+    def clinic(self, *, claims: shc.CertificateClaims, now: datetime) -> ClinicFacts | None: ...
+
+    def holder(self, *, claims: shc.CertificateClaims, identity: bool) -> HolderFacts: ...
+
+
+class Unreadable(ValueError):
+    """Presented input that holds no card: answered ``malformed`` with this reason."""
+
+
+def token_from(presented: Presented) -> str:
+    """The compact JWS a QR text or JWS input holds; raises Unreadable."""
+    if presented.qr is not None:
+        try:
+            return shc.jws_from_qr(presented.qr)
+        except shc.CardFormatError as exc:
+            raise Unreadable(f"the QR text is not a SMART Health Card: {exc}") from exc
+    if presented.jws is None:
+        raise Unreadable("send qr, jws, or certificate_id with birth_date")
+    return presented.jws.strip()
+
+
+def name_of(claims: shc.CertificateClaims) -> str:
+    """The holder's name as the card writes it: family name, then given names."""
+    return " ".join([claims.family_name, *claims.given_names])
+
+
+def _certificate_facts(claims: shc.CertificateClaims) -> CertificateFacts:
+    return CertificateFacts(
+        id=claims.certificate_id,
+        purpose=claims.purpose,
+        destination=claims.destination,
+        issued=claims.issued_at,
+        valid_from=claims.valid_from,
+        valid_until=claims.valid_until,
+    )
+
+
+def _header(token: str) -> dict[str, Any]:
+    parts = token.split(".")
+    if len(parts) != 3 or not all(_PART.fullmatch(part) for part in parts):
+        raise Unreadable("a card is a compact JWS: three base64url parts joined by dots")
+    try:
+        header = json.loads(b64url_decode(parts[0]))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise Unreadable("the JWS header is not base64url-encoded JSON") from exc
+    if not isinstance(header, dict):
+        raise Unreadable("the JWS header is not a JSON object")
+    return header
+
+
+def _unreadable(token: str, reason: str, now: datetime) -> Verification:
+    """A card that cannot be read: under another algorithm than ES256 its signature is bad."""
+    try:
+        header = _header(token)
+    except Unreadable as exc:
+        return Verification(MALFORMED, now, reason=str(exc))
+    algorithm = header.get("alg")
+    if algorithm != "ES256":
+        return Verification(
+            INVALID_SIGNATURE,
+            now,
+            reason=f"algorithm {algorithm!r} is not accepted: SMART Health Cards are signed ES256",
+        )
+    return Verification(MALFORMED, now, reason=reason)
+
+
+def check_card(token: str, *, trust: Trust, now: datetime) -> Verification:
+    """Judge one card (compact JWS) against what ``trust`` knows, as of ``now``."""
+    if not isinstance(token, str) or not token:
+        return Verification(MALFORMED, now, reason="no card was presented")
+    if len(token) > MAX_JWS_LENGTH:
+        return Verification(
+            MALFORMED,
+            now,
+            reason=f"a card is at most {MAX_JWS_LENGTH} characters; this is {len(token)}",
+        )
+    try:
+        header, payload = shc.decode_card(token)
+    except shc.CardFormatError as exc:
+        return _unreadable(token, str(exc), now)
+    kid = str(header["kid"])
+    iss = str(payload["iss"])
+    issuer = trust.issuer(iss)
+    if issuer is None:
+        return Verification(
+            UNTRUSTED_ISSUER,
+            now,
+            reason=f"{iss} is not an issuer this registry trusts",
+            issuer=iss,
+            kid=kid,
+        )
+    key = issuer.keys.get(kid)
+    if key is None:
+        return Verification(
+            INVALID_SIGNATURE, now, reason=f"{iss} has no key {kid}", issuer=iss, kid=kid
+        )
+    try:
+        signature = b64url_decode(token.rsplit(".", 1)[1])
+    except ValueError:
+        signature = b""
+    if len(signature) != _ES256_SIGNATURE_BYTES:
+        return Verification(
+            INVALID_SIGNATURE,
+            now,
+            reason=f"the signature is {len(signature)} bytes; an ES256 JWS signature is the "
+            "64-byte R‖S pair (DER-encoded signatures are not accepted)",
+            issuer=iss,
+            kid=kid,
+        )
+    try:
+        jws.verify(token, key)
+    except jws.JWSError:
+        return Verification(
+            INVALID_SIGNATURE,
+            now,
+            reason=f"the signature does not verify with key {kid} of {iss}: the card was "
+            "altered or forged",
+            issuer=iss,
+            kid=kid,
+        )
+    return _judge_genuine(payload, issuer=issuer, kid=kid, trust=trust, now=now)
+
+
+def _judge_genuine(
+    payload: dict[str, Any], *, issuer: IssuerKeys, kid: str, trust: Trust, now: datetime
+) -> Verification:
+    """The verdict on a card whose signature verified with a trusted issuer's key."""
+    card_type = shc.card_type(payload)
+    claims = None
+    if card_type == EXAMINATION_CERTIFICATE:
+        try:
+            claims = shc.read_certificate(payload)
+        except shc.CardFormatError as exc:
+            return Verification(
+                MALFORMED, now, reason=str(exc), issuer=issuer.iss, kid=kid, card_type=card_type
+            )
+    nbf = payload["nbf"]
+    revocation = trust.revocation(
+        issuer=issuer, kid=kid, rid=payload["vc"].get("rid"), nbf=nbf, claims=claims
+    )
+    verification = Verification(
+        VALID,
+        now,
+        card_type=card_type,
+        issuer=issuer.iss,
+        kid=kid,
+        revocation_checked_at=revocation.checked_at,
+    )
+    if claims is not None:
+        verification.certificate = _certificate_facts(claims)
+        if issuer.kind == "registry":
+            verification.certificate_id = claims.certificate_id
+            verification.clinic = trust.clinic(claims=claims, now=now)
+    result, reason = _result(payload, claims, issuer, revocation, verification.clinic, now)
+    verification.result, verification.reason = result, reason
+    if result == NOT_FOUND:
+        verification.certificate = verification.clinic = None
+        verification.certificate_id = None
+    elif claims is not None:
+        verification.holder = trust.holder(claims=claims, identity=result == VALID)
+    return verification
+
+
+def _result(
+    payload: dict[str, Any],
+    claims: shc.CertificateClaims | None,
+    issuer: IssuerKeys,
+    revocation: Revocation,
+    clinic: ClinicFacts | None,
+    now: datetime,
+) -> tuple[str, str | None]:
+    if revocation.status == "unknown":
+        return NOT_FOUND, revocation.reason or "no such certificate is on record"
+    if revocation.status == SUPERSEDED:
+        return SUPERSEDED, revocation.reason or REPLACED
+    if revocation.status == REVOKED:
+        return REVOKED, revocation.reason or ISSUER_REVOKED
+    if issuer.status != "active":
+        return ISSUER_SUSPENDED, f"the issuer {issuer.iss} is {issuer.status}"
+    if clinic is not None and clinic.accreditation.suspended:
+        standing = clinic.accreditation
+        if standing.now in SUSPENDED_STATUSES:
+            return ISSUER_SUSPENDED, f"the examining clinic {clinic.id} is {standing.now}"
+        return (
+            ISSUER_SUSPENDED,
+            f"the examining clinic {clinic.id} was {standing.at_examination} on the "
+            "examination date",
+        )
+    today = now.date()
+    if payload["nbf"] > (now + CLOCK_SKEW).timestamp() or (
+        claims is not None and claims.valid_from > today
+    ):
+        start = (
+            claims.valid_from.isoformat()
+            if claims is not None
+            else datetime.fromtimestamp(payload["nbf"], now.tzinfo).isoformat()
+        )
+        return NOT_YET_VALID, f"not valid before {start}"
+    if ("exp" in payload and payload["exp"] <= now.timestamp()) or (
+        claims is not None and claims.valid_until < today
+    ):
+        end = (
+            claims.valid_until.isoformat()
+            if claims is not None
+            else datetime.fromtimestamp(payload["exp"], now.tzinfo).isoformat()
+        )
+        return EXPIRED, f"expired: valid until {end}"
+    if claims is None:
+        return VALID, "a genuine SMART Health Card of another kind: not an examination certificate"
+    return VALID, None

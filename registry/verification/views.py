@@ -1,0 +1,113 @@
+"""``/api/v1/verify``, ``/api/v1/trust-list`` and ``/api/v1/authority/examinations/{id}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, request
+
+from registry.db import utcnow
+from registry.extensions import limiter
+from registry.verification import authority, service, trustlist
+from registry.verification.schemas import (
+    AuthorityExaminationSchema,
+    AuthorityQuerySchema,
+    TrustListSchema,
+    VerificationSchema,
+    VerifyRequestSchema,
+)
+from registry.verification.verdict import Unreadable
+from registry.web import Blueprint, authenticated, context, current_principal
+
+blp = Blueprint(
+    "verification",
+    __name__,
+    description="Verify certificates (anyone), the offline trust list, the authority view",
+)
+
+VERIFY_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": 'One of {"qr": "shc:/…"}, {"jws": "…"}, or {"certificate_id": "…", '
+        '"birth_date": "YYYY-MM-DD"}. Anything else is answered 200 with result "malformed".',
+        "content": {"application/json": {"schema": VerifyRequestSchema}},
+    }
+}
+
+
+@blp.after_request
+def _private(response: Response) -> Response:
+    # Answers name people; only the trust list may sit in a shared cache.
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# Verification works anonymously; an employer's or authority's token names the verifier.
+_ANYONE: list[dict[str, list[str]]] = [{"bearer": []}, {}]
+
+
+def verify_limit() -> str:
+    """Verifications allowed per client address (``REGISTRY_VERIFY_RATE_LIMIT``)."""
+    return context().settings.verify_rate_limit
+
+
+@blp.route("/api/v1/verify", methods=["POST"])
+@limiter.shared_limit(verify_limit, scope="verify")
+@blp.doc(security=_ANYONE, **VERIFY_BODY)
+@blp.response(200, VerificationSchema)
+@blp.alt_response(429, description="too many verifications from this address; see Retry-After")
+def verify() -> Response:
+    """Verify a certificate: QR text, a card's JWS, or certificate number and birth date."""
+    ctx = context()
+    presented: Any
+    try:
+        presented = service.presented_from_json(
+            request.get_data(cache=False), max_depth=ctx.settings.max_json_depth
+        )
+    except Unreadable as exc:
+        presented = str(exc)
+    verification = service.verify(
+        ctx.db,
+        presented=presented,
+        principal=current_principal(),
+        channel="api",
+        keystore=ctx.keystore,
+        settings=ctx.settings,
+        cipher=ctx.cipher,
+    )
+    # the schema's dump, made once and signed as the receipt: the body is exactly that
+    return jsonify(verification.published)
+
+
+@blp.route("/api/v1/trust-list")
+@blp.response(200, TrustListSchema)
+def trust_list() -> Response:
+    """The signed trust list for offline verification: issuers, clinics, revocation lists."""
+    ctx = context()
+    with ctx.db.read_session() as session:
+        signed = trustlist.trust_list(
+            session, keystore=ctx.keystore, settings=ctx.settings, now=utcnow()
+        )
+    response = jsonify(TrustListSchema().dump(signed))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@blp.route("/api/v1/authority/examinations/<examination_id>")
+@authenticated
+@blp.arguments(AuthorityQuerySchema, location="query")
+@blp.response(200, AuthorityExaminationSchema)
+def authority_examination(query: dict[str, Any], examination_id: str) -> authority.AuthorityRead:
+    """The tests the authority's own country requires, with outcomes; purpose of use audited."""
+    ctx = context()
+    with ctx.db.unit_of_work() as uow:
+        read = authority.examination_for_authority(
+            uow,
+            principal=current_principal(),
+            examination_id=examination_id,
+            purpose_of_use=query["purpose_of_use"],
+            cipher=ctx.cipher,
+        )
+        uow.commit()
+    return read
