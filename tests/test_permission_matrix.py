@@ -200,7 +200,6 @@ ENDPOINTS += [
 ]
 
 
-
 def _verification(world: World) -> dict[str, Any]:
     from tests.certificates.builders import matrix_certificate
 
