@@ -407,6 +407,72 @@ def client_add(
         click.echo(f"client {added.id} ({role}) registered")
 
 
+# -- the registry's own keys ----------------------------------------------------------------
+@main.group()
+def keys() -> None:
+    """The registry's own signing keys (tokens, certificates, documents)."""
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Show every registry key with its status (no private material)."""
+    with app_context() as (_app, ctx):
+        click.echo(ctx.keystore.describe())
+
+
+@keys.command("rotate")
+@click.option(
+    "--purpose",
+    type=click.Choice(["certificate", "document", "token"]),
+    default="certificate",
+    show_default=True,
+)
+@click.option(
+    "--compromised-since",
+    help="The old certificate key was compromised from this time (ISO 8601): revoke "
+    "the cards it signed since then and re-issue them under the new key",
+)
+def keys_rotate(purpose: str, compromised_since: str | None) -> None:
+    """Make a new key active for a purpose; the old one stays published to verify old cards."""
+    from registry.audit.service import record
+    from registry.certificates.service import rotate_certificate_key
+
+    since = parse_when(compromised_since)
+    if since is not None and purpose != "certificate":
+        raise click.UsageError("--compromised-since applies to the certificate key")
+    with app_context() as (_app, ctx), ctx.db.unit_of_work() as uow:
+        if purpose == "certificate":
+            rotation = run_service(
+                lambda: rotate_certificate_key(
+                    uow,
+                    keystore=ctx.keystore,
+                    settings=ctx.settings,
+                    actor=operator(),
+                    compromised_since=since,
+                )
+            )
+            new_kid, old_kid = rotation.kid, rotation.previous_kid
+            reissued = len(rotation.reissued)
+        else:
+            old_kid = ctx.keystore.active(purpose).kid
+            new_kid = ctx.keystore.add_key(purpose).kid
+            record(
+                uow.session,
+                actor=operator(),
+                action="key.rotate",
+                object_type="RegistryKey",
+                object_id=new_kid,
+                detail={"purpose": purpose, "previous": old_kid},
+            )
+            reissued = 0
+        uow.commit()
+    click.echo(
+        f"{purpose} key {new_kid} active; {old_kid} retired (still published)"
+        + (f"; {reissued} certificate(s) re-issued" if reissued else "")
+    )
+    click.echo("restart the servers so every worker signs with the new key")
+
+
 # -- clinic side ---------------------------------------------------------------------------
 @main.command()
 @click.option(
