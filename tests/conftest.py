@@ -19,6 +19,8 @@ from registry.web import RegistryContext
 from tests.certificates.builders import load_rulesets
 from tests.support import BASE_URL, World
 
+pytest_plugins = ["tests.privacy_watch"]
+
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 KEEP_TABLES = {"jurisdictions", "alembic_version"}
 
