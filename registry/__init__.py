@@ -84,6 +84,7 @@ def _register_blueprints(api: Any) -> None:
     from registry.certificates.views import rulesets_blp as rulesets
     from registry.examinations.views import blp as examinations
     from registry.operations.views import blp as operations
+    from registry.surveillance.views import blp as surveillance
     from registry.verification.views import blp as verification
 
     for blueprint in (
@@ -95,5 +96,6 @@ def _register_blueprints(api: Any) -> None:
         certificates,
         revocation_lists,
         verification,
+        surveillance,
     ):
         api.register_blueprint(blueprint)

@@ -544,3 +544,7 @@ def audit_verify() -> None:
 from registry.verification.cli import register  # noqa: E402
 
 register(main)
+
+from registry.surveillance.cli import register as register_surveillance  # noqa: E402
+
+register_surveillance(main)

@@ -57,9 +57,11 @@ def verify(token: str, key: PublicKey) -> bytes:
         raise JWSError(f"JWS cannot be read: {exc}", malformed=True) from exc
 
 
-def sign_detached(payload: bytes, key: PrivateKey, *, kid: str) -> str:
+def sign_detached(
+    payload: bytes, key: PrivateKey, *, kid: str, headers: dict[str, Any] | None = None
+) -> str:
     """A detached compact JWS (RFC 7515 appendix F): ``header..signature``."""
-    header, _, signature = sign(payload, key, kid=kid).split(".")
+    header, _, signature = sign(payload, key, kid=kid, headers=headers).split(".")
     return f"{header}..{signature}"
 
 

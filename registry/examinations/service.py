@@ -34,6 +34,8 @@ from registry.errors import Conflict, InvalidResource, Issue, NotFound
 from registry.examinations import persons, signing
 from registry.examinations.models import Examination, ExaminationVersion, TestResult
 from registry.fhir import ExaminationRecord, parse_examination_bundle
+from registry.surveillance import service as surveillance
+from registry.surveillance.tally import tally_of
 
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -230,6 +232,13 @@ def _new_version(
             )
         )
     uow.session.flush()
+    # surveillance counts move in the same transaction as the version that changes them
+    surveillance.count(
+        uow.session,
+        cipher=cipher,
+        version_id=version.id,
+        tally=tally_of(record, clinic_country=clinic.country),
+    )
     return version
 
 
@@ -410,6 +419,7 @@ def amend(
     )
     previous = examination.current
     previous.status = "amended"
+    surveillance.uncount(uow.session, cipher=cipher, version_id=previous.id)
     number = examination.current_version + 1
     version = _new_version(
         uow,
@@ -461,6 +471,7 @@ def withdraw(
     principal: Principal,
     examination_id: str,
     reason: str,
+    cipher: DataCipher,
     now: datetime | None = None,
 ) -> Submission:
     """Mark the current version entered-in-error with a reason; its certificates are revoked."""
@@ -472,6 +483,7 @@ def withdraw(
         raise Conflict(f"examination {examination_id} is already withdrawn")
     version = examination.current
     version.status = "entered-in-error"
+    surveillance.uncount(uow.session, cipher=cipher, version_id=version.id)
     version.status_reason = reason.strip()
     examination.status = "entered-in-error"
     examination.updated_at = now

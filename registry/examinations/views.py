@@ -167,6 +167,7 @@ def withdraw(body: dict[str, Any], examination_id: str) -> Any:
             principal=current_principal(),
             examination_id=examination_id,
             reason=body["reason"],
+            cipher=ctx.cipher,
         )
         uow.commit()
         return _receipt(submission)

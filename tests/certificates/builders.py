@@ -165,6 +165,7 @@ def withdraw(
             principal=principal,
             examination_id=examination_id,
             reason="wrong person examined",
+            cipher=ctx.cipher,
             now=now,
         )
         uow.commit()

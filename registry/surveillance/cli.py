@@ -1,0 +1,118 @@
+"""The `surveillance export` and `surveillance rebuild` commands of the `registry` command line.
+
+``register(main)`` mounts them; ``registry.cli`` is imported lazily, since it mounts these at
+its end.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from registry.surveillance.cube import FLAT_DIMENSIONS, MEASURES
+from registry.surveillance.disclosure import DEFAULT_K, MIN_K
+from registry.surveillance.service import FORMATS, SCOPES
+
+__all__ = ["register"]
+
+
+def _split(text: str | None, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip()) if text else default
+
+
+@click.group()
+def surveillance() -> None:
+    """Anonymised surveillance counts: protected extracts, and rebuilding the counts."""
+
+
+@surveillance.command("export")
+@click.option(
+    "--granularity",
+    type=click.Choice(["month", "quarter", "year"]),
+    default="quarter",
+    show_default=True,
+)
+@click.option("--from", "first", required=True, help="First period: 2026-03, 2026-Q1 or 2026")
+@click.option("--to", "last", help="Last period (default: the first)")
+@click.option("--group-by", help=f"Comma list of {', '.join(FLAT_DIMENSIONS)}")
+@click.option("--measures", help="Comma list (default: all nine)")
+@click.option("--k", type=click.IntRange(min=MIN_K), default=DEFAULT_K, show_default=True)
+@click.option("--rounding", type=click.IntRange(min=2), help="Round published counts to a base")
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="csv")
+@click.option("--country", help="Restrict to one country (ISO alpha-2) as origin or destination")
+@click.option("--scope", type=click.Choice(SCOPES), default="origin", show_default=True)
+@click.option("--org-unit", help="DHIS2 organisation unit code (dhis2, adx)")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here, with the detached JWS beside it as <file>.jws (default: standard output)",
+)
+def export(
+    granularity: str,
+    first: str,
+    last: str | None,
+    group_by: str | None,
+    measures: str | None,
+    k: int,
+    rounding: int | None,
+    fmt: str,
+    country: str | None,
+    scope: str,
+    org_unit: str | None,
+    out: Path | None,
+) -> None:
+    """Write a protected, signed extract (the same one the API serves)."""
+    from registry.cli import app_context, operator, run_service
+    from registry.surveillance.service import ExtractQuery, build_extract
+
+    query = ExtractQuery(
+        granularity=granularity,
+        first=first,
+        last=last or first,
+        grouping=_split(group_by),
+        measures=_split(measures, MEASURES),
+        k=k,
+        rounding=rounding,
+        format=fmt,
+        scope=scope,
+        country=country,
+        org_unit=org_unit,
+    )
+    with app_context() as (_app, ctx), ctx.db.unit_of_work() as uow:
+        release = run_service(
+            lambda: build_extract(uow, principal=operator(), query=query, keystore=ctx.keystore)
+        )
+        uow.commit()
+    if out is None:
+        click.echo(release.body.decode(), nl=False)
+        return
+    out.write_bytes(release.body)
+    signature = out.with_name(out.name + ".jws")
+    signature.write_text(release.signature + "\n")
+    click.echo(f"extract written to {out} (data version {release.version})", err=True)
+    click.echo(f"detached JWS written to {signature}", err=True)
+
+
+@surveillance.command("rebuild")
+def rebuild_command() -> None:
+    """Recompute every count from the stored examinations, in one transaction."""
+    from registry.cli import app_context
+    from registry.surveillance.rebuild import rebuild
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"  {done}/{total} examinations", err=True)
+
+    with app_context() as (_app, ctx), ctx.db.unit_of_work() as uow:
+        result = rebuild(uow, cipher=ctx.cipher, settings=ctx.settings, progress=progress)
+        uow.commit()
+    click.echo(
+        f"surveillance counts rebuilt: {result.examinations} examinations "
+        f"in {result.microcells} microcells"
+    )
+
+
+def register(main: click.Group) -> None:
+    """Mount the surveillance commands on the `registry` command."""
+    main.add_command(surveillance)

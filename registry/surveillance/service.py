@@ -1,0 +1,359 @@
+"""Surveillance counts kept in the examination's transaction, and signed, protected extracts.
+
+Every examination version that becomes current adds its tally to one microcell; an amendment or
+a withdrawal takes the old tally back in the same transaction. Extracts read only these counts
+(never a record), protect whole calendar years (docs/surveillance.md) and sign what they return.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from registry.audit.service import record as audit
+from registry.auth.permissions import authorize
+from registry.auth.principal import Principal
+from registry.crypto import jws
+from registry.crypto.encryption import DataCipher
+from registry.crypto.keystore import KeyStore
+from registry.db import UnitOfWork, utcnow
+from registry.errors import BadRequest, Forbidden
+from registry.surveillance import formats
+from registry.surveillance.cube import (
+    FLAT_DIMENSIONS,
+    MEASURES,
+    NO_DESTINATION,
+    Granularity,
+    Microcell,
+    Period,
+    build_cube,
+)
+from registry.surveillance.disclosure import DEFAULT_K, ProtectedCube, protect
+from registry.surveillance.extract import ExtractRequest, ProtectedTable, extract
+from registry.surveillance.models import SurveillanceCount, SurveillanceTally
+from registry.surveillance.tally import Tally
+
+KEY_COLUMNS = ("month", "origin", "destination", "purpose", "sex", "age_band")
+FORMATS = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "fhir": "application/fhir+json",
+    "dhis2": "application/json",
+    "adx": "application/adx+xml",
+}
+EXTENSIONS = {"csv": "csv", "json": "json", "fhir": "json", "dhis2": "json", "adx": "xml"}
+SCOPES = ("origin", "destination")
+# A pre-departure examination always names its destination: the cell can never hold a count.
+KNOWN_EMPTY = ({"purpose": "pre-departure", "destination": NO_DESTINATION},)
+
+
+# --- counting, in the examination's transaction ---------------------------------------------
+
+
+def _context(version_id: int) -> bytes:
+    return f"surveillance-tally:{version_id}".encode()
+
+
+def count(session: Session, *, cipher: DataCipher, version_id: int, tally: Tally) -> None:
+    """Add a version's tally to its microcell and keep it, sealed, to take back later."""
+    sealed = cipher.encrypt(tally.to_bytes(), context=_context(version_id))
+    existing = session.get(SurveillanceTally, version_id)
+    if existing is None:
+        session.add(SurveillanceTally(version_id=version_id, sealed=sealed))
+    else:
+        existing.sealed = sealed
+    _apply(session, tally, +1)
+
+
+def uncount(session: Session, *, cipher: DataCipher, version_id: int) -> Tally | None:
+    """Take a version's tally back out of the counts; None if it was never counted."""
+    row = session.get(SurveillanceTally, version_id)
+    if row is None:
+        return None
+    tally = Tally.from_bytes(cipher.decrypt(row.sealed, context=_context(version_id)))
+    _apply(session, tally, -1)
+    return tally
+
+
+def set_referrals_completed(
+    session: Session, *, cipher: DataCipher, version_id: int, completed: int
+) -> None:
+    """Move the referrals-completed count of a counted version to `completed`."""
+    tally = uncount(session, cipher=cipher, version_id=version_id)
+    if tally is not None:
+        count(
+            session,
+            cipher=cipher,
+            version_id=version_id,
+            tally=tally.with_completed_referrals(completed),
+        )
+
+
+def _apply(session: Session, tally: Tally, sign: int) -> None:
+    """Upsert the microcell, adding or subtracting every measure (one statement, no read)."""
+    table = cast(Table, SurveillanceCount.__table__)
+    values: dict[str, Any] = dict(zip(KEY_COLUMNS, tally.key, strict=True))
+    values.update({m: sign * tally.counts.get(m, 0) for m in MEASURES})
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(KEY_COLUMNS),
+        set_={m: table.c[m] + statement.excluded[m] for m in MEASURES},
+    )
+    session.execute(statement)
+
+
+def clear(session: Session) -> None:
+    """Remove every count and tally (before a rebuild)."""
+    session.execute(delete(SurveillanceTally))
+    session.execute(delete(SurveillanceCount))
+
+
+def counts(session: Session, *, year: int | None = None) -> dict[tuple[str, ...], dict[str, int]]:
+    """The stored microcells with any count, optionally of one calendar year."""
+    query = select(SurveillanceCount)
+    if year is not None:
+        query = query.where(
+            SurveillanceCount.month >= f"{year:04d}-01", SurveillanceCount.month <= f"{year:04d}-12"
+        )
+    cells: dict[tuple[str, ...], dict[str, int]] = {}
+    for row in session.scalars(query):
+        values = {m: int(getattr(row, m)) for m in MEASURES}
+        if any(values.values()):
+            cells[tuple(getattr(row, c) for c in KEY_COLUMNS)] = values
+    return cells
+
+
+# --- extracts ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExtractQuery:
+    """An extract request as a caller states it, before scoping."""
+
+    granularity: str
+    first: str
+    last: str
+    grouping: tuple[str, ...] = ()
+    measures: tuple[str, ...] = MEASURES
+    k: int = DEFAULT_K
+    rounding: int | None = None
+    format: str = "json"
+    scope: str = "origin"
+    country: str | None = None  # only an administrator chooses; a ministry gets its own
+    org_unit: str | None = None  # DHIS2 organisation unit code; the scope's country by default
+
+
+@dataclass(frozen=True)
+class Release:
+    """A signed extract: the bytes exactly as served, and the detached JWS over them."""
+
+    body: bytes
+    media_type: str
+    signature: str
+    method: Mapping[str, object]
+    filename: str
+    version: str  # the data version the protection was computed on
+
+
+class _ProtectedCache:
+    """Protected cubes by (year, k, closed months, data fingerprint): protection runs once."""
+
+    def __init__(self, size: int = 8) -> None:
+        self._entries: OrderedDict[tuple[object, ...], ProtectedCube] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def get(self, key: tuple[object, ...]) -> ProtectedCube | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[object, ...], protected: ProtectedCube) -> None:
+        with self._lock:
+            self._entries[key] = protected
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+PROTECTED = _ProtectedCache()
+
+
+def closed_through(now: datetime) -> Period:
+    """The last month whose counts are final: the month before `now`."""
+    year, month = (now.year, now.month - 1) if now.month > 1 else (now.year - 1, 12)
+    return Period(year, Granularity.MONTH, month)
+
+
+def fingerprint(microcells: Iterable[Microcell]) -> str:
+    """A digest of a year's microcells: the version of the data a protection belongs to."""
+    digest = hashlib.sha256()
+    for key, values in sorted((tuple(k), tuple(v[m] for m in MEASURES)) for k, v in microcells):
+        digest.update(json.dumps([key, values]).encode())
+    return digest.hexdigest()[:16]
+
+
+def protected_year(
+    session: Session, *, year: int, k: int, now: datetime
+) -> tuple[ProtectedCube, str]:
+    """The year's protected cube for the months closed at `now` and its data version."""
+    last = closed_through(now)
+    if year > last.year:
+        raise BadRequest(f"no month of {year} is closed yet")
+    closed = 12 if year < last.year else last.index
+    cells = [
+        (key, values)
+        for key, values in counts(session, year=year).items()
+        if int(key[0][5:]) <= closed
+    ]
+    version = f"{year}:{closed}:{fingerprint(cells)}"
+    cache_key = (version, k)
+    found = PROTECTED.get(cache_key)
+    if found is not None:
+        return found, version
+    destinations = {key[2] for key, _ in cells}
+    known_empty = [p for p in KNOWN_EMPTY if p["destination"] in destinations]
+    cube = build_cube(cells, year=year, closed_months=closed, known_empty=known_empty)
+    protected = protect(cube, k=k)
+    PROTECTED.put(cache_key, protected)
+    return protected, version
+
+
+def _scope(principal: Principal, query: ExtractQuery) -> dict[str, str]:
+    if query.scope not in SCOPES:
+        raise BadRequest(f"scope is one of {', '.join(SCOPES)}, not {query.scope!r}")
+    if principal.role == "admin":
+        return {query.scope: query.country} if query.country else {}
+    if query.country not in (None, principal.country):
+        raise Forbidden(
+            f"a ministry of {principal.country} sees its own country only, not {query.country}"
+        )
+    if principal.country is None:
+        raise Forbidden("the ministry client has no country")
+    return {query.scope: principal.country}
+
+
+def _request(query: ExtractQuery, where: dict[str, str]) -> ExtractRequest:
+    try:
+        return ExtractRequest(
+            granularity=Granularity(query.granularity),
+            first=query.first,
+            last=query.last,
+            grouping=tuple(query.grouping),
+            measures=tuple(query.measures),
+            k=query.k,
+            rounding=query.rounding,
+            where=where,
+        )
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+def _render(table: ProtectedTable, query: ExtractQuery, now: datetime) -> bytes:
+    if query.format == "csv":
+        return formats.csv_text(table).encode()
+    if query.format == "json":
+        return json.dumps(formats.json_document(table), separators=(",", ":")).encode()
+    if query.format == "fhir":
+        bundle = formats.measure_report_bundle(table, generated=now)
+        return json.dumps(bundle, separators=(",", ":")).encode()
+    country = next(iter(table.request.where.values()), "ALL")
+    target = formats.Dhis2Target(org_unit=query.org_unit or country)
+    if query.format == "dhis2":
+        return json.dumps(formats.dhis2_data_value_set(table, target)).encode()
+    return formats.adx_document(table, target, exported=now).encode()
+
+
+def build_extract(
+    uow: UnitOfWork,
+    *,
+    principal: Principal,
+    query: ExtractQuery,
+    keystore: KeyStore,
+    now: datetime | None = None,
+) -> Release:
+    """A protected extract in the asked format, signed by the registry; the download is audited."""
+    now = now or utcnow()
+    where = _scope(principal, query)
+    authorize(principal, "surveillance.read", countries=tuple(where.values()))
+    if query.format not in FORMATS:
+        raise BadRequest(f"format is one of {', '.join(FORMATS)}, not {query.format!r}")
+    unknown = [d for d in query.grouping if d not in FLAT_DIMENSIONS]
+    if unknown:
+        raise BadRequest(f"group by {', '.join(FLAT_DIMENSIONS)}; not {', '.join(unknown)}")
+    request = _request(query, where)
+    try:
+        periods = request.periods
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc
+    if len(periods) > 120:
+        raise BadRequest("an extract covers at most 120 periods")
+    years: dict[int, ProtectedCube] = {}
+    versions = []
+    for year in sorted({p.year for p in periods}):
+        years[year], year_version = protected_year(uow.session, year=year, k=request.k, now=now)
+        versions.append(year_version)
+    try:
+        table = extract(years, request)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc
+    body = _render(table, query, now)
+    version = ",".join(versions)
+    key = keystore.active("document")
+    signature = jws.sign_detached(
+        body,
+        key.private_key,
+        kid=key.kid,
+        headers={
+            "typ": "JOSE",
+            "cty": FORMATS[query.format].split(";")[0],
+            "disclosure": dict(table.method),
+            "data_version": version,
+            "iat": int(now.timestamp()),
+        },
+    )
+    audit(
+        uow.session,
+        actor=principal,
+        action="surveillance.extract",
+        object_type="SurveillanceExtract",
+        detail={
+            "format": query.format,
+            "granularity": query.granularity,
+            "first": query.first,
+            "last": query.last,
+            "grouping": list(query.grouping),
+            "where": where,
+            "k": request.k,
+            "data_version": version,
+        },
+        at=now,
+    )
+    scope = "-".join(where.values()) or "all"
+    filename = f"surveillance-{scope}-{query.first}-{query.last}.{EXTENSIONS[query.format]}".lower()
+    return Release(
+        body=body,
+        media_type=FORMATS[query.format],
+        signature=signature,
+        method=table.method,
+        filename=filename,
+        version=version,
+    )

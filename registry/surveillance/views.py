@@ -1,0 +1,61 @@
+"""``GET /api/v1/surveillance/extract``: protected, signed counts for ministries."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from flask import Response
+
+from registry.operations.metrics import EXTRACT_SECONDS
+from registry.surveillance import service
+from registry.surveillance.schemas import ExtractQuerySchema
+from registry.web import Blueprint, authenticated, context, current_principal
+
+blp = Blueprint(
+    "surveillance",
+    __name__,
+    url_prefix="/api/v1/surveillance",
+    description="Anonymised TB/HIV surveillance extracts with disclosure control (ministries)",
+)
+
+_FORMAT_CONTENT = {
+    media.split(";")[0]: {"schema": {"type": "string"}} for media in service.FORMATS.values()
+}
+
+
+@blp.route("/extract")
+@authenticated
+@blp.arguments(ExtractQuerySchema, location="query")
+@blp.doc(
+    responses={
+        "200": {
+            "description": (
+                "The extract. X-Extract-Signature: detached JWS (registry document key, "
+                "/.well-known/jwks.json) over the body; X-Disclosure-Control: the method."
+            ),
+            "content": _FORMAT_CONTENT,
+        }
+    }
+)
+def extract(query: dict[str, Any]) -> Response:
+    """Counts by period and the chosen dimensions, small counts suppressed; never a line list."""
+    ctx = context()
+    started = time.perf_counter()
+    with ctx.db.unit_of_work() as uow:
+        release = service.build_extract(
+            uow,
+            principal=current_principal(),
+            query=service.ExtractQuery(**query),
+            keystore=ctx.keystore,
+        )
+        uow.commit()
+    EXTRACT_SECONDS.labels(query["format"]).observe(time.perf_counter() - started)
+    response = Response(release.body, content_type=release.media_type)
+    response.headers["X-Extract-Signature"] = release.signature
+    response.headers["X-Disclosure-Control"] = json.dumps(dict(release.method))
+    response.headers["X-Data-Version"] = release.version
+    response.headers["Content-Disposition"] = f'attachment; filename="{release.filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
