@@ -60,6 +60,7 @@ def create_app(config: dict[str, Any] | None = None, *, create_keys: bool = Fals
     )
     logs.configure()
     api = web.RegistryApi(app)
+    app.after_request(web.keep_retry_after)  # before the limiter's own: runs after it
     limiter.init_app(app)
     app.extensions["registry.metrics"] = init_http_metrics(app)
     api.spec.components.security_scheme(

@@ -29,6 +29,7 @@ from registry.jsonlimits import loads_limited
 from registry.logs import bind_request, get_logger
 
 log = get_logger("registry.web")
+DATABASE_RETRY_AFTER = "5"  # seconds: a restarted server or a failed-over replica is back by then
 
 
 @dataclass
@@ -188,7 +189,19 @@ def handle_database_unavailable(error: OperationalError) -> Response:
         "database_unavailable",
         "the registry's database is unavailable; nothing was stored, try again shortly",
     )
-    response.headers["Retry-After"] = "5"
+    response.headers["Retry-After"] = g.retry_after = DATABASE_RETRY_AFTER
+    return response
+
+
+def keep_retry_after(response: Response) -> Response:
+    """An outage's Retry-After as the handler set it, not the rate limit window's reset.
+
+    Registered before the rate limiter, so it runs after it: the limiter otherwise raises the
+    header of every limited endpoint to its window's reset (up to a minute) on a 503 too.
+    """
+    retry_after = g.get("retry_after")
+    if retry_after is not None:
+        response.headers["Retry-After"] = retry_after
     return response
 
 
