@@ -219,6 +219,16 @@ ENDPOINTS += [
 ]
 
 
+ENDPOINTS += [
+    Endpoint(
+        "surveillance extract",
+        "GET",
+        "/api/v1/surveillance/extract?from=2026-Q3&group_by=sex&format=csv",
+        frozenset({"ministry TJ", "admin"}),
+    ),
+]
+
+
 def _examination(world: World) -> str:
     from tests.bundles import body, examination_bundle
 

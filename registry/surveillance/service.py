@@ -30,6 +30,7 @@ from registry.db import UnitOfWork, utcnow
 from registry.errors import BadRequest, Forbidden
 from registry.surveillance import formats
 from registry.surveillance.cube import (
+    DIMENSIONS,
     FLAT_DIMENSIONS,
     MEASURES,
     NO_DESTINATION,
@@ -237,6 +238,24 @@ def protected_year(
     return protected, version
 
 
+def _covering(protected: ProtectedCube, where: Mapping[str, str]) -> ProtectedCube:
+    """The year's cube, or, when nobody of the scope was counted in it, an all-zero one.
+
+    Zeros for a country the cube has no category for are safe to publish beside it: adding a
+    category whose counts are all zero changes no total, so every witness still holds.
+    """
+    cube = protected.cube
+    if all(code in cube.axes[DIMENSIONS.index(d)].codes for d, code in where.items()):
+        return protected
+    empty = build_cube(
+        [],
+        year=cube.year,
+        closed_months=cube.closed_months,
+        categories={d: [code] for d, code in where.items()},
+    )
+    return protect(empty, k=protected.k)
+
+
 def _scope(principal: Principal, query: ExtractQuery) -> dict[str, str]:
     if query.scope not in SCOPES:
         raise BadRequest(f"scope is one of {', '.join(SCOPES)}, not {query.scope!r}")
@@ -309,7 +328,8 @@ def build_extract(
     years: dict[int, ProtectedCube] = {}
     versions = []
     for year in sorted({p.year for p in periods}):
-        years[year], year_version = protected_year(uow.session, year=year, k=request.k, now=now)
+        protected, year_version = protected_year(uow.session, year=year, k=request.k, now=now)
+        years[year] = _covering(protected, where)
         versions.append(year_version)
     try:
         table = extract(years, request)

@@ -1,0 +1,197 @@
+"""GET /api/v1/surveillance/extract: scoped, protected, signed, in every format; and the CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+from click.testing import CliRunner
+from fhir.resources.R4B.bundle import Bundle
+from flask import Flask
+
+from registry.cli import main
+from registry.crypto import jws
+from registry.crypto.keys import load_public_jwk
+from registry.surveillance import service
+from tests.certificates.builders import load_rulesets, submit
+from tests.support import World
+
+URL = "/api/v1/surveillance/extract"
+Q3 = {"granularity": "quarter", "from": "2026-Q3", "to": "2026-Q3"}
+
+
+@pytest.fixture
+def world(app: Flask) -> World:
+    """Eleven examinations in the third quarter of 2026: nine to KZ, two to RU, from TJ."""
+    load_rulesets(app)
+    service.PROTECTED.clear()
+    world = World(app)
+    world.clinic("TJ-DUS-0007")
+    for n in range(11):
+        submit(
+            world,
+            number=f"2026-Q3-{n}",
+            examined_on=date(2026, 7 + n % 3, 2 + n),
+            passport=f"70000000{n:02d}",
+            destination="RU" if n in (3, 7) else "KZ",
+            outcomes={"hiv-screening": "positive"} if n == 5 else None,
+        )
+    return world
+
+
+def extract(world: World, headers: dict[str, str], **params: str) -> object:
+    return world.http.get(URL, query_string={**Q3, **params}, headers=headers)
+
+
+def verified(world: World, response: object) -> None:
+    """The detached JWS in the response verifies over the body with the published key."""
+    token = response.headers["X-Extract-Signature"]  # type: ignore[attr-defined]
+    header = jws.read_header(token)
+    jwks = world.http.get("/.well-known/jwks.json").json["keys"]
+    key = next(k for k in jwks if k["kid"] == header["kid"])
+    jws.verify_detached(token, response.data, load_public_jwk(key))  # type: ignore[attr-defined]
+    assert header["disclosure"]["k"] == 5
+    assert header["disclosure"]["name"] == "cell-suppression-with-witnesses"
+
+
+def test_a_ministry_gets_its_countrys_protected_counts_signed(world: World) -> None:
+    response = extract(world, world.bearer("ministry", country="TJ"), group_by="destination")
+
+    assert response.status_code == 200, response.json
+    verified(world, response)
+    document = response.json
+    assert document["request"]["where"] == {"origin": "TJ"}
+    assert document["method"]["k"] == 5
+    examined = {
+        c["destination"]: c["value"]
+        for c in document["cells"]
+        if c["measure"] == "examined" and c["period"] == "2026-Q3"
+    }
+    # 9 to KZ can be published only if 2 to RU cannot be derived from the total: both withheld
+    assert examined["RU"] is None
+    assert examined["all"] == 11 or examined["KZ"] is None
+    hiv = [c for c in document["cells"] if c["measure"] == "hiv_reactive_screening"]
+    assert all(c["value"] in (None, 0) for c in hiv)  # the one reactive result never shows
+    assert all(c["value"] is None or c["value"] == 0 or c["value"] >= 5 for c in document["cells"])
+    assert "X-Disclosure-Control" in response.headers
+    assert json.loads(response.headers["X-Disclosure-Control"])["k"] == 5
+
+
+def test_every_format_is_signed_and_parses_in_its_own_schema(world: World) -> None:
+    headers = world.bearer("ministry", country="TJ")
+    answers = {
+        fmt: extract(world, headers, format=fmt, group_by="sex")
+        for fmt in ("csv", "json", "fhir", "dhis2", "adx")
+    }
+    for fmt, response in answers.items():
+        assert response.status_code == 200, (fmt, response.data[:300])
+        verified(world, response)
+
+    rows = list(csv.DictReader(io.StringIO(answers["csv"].data.decode())))
+    assert answers["csv"].headers["Content-Type"].startswith("text/csv")
+    assert {r["flag"] for r in rows} <= {"published", "suppressed"}
+    total = next(
+        r for r in rows if r["measure"] == "examined" and r["sex"] == "all" and r["origin"] == "TJ"
+    )
+    assert total["value"] == "11"
+
+    bundle = Bundle.model_validate(answers["fhir"].json)
+    assert bundle.type == "collection"
+    assert {e.resource.get_resource_type() for e in bundle.entry} == {"MeasureReport"}
+
+    values = answers["dhis2"].json["dataValues"]
+    assert {"dataElement": "MIGEXAM_EXAMINED__ORIGIN", "value": "11"}.items() <= next(
+        v for v in values if v["dataElement"] == "MIGEXAM_EXAMINED__ORIGIN"
+    ).items()
+    assert answers["dhis2"].json["orgUnit"] == "TJ"
+
+    root = ElementTree.fromstring(answers["adx"].data)
+    assert root.tag == "{urn:ihe:qrph:adx:2015}adx"
+    assert root[0].get("period") == "2026-07-01/P3M"
+
+
+def test_a_ministry_sees_only_its_own_country(world: World) -> None:
+    kyrgyz = world.bearer("ministry", country="KG")
+    mine = extract(world, kyrgyz)
+    assert mine.status_code == 200
+    examined = next(
+        c for c in mine.json["cells"] if c["measure"] == "examined" and c["origin"] == "KG"
+    )
+    assert examined["value"] == 0  # none of the Tajik examinations shows up for Kyrgyzstan
+
+    other = extract(world, kyrgyz, country="TJ")
+    assert other.status_code == 403
+    assert "own country" in other.json["message"]
+
+
+@pytest.mark.parametrize("role", ["clinic", "employer", "authority", "accreditor"])
+def test_other_roles_get_no_extract(world: World, role: str) -> None:
+    kwargs = {"clinic_id": "TJ-DUS-0007"} if role == "clinic" else {"country": "TJ"}
+    response = extract(world, world.bearer(role, **kwargs))
+    assert response.status_code == 403
+
+
+def test_no_token_no_extract(world: World) -> None:
+    assert extract(world, {}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "names"),
+    [
+        ({"format": "xlsx"}, 422, "format"),
+        ({"group_by": "religion"}, 422, "religion"),
+        ({"k": "2"}, 422, "k"),
+        ({"k": "five"}, 422, "k"),
+        ({"from": "2026-13", "to": "2026-13", "granularity": "month"}, 400, "2026-13"),
+        ({"from": "2026-Q3", "to": "2026-Q1"}, 400, "before it starts"),
+        ({"group_by": "sex,age_band"}, 400, "at most 2"),
+        ({"granularity": "month", "from": "2026-11", "to": "2026-11"}, 400, "not closed"),
+        ({"granularity": "year", "from": "2027", "to": "2027"}, 400, "2027"),
+    ],
+)
+def test_bad_requests_name_the_problem(
+    world: World, params: dict[str, str], status: int, names: str
+) -> None:
+    response = extract(world, world.bearer("ministry", country="TJ"), **params)
+    assert response.status_code == status, response.json
+    assert names in json.dumps(response.json)
+
+
+def test_the_download_is_audited(world: World) -> None:
+    from sqlalchemy import select
+
+    from registry.audit.models import AuditEvent
+
+    extract(world, world.bearer("ministry", country="TJ"), group_by="sex")
+    with world.ctx.db.read_session() as session:
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "surveillance.extract")
+        ).all()
+    assert len(events) == 1
+    assert events[0].detail["where"] == {"origin": "TJ"}
+
+
+def test_the_export_command_writes_the_extract_and_its_signature(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("REGISTRY_KEYS_DIR", str(world.ctx.settings.keys_dir))
+    monkeypatch.setenv("REGISTRY_DATABASE_URL", world.ctx.settings.database_url)
+    out = tmp_path / "tj-q3.csv"
+
+    result = CliRunner().invoke(
+        main,
+        ["surveillance", "export", "--from", "2026-Q3", "--country", "TJ", "-o", str(out)],
+    )
+
+    assert result.exit_code == 0, result.output
+    served = extract(world, world.bearer("ministry", country="TJ"), format="csv")
+    assert out.read_bytes() == served.data  # the same protected counts as the API
+    token = (tmp_path / "tj-q3.csv.jws").read_text().strip()
+    key = world.ctx.keystore.find(jws.read_header(token)["kid"])
+    assert key is not None
+    jws.verify_detached(token, out.read_bytes(), key.public_key)
