@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+import registry.db
+
 revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
@@ -55,8 +57,18 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("version_id", name=op.f("pk_surveillance_tallies")),
     )
+    op.create_table(
+        "surveillance_protections",
+        sa.Column("data_version", sa.String(length=64), nullable=False),
+        sa.Column("k", sa.Integer(), nullable=False),
+        sa.Column("cells", sa.Integer(), nullable=False),
+        sa.Column("status", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", registry.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("data_version", "k", name=op.f("pk_surveillance_protections")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("surveillance_protections")
     op.drop_table("surveillance_tallies")
     op.drop_table("surveillance_counts")

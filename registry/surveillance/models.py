@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.db import Base
+from registry.db import Base, UTCDateTime
 
 
 class SurveillanceCount(Base):
@@ -41,3 +43,19 @@ class SurveillanceTally(Base):
 
     version_id: Mapped[int] = mapped_column(ForeignKey("examination_versions.id"), primary_key=True)
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SurveillanceProtection(Base):
+    """A year's suppression pattern, computed once per data version and threshold.
+
+    Protecting a year takes seconds; every worker and every later extract of the same counts
+    reads the pattern instead. `status` holds one byte per cell and measure (zlib-compressed).
+    """
+
+    __tablename__ = "surveillance_protections"
+
+    data_version: Mapped[str] = mapped_column(String(64), primary_key=True)  # year:months:digest
+    k: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cells: Mapped[int] = mapped_column(Integer)  # cells per measure, to check on reading
+    status: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

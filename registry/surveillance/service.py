@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from registry.surveillance.cube import (
     FLAT_DIMENSIONS,
     MEASURES,
     NO_DESTINATION,
+    Cube,
     Granularity,
     Microcell,
     Period,
@@ -41,7 +43,11 @@ from registry.surveillance.cube import (
 )
 from registry.surveillance.disclosure import DEFAULT_K, ProtectedCube, protect
 from registry.surveillance.extract import ExtractRequest, ProtectedTable, extract
-from registry.surveillance.models import SurveillanceCount, SurveillanceTally
+from registry.surveillance.models import (
+    SurveillanceCount,
+    SurveillanceProtection,
+    SurveillanceTally,
+)
 from registry.surveillance.tally import Tally
 
 KEY_COLUMNS = ("month", "origin", "destination", "purpose", "sex", "age_band")
@@ -105,14 +111,17 @@ def _apply(session: Session, tally: Tally, sign: int) -> None:
     table = cast(Table, SurveillanceCount.__table__)
     values: dict[str, Any] = dict(zip(KEY_COLUMNS, tally.key, strict=True))
     values.update({m: sign * tally.counts.get(m, 0) for m in MEASURES})
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(**values)
+    statement = _insert(session)(table).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=list(KEY_COLUMNS),
         set_={m: table.c[m] + statement.excluded[m] for m in MEASURES},
     )
     session.execute(statement)
+
+
+def _insert(session: Session) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def clear(session: Session) -> None:
@@ -233,9 +242,49 @@ def protected_year(
     destinations = {key[2] for key, _ in cells}
     known_empty = [p for p in KNOWN_EMPTY if p["destination"] in destinations]
     cube = build_cube(cells, year=year, closed_months=closed, known_empty=known_empty)
-    protected = protect(cube, k=k)
+    protected = _stored_protection(session, cube, version=version, k=k)
+    if protected is None:
+        protected = protect(cube, k=k)
+        _store_protection(session, protected, version=version, now=now)
     PROTECTED.put(cache_key, protected)
     return protected, version
+
+
+def _stored_protection(
+    session: Session, cube: Cube, *, version: str, k: int
+) -> ProtectedCube | None:
+    """The pattern another worker or an earlier extract computed for the same counts."""
+    row = session.get(SurveillanceProtection, (version, k))
+    if row is None or row.cells != cube.size:
+        return None
+    packed = zlib.decompress(row.status)
+    if len(packed) != cube.size * len(MEASURES):
+        return None
+    status = {m: packed[i * cube.size : (i + 1) * cube.size] for i, m in enumerate(MEASURES)}
+    return ProtectedCube(cube=cube, k=k, status=status, witnesses=())
+
+
+def _store_protection(
+    session: Session, protected: ProtectedCube, *, version: str, now: datetime
+) -> None:
+    """Keep a computed pattern; a concurrent twin of the same version is left as it is."""
+    cube = protected.cube
+    values = {
+        "data_version": version,
+        "k": protected.k,
+        "cells": cube.size,
+        "status": zlib.compress(b"".join(bytes(protected.status[m]) for m in MEASURES)),
+        "created_at": now,
+    }
+    # patterns of earlier versions of the year are never served again
+    session.execute(
+        delete(SurveillanceProtection).where(
+            SurveillanceProtection.data_version.startswith(f"{cube.year}:"),
+            SurveillanceProtection.data_version != version,
+        )
+    )
+    table = cast(Table, SurveillanceProtection.__table__)
+    session.execute(_insert(session)(table).values(**values).on_conflict_do_nothing())
 
 
 def _covering(protected: ProtectedCube, where: Mapping[str, str]) -> ProtectedCube:

@@ -195,3 +195,27 @@ def test_the_export_command_writes_the_extract_and_its_signature(
     key = world.ctx.keystore.find(jws.read_header(token)["kid"])
     assert key is not None
     jws.verify_detached(token, out.read_bytes(), key.public_key)
+
+
+def test_the_pattern_is_computed_once_per_data_version_and_shared(world: World) -> None:
+    from sqlalchemy import select
+
+    from registry.surveillance.models import SurveillanceProtection
+
+    headers = world.bearer("ministry", country="TJ")
+    first = extract(world, headers, group_by="sex")
+    service.PROTECTED.clear()  # another worker: nothing in its memory
+    again = extract(world, headers, group_by="sex")
+    assert again.json["cells"] == first.json["cells"]
+    assert again.headers["X-Data-Version"] == first.headers["X-Data-Version"]
+    with world.ctx.db.read_session() as session:
+        stored = session.scalars(select(SurveillanceProtection)).all()
+    assert [(row.data_version, row.k) for row in stored] == [(first.headers["X-Data-Version"], 5)]
+
+    # a late record for a closed month is a new version of the year: protected anew
+    submit(world, number="2026-Q3-late", examined_on=date(2026, 9, 28), passport="7100000001")
+    late = extract(world, headers, group_by="sex")
+    assert late.headers["X-Data-Version"] != first.headers["X-Data-Version"]
+    with world.ctx.db.read_session() as session:
+        versions = session.scalars(select(SurveillanceProtection.data_version)).all()
+    assert versions == [late.headers["X-Data-Version"]]
