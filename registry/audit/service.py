@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select, text
+from sqlalchemy import Connection, Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from registry.audit.models import AuditEvent
@@ -70,12 +71,15 @@ def record(
     detail: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> AuditEvent:
-    """Append an event to the chain in the caller's transaction (no personal data in detail)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _CHAIN_LOCK})
-    head = session.execute(
-        select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-    ).scalar_one_or_none()
+    """Append an event to the chain in the caller's transaction (no personal data in detail).
+
+    The row is written with one plain INSERT, without flushing the session's other objects,
+    and the chain's head is read once per transaction: after the first append the transaction
+    holds the chain (the advisory lock on PostgreSQL, the write lock on SQLite), so the head
+    is the hash it wrote last. The returned event is not attached to the session.
+    """
+    connection = session.connection()
+    current = session.get_nested_transaction() or session.get_transaction()
     event = AuditEvent(
         at=at or utcnow(),
         actor=actor.actor_id,
@@ -87,12 +91,75 @@ def record(
         purpose_of_use=purpose_of_use,
         outcome=outcome,
         detail=detail or {},
-        prev_hash=head or GENESIS,
+        prev_hash=_head(session, connection, current),
     )
     event.hash = event_hash(event)
-    session.add(event)
-    session.flush()
+    row = {column: getattr(event, column) for column in _COLUMNS}
+    event.id = connection.execute(_INSERT, row).scalar_one()
+    # keyed by the innermost transaction: a savepoint rolled back, or a new transaction,
+    # never sees a head it did not write
+    session.info[_HEAD_KEY] = (current, event.hash)
     return event
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One event of a batch appended together (see ``record_all``)."""
+
+    action: str
+    object_type: str | None = None
+    object_id: str | None = None
+    detail: dict[str, Any] | None = None
+    outcome: str = "success"
+
+
+def record_all(
+    session: Session, *, actor: Actor, entries: Sequence[Entry], at: datetime | None = None
+) -> None:
+    """Append several events by one actor in order, in one INSERT (as ``record`` would each)."""
+    if not entries:
+        return
+    connection = session.connection()
+    current = session.get_nested_transaction() or session.get_transaction()
+    head = _head(session, connection, current)
+    when = at or utcnow()
+    rows = []
+    for entry in entries:
+        event = AuditEvent(
+            at=when,
+            actor=actor.actor_id,
+            role=actor.role,
+            jurisdiction=actor.jurisdiction,
+            action=entry.action,
+            object_type=entry.object_type,
+            object_id=entry.object_id,
+            purpose_of_use=None,
+            outcome=entry.outcome,
+            detail=entry.detail or {},
+            prev_hash=head,
+        )
+        head = event.hash = event_hash(event)
+        rows.append({column: getattr(event, column) for column in _COLUMNS})
+    connection.execute(insert(_TABLE), rows)
+    session.info[_HEAD_KEY] = (current, head)
+
+
+_HEAD_KEY = "registry.audit.head"
+_TABLE: Table = AuditEvent.__table__  # type: ignore[assignment]
+_COLUMNS = [c.name for c in _TABLE.columns if c.name != "id"]
+_INSERT = insert(_TABLE).returning(_TABLE.c.id)
+_HEAD = select(_TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)
+_LOCK = text("SELECT pg_advisory_xact_lock(:lock)")
+
+
+def _head(session: Session, connection: Connection, current: object) -> str:
+    cached = session.info.get(_HEAD_KEY)
+    if cached is not None and cached[0] is current:
+        head: str = cached[1]
+        return head
+    if connection.dialect.name == "postgresql":
+        connection.execute(_LOCK, {"lock": _CHAIN_LOCK})
+    return connection.execute(_HEAD).scalar_one_or_none() or GENESIS
 
 
 @dataclass(frozen=True)
