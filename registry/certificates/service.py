@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry.accreditation.models import Clinic
-from registry.audit.service import Actor, SystemActor, record
+from registry.audit.service import Actor, Entry, SystemActor, record, record_all
 from registry.auth.permissions import authorize
 from registry.auth.principal import Principal
 from registry.certificates import catalogue, holders, shc
@@ -239,6 +239,8 @@ def issue_for_version(
         )
         assessments.append(Assessment(version.destination, False, (reason,), None))
     holder = holders.holder_from_person(record.person)
+    verdicts = []
+    drafts = []
     for ruleset in chosen:
         verdict = evaluate(
             ruleset,
@@ -248,7 +250,7 @@ def issue_for_version(
             birth_date=record.person.birth_date,
             today=_latest_local_date(now),
         )
-        certificate = None
+        verdicts.append((ruleset, verdict))
         if verdict.met:
             assert verdict.valid_from is not None and verdict.valid_until is not None
             # The same verdict without extensions, judged as of the last result so that only
@@ -261,110 +263,132 @@ def issue_for_version(
                 birth_date=record.person.birth_date,
                 today=max([version.examination_date, *(r.effective for r in record.results)]),
             )
-            certificate = _new_certificate(
-                session,
-                examination=examination,
-                version=version,
-                clinic=clinic,
-                holder=holder,
-                destination=ruleset.destination,
-                ruleset_version=ruleset.version,
-                valid_from=verdict.valid_from,
-                valid_until=verdict.valid_until,
-                base_valid_until=unextended.valid_until or verdict.valid_until,
-                keystore=keystore,
-                settings=settings,
-                now=now,
+            drafts.append(
+                _Draft(
+                    destination=ruleset.destination,
+                    ruleset_version=ruleset.version,
+                    valid_from=verdict.valid_from,
+                    valid_until=verdict.valid_until,
+                    base_valid_until=unextended.valid_until or verdict.valid_until,
+                )
             )
-        assessments.append(
-            Assessment(
-                destination=ruleset.destination,
-                met=verdict.met,
-                reasons=verdict.reasons,
-                certificate=certificate,
-                ruleset_version=ruleset.version,
-            )
+    issued = _new_certificates(
+        session,
+        drafts,
+        examination=examination,
+        version=version,
+        clinic=clinic,
+        holder=holder,
+        keystore=keystore,
+        settings=settings,
+        now=now,
+    )
+    assessments += [
+        Assessment(
+            destination=ruleset.destination,
+            met=verdict.met,
+            reasons=verdict.reasons,
+            certificate=issued.get(ruleset.destination),
+            ruleset_version=ruleset.version,
         )
+        for ruleset, verdict in verdicts
+    ]
     return assessments
 
 
-def _new_certificate(
+@dataclass(frozen=True)
+class _Draft:
+    """A certificate a met verdict calls for, before it has an id and a card."""
+
+    destination: str
+    ruleset_version: int
+    valid_from: date
+    valid_until: date
+    base_valid_until: date
+
+
+def _new_certificates(
     session: Session,
+    drafts: Sequence[_Draft],
     *,
     examination: Examination,
     version: ExaminationVersion,
     clinic: Clinic,
     holder: Holder,
-    destination: str,
-    ruleset_version: int,
-    valid_from: date,
-    valid_until: date,
-    base_valid_until: date,
     keystore: KeyStore,
     settings: Settings,
     now: datetime,
-) -> Certificate:
+) -> dict[str, Certificate]:
+    """Store the drafts as certificates with signed cards, by destination; audited.
+
+    All of an examination's certificates go in under one savepoint. Ids are drawn at random
+    from 30**7 per destination, so a collision (with a stored id or a concurrent issue) is
+    rare enough to answer by drawing every id of the batch again.
+    """
+    if not drafts:
+        return {}
     cipher = holders.data_cipher(settings, keystore)
-    secret = holders.holder_secret(keystore, examination_id=examination.id)
+    secret_hash = holders.secret_hash(
+        holders.holder_secret(keystore, examination_id=examination.id)
+    )
     collision: IntegrityError | None = None
     for _attempt in range(_ID_ATTEMPTS):
-        certificate_id = new_certificate_id(destination)
-        if session.get(Certificate, certificate_id) is not None:
-            continue
-        certificate = Certificate(
-            id=certificate_id,
-            examination_id=examination.id,
-            version_id=version.id,
-            person_id=examination.person_id,
-            clinic_id=clinic.id,
-            destination=destination,
-            purpose=version.purpose,
-            ruleset_version=ruleset_version,
-            status="valid",
-            valid_from=valid_from,
-            valid_until=valid_until,
-            base_valid_until=base_valid_until,
-            issued_at=now,
-            sealed_holder=holders.seal_holder(holder, cipher, certificate_id=certificate_id),
-            holder_secret_hash=holders.secret_hash(secret),
-            cards=[],
-        )
-        certificate.clinic = clinic
-        sign_card(
-            session,
-            certificate,
-            keystore=keystore,
-            settings=settings,
-            now=now,
-            holder=holder,
-            examination_sha256=version.bundle_sha256,
-        )
+        issued = {}
+        for draft in drafts:
+            certificate_id = new_certificate_id(draft.destination)
+            certificate = Certificate(
+                id=certificate_id,
+                examination_id=examination.id,
+                version_id=version.id,
+                person_id=examination.person_id,
+                clinic_id=clinic.id,
+                destination=draft.destination,
+                purpose=version.purpose,
+                ruleset_version=draft.ruleset_version,
+                status="valid",
+                valid_from=draft.valid_from,
+                valid_until=draft.valid_until,
+                base_valid_until=draft.base_valid_until,
+                issued_at=now,
+                sealed_holder=holders.seal_holder(holder, cipher, certificate_id=certificate_id),
+                holder_secret_hash=secret_hash,
+                cards=[],
+            )
+            certificate.clinic = clinic
+            sign_card(
+                session,
+                certificate,
+                keystore=keystore,
+                settings=settings,
+                now=now,
+                holder=holder,
+                examination_sha256=version.bundle_sha256,
+            )
+            issued[draft.destination] = certificate
         try:
-            # A savepoint, so a colliding id (drawn by a concurrent issue) costs one retry.
             with session.begin_nested():
-                session.add(certificate)
+                session.add_all(issued.values())
         except IntegrityError as exc:
             collision = exc
             continue
-        record(
-            session,
-            actor=REGISTRY,
-            action="certificate.issue",
-            object_type="Certificate",
-            object_id=certificate_id,
-            detail={
-                "examination": examination.id,
-                "version": version.version,
-                "destination": destination,
-                "ruleset_version": ruleset_version,
-                "kid": certificate.kid,
-            },
-            at=now,
-        )
-        return certificate
-    raise RuntimeError(
-        f"no free certificate id for {destination} after {_ID_ATTEMPTS} draws"
-    ) from collision
+        entries = [
+            Entry(
+                action="certificate.issue",
+                object_type="Certificate",
+                object_id=issued[draft.destination].id,
+                detail={
+                    "examination": examination.id,
+                    "version": version.version,
+                    "destination": draft.destination,
+                    "ruleset_version": draft.ruleset_version,
+                    "kid": issued[draft.destination].kid,
+                },
+            )
+            for draft in drafts
+        ]
+        record_all(session, actor=REGISTRY, entries=entries, at=now)
+        return issued
+    raise RuntimeError(f"no free certificate ids after {_ID_ATTEMPTS} draws") from collision
 
 
 # -- reading and downloads -------------------------------------------------------------------
