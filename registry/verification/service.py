@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select
+from sqlalchemy import Row, bindparam, exists, insert, select
 from sqlalchemy.orm import Session, lazyload
 
 from registry.accreditation.models import Clinic, ClinicStatusEvent
@@ -119,6 +119,8 @@ class CertificateRecord:
     has_photo: bool
     examined_on: date
     clinic: Clinic  # detached, with its dated status history
+    card: tuple[str | None, str | None]  # the (kid, rid) card_revoked answers for
+    card_revoked: bool
 
 
 _RECORD = (
@@ -142,6 +144,14 @@ _RECORD = (
         ClinicStatusEvent.status.label("event_status"),
         ClinicStatusEvent.effective_at,
         ClinicStatusEvent.recorded_at,
+        # whether the presented card (kid, rid) was replaced: answered in the same query
+        exists()
+        .where(
+            CertificateRevocation.certificate_id == Certificate.id,
+            CertificateRevocation.kid == bindparam("kid"),
+            CertificateRevocation.rid == bindparam("rid"),
+        )
+        .label("card_revoked"),
     )
     .join(ExaminationVersion, ExaminationVersion.id == Certificate.version_id)
     .join(Person, Person.id == Certificate.person_id)
@@ -163,9 +173,10 @@ _CARD_REVOKED = (
 class DatabaseTrust:
     """The Trust of the online registry: its own keys and records, registered issuers.
 
-    Verification is the registry's busiest path, so it reads with a few plain queries (one for
-    the certificate, its examination date, person and clinic with history) rather than loading
-    ORM objects and their relationships.
+    Verification is the registry's busiest path, so it reads with plain queries rather than
+    loading ORM objects and their relationships: for a presented card one query answers the
+    certificate, its examination date, person, clinic with history and whether that card was
+    replaced.
     """
 
     def __init__(
@@ -185,11 +196,15 @@ class DatabaseTrust:
         self._certificates: dict[str, CertificateRecord | None] = {}
         self._external: dict[str, ExternalIssuer | None] = {}
 
-    def certificate(self, certificate_id: str) -> CertificateRecord | None:
-        """One of our certificates (read once per verification)."""
+    def certificate(
+        self, certificate_id: str, *, kid: str | None = None, rid: str | None = None
+    ) -> CertificateRecord | None:
+        """One of our certificates, read once; given a card's kid and rid, if that was replaced."""
         if certificate_id not in self._certificates:
-            rows = self.session.connection().execute(_RECORD, {"certificate_id": certificate_id})
-            self._certificates[certificate_id] = _record_of(rows.all())
+            rows = self.session.connection().execute(
+                _RECORD, {"certificate_id": certificate_id, "kid": kid, "rid": rid}
+            )
+            self._certificates[certificate_id] = _record_of(rows.all(), card=(kid, rid))
         return self._certificates[certificate_id]
 
     def _external_issuer(self, iss: str) -> ExternalIssuer | None:
@@ -231,7 +246,7 @@ class DatabaseTrust:
             )
         if claims is None:
             return Revocation(None, self.now)
-        certificate = self.certificate(claims.certificate_id)
+        certificate = self.certificate(claims.certificate_id, kid=kid, rid=rid)
         if certificate is None:
             return Revocation(
                 "unknown", self.now, f"no certificate {claims.certificate_id} is on record"
@@ -240,10 +255,16 @@ class DatabaseTrust:
             return Revocation(SUPERSEDED, self.now, REPLACED)
         if certificate.status == "revoked":
             return Revocation(REVOKED, self.now, REGISTRY_REVOKED)
-        card_revoked = self.session.connection().execute(
-            _CARD_REVOKED, {"certificate_id": certificate.id, "kid": kid, "rid": rid}
-        )
-        if card_revoked.first() is not None:
+        if certificate.card == (kid, rid):
+            card_revoked = certificate.card_revoked
+        else:
+            card_revoked = (
+                self.session.connection()
+                .execute(_CARD_REVOKED, {"certificate_id": certificate.id, "kid": kid, "rid": rid})
+                .first()
+                is not None
+            )
+        if card_revoked:
             return Revocation(
                 REVOKED,
                 self.now,
@@ -292,7 +313,9 @@ class DatabaseTrust:
         )
 
 
-def _record_of(rows: Sequence[Row[Any]] | Sequence[Any]) -> CertificateRecord | None:
+def _record_of(
+    rows: Sequence[Row[Any]] | Sequence[Any], *, card: tuple[str | None, str | None]
+) -> CertificateRecord | None:
     if not rows:
         return None
     first = rows[0]
@@ -321,6 +344,8 @@ def _record_of(rows: Sequence[Row[Any]] | Sequence[Any]) -> CertificateRecord | 
         has_photo=bool(first.has_photo),
         examined_on=first.examination_date,
         clinic=_clinic_record(key),
+        card=card,
+        card_revoked=bool(first.card_revoked),
     )
 
 
