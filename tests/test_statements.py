@@ -1,0 +1,134 @@
+"""The fewest queries per request: the statements a submission and a verification send.
+
+The figures are exact, so a change that adds a query per request (a lazy load, a second read
+of the same row, an audit flush) shows up here before it shows up in BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from registry.certificates.models import Certificate
+from tests.bundles import body, examination_bundle
+from tests.certificates.builders import certified, submit
+from tests.statements import Statements, recorded
+from tests.support import World
+from tests.verification.helpers import BIRTH_DATE, publish, qr_of
+
+FHIR = "application/fhir+json"
+
+
+def _locks(world: World) -> dict[str, int]:
+    # PostgreSQL queues appends to the audit chain behind an advisory lock; SQLite's
+    # BEGIN IMMEDIATE takes the write lock instead.
+    return {"SELECT pg_advisory_xact_lock()": 1} if world.ctx.db.dialect == "postgresql" else {}
+
+
+def _begins(world: World, *kinds: str) -> list[str]:
+    # SQLite transactions are begun by statements; psycopg begins them implicitly.
+    return list(kinds) if world.ctx.db.dialect == "sqlite" else []
+
+
+@pytest.fixture
+def published(world: World) -> World:
+    publish(world)
+    return world
+
+
+@pytest.fixture
+def issued(published: World) -> Certificate:
+    return certified(submit(published, number="STATEMENTS-1"))["KZ"]
+
+
+def _verify(world: World, answer: dict[str, Any]) -> tuple[Statements, dict[str, Any]]:
+    with recorded(world.ctx.db.engine) as statements:
+        response = world.http.post("/api/v1/verify", json=answer)
+    assert response.status_code == 200
+    return statements, response.json
+
+
+def test_verifying_a_qr_reads_the_certificate_once_and_writes_the_log_and_audit_event(
+    published: World, issued: Certificate
+) -> None:
+    statements, answer = _verify(published, {"qr": qr_of(published, issued)})
+    assert answer["result"] == "valid"
+    # one read: certificate, examination date, person, clinic history and the card's revocation
+    assert statements.tally() == {
+        "SELECT certificates": 1,
+        **_locks(published),
+        "SELECT audit_events": 1,
+        "INSERT audit_events": 1,
+        "INSERT verification_events": 1,
+    }
+    assert statements.control() == _begins(published, "BEGIN", "BEGIN IMMEDIATE")
+
+
+def test_verifying_a_certificate_number_adds_only_the_check_of_its_current_card(
+    published: World, issued: Certificate
+) -> None:
+    statements, answer = _verify(published, {"certificate_id": issued.id, "birth_date": BIRTH_DATE})
+    assert answer["result"] == "valid"
+    assert statements.tally() == {
+        "SELECT certificates": 1,
+        "SELECT certificate_revocations": 1,
+        **_locks(published),
+        "SELECT audit_events": 1,
+        "INSERT audit_events": 1,
+        "INSERT verification_events": 1,
+    }
+
+
+def test_a_malformed_verification_reads_nothing_and_is_audited(published: World) -> None:
+    statements, answer = _verify(published, {"qr": "shc:/12"})
+    assert answer["result"] == "malformed"
+    assert statements.tally() == {
+        **_locks(published),
+        "SELECT audit_events": 1,
+        "INSERT audit_events": 1,
+    }
+
+
+def test_a_submission_with_three_certificates_writes_each_table_once(published: World) -> None:
+    headers = published.bearer("clinic", clinic_id="TJ-DUS-0007")
+    # an earlier submission of another person: rulesets parsed, connections open
+    warm_up = examination_bundle(number="STATEMENTS-0", passport="AA0000001")
+    response = published.http.post(
+        "/api/v1/examinations", data=body(warm_up), headers=headers, content_type=FHIR
+    )
+    assert response.status_code == 201
+    bundle = examination_bundle(number="STATEMENTS-2")
+    with recorded(published.ctx.db.engine) as statements:
+        response = published.http.post(
+            "/api/v1/examinations", data=body(bundle), headers=headers, content_type=FHIR
+        )
+    assert response.status_code == 201, response.json
+    destinations = [a["destination"] for a in response.json["assessments"] if a["certificate_id"]]
+    assert sorted(destinations) == ["KZ", "RU", "TM"]
+    # SQLite cannot batch an INSERT whose generated ids are read back; PostgreSQL does
+    per_row = 1 if published.ctx.db.dialect == "postgresql" else 0
+    results = per_row or 8
+    cards = per_row or 3
+    assert statements.tally() == {
+        "SELECT clients": 1,  # the bearer's client is still active
+        "SELECT clinics": 1,
+        "SELECT clinic_status_events": 1,
+        "SELECT signing_keys": 1,
+        "SELECT examinations": 1,  # the same examination number already stored?
+        "SELECT person_documents": 1,  # the person by blind index
+        "INSERT persons": 1,
+        "INSERT person_documents": 1,
+        "INSERT examinations": 1,
+        "INSERT examination_versions": 1,
+        "INSERT test_results": results,
+        **_locks(published),
+        "SELECT audit_events": 1,
+        "INSERT audit_events": 2,  # examination.create, then the three certificate.issue
+        "SELECT rulesets": 1,
+        "INSERT certificates": 1,
+        "INSERT certificate_cards": cards,
+    }
+    # a savepoint for the examination (concurrent twins) and one for all its certificates
+    savepoints = [s for s in statements.control() if s.startswith("SAVEPOINT")]
+    assert len(savepoints) == 2
