@@ -128,6 +128,10 @@ def test_a_submission_with_three_certificates_writes_each_table_once(published: 
         "SELECT rulesets": 1,
         "INSERT certificates": 1,
         "INSERT certificate_cards": cards,
+        # the surveillance counts, kept in the same transaction
+        "SELECT surveillance_tallies": 1,
+        "INSERT surveillance_tallies": 1,
+        "INSERT surveillance_counts": 1,
     }
     # a savepoint for the examination (concurrent twins) and one for all its certificates
     savepoints = [s for s in statements.control() if s.startswith("SAVEPOINT")]
