@@ -119,6 +119,12 @@ def _apply(session: Session, tally: Tally, sign: int) -> None:
     session.execute(statement)
 
 
+def add_microcells(session: Session, cells: Iterable[Microcell]) -> None:
+    """Add counts with no examination behind them: synthetic demo data and benchmarks only."""
+    for key, values in cells:
+        _apply(session, Tally(key=tuple(key), counts=dict(values)), +1)  # type: ignore[arg-type]
+
+
 def _insert(session: Session) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite)."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
@@ -184,6 +190,7 @@ class _ProtectedCache:
         self._entries: OrderedDict[tuple[object, ...], ProtectedCube] = OrderedDict()
         self._lock = threading.Lock()
         self._size = size
+        self.computing = threading.Lock()
 
     def get(self, key: tuple[object, ...]) -> ProtectedCube | None:
         with self._lock:
@@ -242,11 +249,15 @@ def protected_year(
     destinations = {key[2] for key, _ in cells}
     known_empty = [p for p in KNOWN_EMPTY if p["destination"] in destinations]
     cube = build_cube(cells, year=year, closed_months=closed, known_empty=known_empty)
-    protected = _stored_protection(session, cube, version=version, k=k)
-    if protected is None:
-        protected = protect(cube, k=k)
-        _store_protection(session, protected, version=version, now=now)
-    PROTECTED.put(cache_key, protected)
+    with PROTECTED.computing:  # concurrent requests of one worker wait for one computation
+        found = PROTECTED.get(cache_key)
+        if found is not None:
+            return found, version
+        protected = _stored_protection(session, cube, version=version, k=k)
+        if protected is None:
+            protected = protect(cube, k=k)
+            _store_protection(session, protected, version=version, now=now)
+        PROTECTED.put(cache_key, protected)
     return protected, version
 
 

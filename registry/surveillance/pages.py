@@ -1,0 +1,60 @@
+"""The ministry dashboard ``/surveillance``: charts drawn from the same protected extracts.
+
+The page holds no counts. In the browser, the ministry's API client key (a JWK file that never
+leaves the browser) signs a client assertion, the page gets an access token from
+``/oauth/token`` and reads ``/api/v1/surveillance/extract`` like any other client, so the
+dashboard shows exactly what the signed extracts publish.
+"""
+
+from __future__ import annotations
+
+import flask
+from flask import Response, render_template, request
+
+from registry.db import utcnow
+from registry.surveillance.cube import MEASURES
+from registry.surveillance.service import closed_through
+from registry.verification import i18n
+from registry.verification.pages import CONTENT_SECURITY_POLICY
+from registry.web import context
+
+blp = flask.Blueprint("surveillance_pages", __name__)
+
+MEASURE_LABELS = {
+    "examined": "Examined",
+    "cxr_suggestive_tb": "Chest X-ray suggestive of TB",
+    "tb_bact_confirmed": "TB, bacteriologically confirmed",
+    "tb_rif_resistant": "TB, rifampicin-resistant",
+    "hiv_reactive_screening": "HIV reactive on screening",
+    "hiv_confirmed": "HIV confirmed",
+    "syphilis_reactive": "Syphilis reactive",
+    "referrals_made": "Referrals made",
+    "referrals_completed": "Referrals completed",
+}
+assert set(MEASURE_LABELS) == set(MEASURES)
+
+
+@blp.after_request
+def _headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@blp.route("/surveillance")
+def dashboard() -> str:
+    """Trend by quarter, by corridor, by sex and by age band for the ministry's country."""
+    language = i18n.choose_language(request.args.get("lang"))
+    last = closed_through(utcnow())
+    last_quarter_year = last.year if last.index >= 3 else last.year - 1
+    years = list(range(last_quarter_year, last_quarter_year - 5, -1))
+    return render_template(
+        "surveillance/dashboard.html",
+        lang=language,
+        languages=i18n.LANGUAGES,
+        years=years,
+        last_closed=last.label,
+        measures=MEASURE_LABELS,
+        token_url=context().settings.token_url,
+    )

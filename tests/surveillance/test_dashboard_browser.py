@@ -1,0 +1,140 @@
+"""The ministry dashboard in headless Chromium: sign in with the client key, charts drawn from
+the protected extracts, withheld counts listed, no script error or policy breach.
+
+Screenshots go to ``$REGISTRY_SCREENSHOTS`` (default ``/tmp/registry-screenshots``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry.crypto.keys import generate_key, private_jwk, thumbprint
+from registry.surveillance import service
+from registry.surveillance.synthetic import population
+from tests.support import OPERATOR, World
+from tests.verification.test_pages_browser import (  # noqa: F401 (fixtures)
+    SCREENSHOTS,
+    app,
+    browser,
+    camera_file,
+    database_url,
+    live_server,
+)
+
+pytestmark = pytest.mark.browser
+DESKTOP = {"width": 1280, "height": 900}
+
+
+@pytest.fixture
+def desk(browser: Any, live_server: str) -> Iterator[Any]:  # noqa: F811
+    context = browser.new_context(viewport=DESKTOP, base_url=live_server, locale="en-GB")
+    page = context.new_page()
+    page.set_default_timeout(60000)
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda message: problems.append(message.text) if message.type == "error" else None,
+    )
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.problems = problems
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def ministry_key(world: World, tmp_path: Path) -> Path:
+    """A TJ ministry client registered with the registry, and its key file as handed over."""
+    from registry.auth import service as auth
+
+    secret = private_jwk(generate_key())
+    secret["kid"] = thumbprint(secret)
+    with world.ctx.db.unit_of_work() as uow:
+        auth.add_client(
+            uow,
+            actor=OPERATOR,
+            name="Ministry of Health, Tajikistan",
+            role="ministry",
+            country="TJ",
+            client_id="ministry-tj",
+            jwk={k: v for k, v in secret.items() if k != "d"},
+        )
+        uow.commit()
+    path = tmp_path / "ministry-tj.jwk.json"
+    path.write_text(json.dumps({**secret, "client_id": "ministry-tj"}))
+    return path
+
+
+@pytest.fixture
+def world(app: Any) -> World:  # noqa: F811
+    """Synthetic counts for January to September 2026 from TJ and KG to KZ and RU."""
+    world = World(app)
+    cells = population(
+        4, months=9, per_month=1500, origins=("TJ", "KG"), destinations=("KZ", "RU", "none")
+    )
+    with world.ctx.db.unit_of_work() as uow:
+        service.add_microcells(uow.session, cells)
+        uow.commit()
+    service.PROTECTED.clear()
+    return world
+
+
+def test_a_ministry_signs_in_with_its_key_and_sees_protected_charts(
+    world: World, desk: Any, ministry_key: Path
+) -> None:
+    desk.goto("/surveillance?lang=en")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    desk.screenshot(path=str(SCREENSHOTS / "surveillance-signin.png"), full_page=True)
+    desk.set_input_files("#key-file", str(ministry_key))
+    desk.locator("#charts").wait_for(state="visible")
+    assert "Signed in as ministry-tj" in desk.locator("#signin-status").inner_text()
+    assert "2026, quarters 1–3" in desk.locator("#status").inner_text()
+
+    examined = desk.evaluate("Chart.getChart('chart-examined').data.datasets[0].data")
+    headers = {"Authorization": f"Bearer {world.token(world.api_client('ministry', country='TJ'))}"}
+    totals = world.http.get(
+        "/api/v1/surveillance/extract",
+        query_string={"granularity": "quarter", "from": "2026-Q1", "to": "2026-Q3"},
+        headers=headers,
+    ).json
+    published = [
+        c["value"] for c in totals["cells"] if c["measure"] == "examined" and c["origin"] == "TJ"
+    ]
+    assert examined == published  # the chart draws exactly the published counts
+    assert all(value and value > 100 for value in examined)
+
+    corridor = desk.evaluate("Chart.getChart('chart-corridor').data.datasets.map(d => d.label)")
+    assert corridor == ["KZ", "RU", "no destination"]
+    ages = desk.evaluate("Chart.getChart('chart-age').data.datasets.map(d => d.label)")
+    assert ages == ["<18", "18-29", "30-59", "60+"]
+    sexes = desk.evaluate("Chart.getChart('chart-sex').data.datasets.map(d => d.label)")
+    assert sexes == ["male", "female", "other", "unknown"]
+    withheld = desk.locator("#withheld-list li")
+    assert withheld.count() > 0  # small groups of a 1,500-a-month population are withheld
+    summary = desk.locator("#withheld-count").inner_text()
+    assert summary == f"{withheld.count()} withheld counts in these charts"
+    assert "k = 5" in desk.locator("#method").inner_text()
+    desk.screenshot(path=str(SCREENSHOTS / "surveillance-dashboard.png"), full_page=True)
+
+    desk.select_option("#measure", "hiv_reactive_screening")
+    desk.locator("#corridor-title", has_text="HIV reactive").wait_for()
+    desk.screenshot(path=str(SCREENSHOTS / "surveillance-hiv.png"), full_page=True)
+    assert desk.problems == []
+
+
+def test_a_key_file_that_is_not_a_client_key_is_refused_clearly(
+    world: World, desk: Any, tmp_path: Path
+) -> None:
+    wrong = tmp_path / "public.json"
+    wrong.write_text(json.dumps({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}))
+    desk.goto("/surveillance?lang=en")
+    desk.set_input_files("#key-file", str(wrong))
+    status = desk.locator("#signin-status", has_text="Not signed in")
+    status.wait_for()
+    assert "not a private P-256 key" in status.inner_text()
+    assert desk.locator("#charts").is_hidden()
+    assert desk.problems == []
