@@ -383,6 +383,13 @@ def _own_examination(
     return examination
 
 
+def _vouched_for_by_stolen_key(uow: UnitOfWork, version: ExaminationVersion) -> bool:
+    """Whether the version was signed or submitted once its key was compromised."""
+    key = uow.session.get(SigningKey, version.signing_kid)
+    since = compromised_since(key) if key is not None else None
+    return since is not None and (version.signed_at >= since or version.submitted_at >= since)
+
+
 def amend(
     uow: UnitOfWork,
     *,
@@ -411,8 +418,11 @@ def amend(
             "an amendment must carry the examination's identifier "
             f"{examination.identifier_value!r}",
         )
-    if signing.content_hash(record.bundle) == examination.current.bundle_sha256:
+    unchanged = signing.content_hash(record.bundle) == examination.current.bundle_sha256
+    if unchanged and not _vouched_for_by_stolen_key(uow, examination.current):
         return Submission(examination, examination.current, created=False)
+    # the same record re-signed with a new key after a compromise is a new version: its
+    # certificates were revoked with the key, and the new signature earns new ones
     _check_clinic(clinic, record, now)
     person, _ = persons.match_or_create(
         uow.session, person=record.person, cipher=cipher, index_key=index_key, now=now
