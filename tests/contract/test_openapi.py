@@ -1,5 +1,8 @@
 """schemathesis against our own OpenAPI document: no operation answers 5xx or off-schema.
 
+Every documented operation runs for every role (a valid token of each, and none), and the
+test fails if an operation of the document was not exercised or a role's token was refused.
+
 Every default check runs except ``positive_data_acceptance``: a request can be valid for the
 schema and still break a business rule the schema cannot express (a clinic id that does not
 start with its country, a period that ends before it starts); those answer 400/409/422 by design.
@@ -30,9 +33,19 @@ def test_no_operation_fails_on_generated_input(world: World, role: str) -> None:
     kwargs = ROLES[role]
     headers = {} if kwargs is None else world.bearer(role, **kwargs)
     schema = schemathesis.openapi.from_wsgi("/openapi.json", world.app)
+    document = world.http.get("/openapi.json").json
+    documented = {
+        f"{method.upper()} {path}"
+        for path, item in document["paths"].items()
+        for method in item
+        if method in ("get", "put", "post", "delete", "patch")
+    }
     failures = []
+    exercised: set[str] = set()
+    statuses: list[int] = []
     for result in schema.get_all_operations():
         operation = result.ok()
+        exercised.add(f"{operation.method.upper()} {operation.path}")
 
         @settings(
             max_examples=10,
@@ -43,9 +56,10 @@ def test_no_operation_fails_on_generated_input(world: World, role: str) -> None:
         )
         @given(case=operation.as_strategy())
         def run(case) -> None:
-            case.call_and_validate(
+            response = case.call_and_validate(
                 headers=headers, excluded_checks=[schemathesis.checks.positive_data_acceptance]
             )
+            statuses.append(response.status_code)
 
         try:
             run()
@@ -54,3 +68,9 @@ def test_no_operation_fails_on_generated_input(world: World, role: str) -> None:
         except BaseException as exc:  # every operation's failures, reported together
             failures.append(f"{operation.label}: {str(exc)[:900]}")
     assert not failures, "\n\n".join(failures)
+    assert exercised == documented and len(documented) > 20, documented ^ exercised
+    assert len(statuses) >= len(documented)
+    if headers:
+        # the role's token was accepted throughout: a token-only endpoint does not answer 401
+        probe = world.http.get("/api/v1/examinations/EX-none", headers=headers)
+        assert probe.status_code in (403, 404), (role, probe.json)
