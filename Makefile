@@ -23,6 +23,7 @@ run: install
 	@echo "  clinics (public):      http://127.0.0.1:8000/api/v1/clinics"
 	@echo "  API docs:              http://127.0.0.1:8000/docs"
 	@echo "  readiness:             http://127.0.0.1:8000/readyz"
+	@echo "  surveillance (ministry): http://127.0.0.1:8000/surveillance  (key: keys/demo/clients/demo-ministry-tj.jwk.json)"
 	@echo "  demo client keys:      keys/demo/clients/ (see README: getting a token)"
 	@echo
 	$(BIN)/registry serve --host 127.0.0.1 --port 8000

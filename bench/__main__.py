@@ -8,7 +8,7 @@ import sys
 
 from bench.common import RESULTS, machine
 
-BENCHMARKS = ["submission", "verification", "offline"]
+BENCHMARKS = ["submission", "verification", "offline", "surveillance"]
 
 
 def main(argv: list[str]) -> int:

@@ -251,6 +251,27 @@ def load_examinations(ctx: RegistryContext) -> Iterator[str]:
         )
 
 
+def load_surveillance_history(ctx: RegistryContext) -> Iterator[str]:
+    """Synthetic surveillance counts for last year and this year's closed months (demo only)."""
+    from registry.surveillance.service import add_microcells, closed_through, counts
+    from registry.surveillance.synthetic import population
+
+    last = closed_through(utcnow())
+    first_year = last.year - 1
+    with ctx.db.unit_of_work() as uow:
+        if counts(uow.session, year=first_year):
+            return
+        for year, months in ((first_year, 12), (last.year, last.index)):
+            add_microcells(uow.session, population(year, year=year, months=months, per_month=8_000))
+        uow.commit()
+    yield (
+        f"surveillance: synthetic counts for {first_year}-01 to {last.label} (demo only: no "
+        "examinations behind them; `registry surveillance rebuild` replaces them with the real "
+        f"counts); dashboard {ctx.settings.base_url}/surveillance with "
+        f"{ctx.settings.keys_dir / 'demo' / 'clients' / 'demo-ministry-tj.jwk.json'}"
+    )
+
+
 def load_demo(ctx: RegistryContext, *, principal: Principal) -> Iterator[str]:
     """Create the demo clinics, keys and clients that are missing; yield what was done."""
     demo_dir = ctx.settings.keys_dir / "demo"
@@ -314,3 +335,4 @@ def load_demo(ctx: RegistryContext, *, principal: Principal) -> Iterator[str]:
             yield f"client {client_id} ({role}): private key at {path}"
         uow.commit()
     yield from load_examinations(ctx)
+    yield from load_surveillance_history(ctx)

@@ -121,8 +121,21 @@ def _apply(session: Session, tally: Tally, sign: int) -> None:
 
 def add_microcells(session: Session, cells: Iterable[Microcell]) -> None:
     """Add counts with no examination behind them: synthetic demo data and benchmarks only."""
-    for key, values in cells:
-        _apply(session, Tally(key=tuple(key), counts=dict(values)), +1)  # type: ignore[arg-type]
+    table = cast(Table, SurveillanceCount.__table__)
+    rows = [
+        {
+            **dict(zip(KEY_COLUMNS, key, strict=True)),
+            **{m: int(values.get(m, 0)) for m in MEASURES},
+        }
+        for key, values in cells
+    ]
+    statement = _insert(session)(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(KEY_COLUMNS),
+        set_={m: table.c[m] + statement.excluded[m] for m in MEASURES},
+    )
+    if rows:
+        session.execute(statement, rows)
 
 
 def _insert(session: Session) -> Any:
@@ -138,16 +151,14 @@ def clear(session: Session) -> None:
 
 def counts(session: Session, *, year: int | None = None) -> dict[tuple[str, ...], dict[str, int]]:
     """The stored microcells with any count, optionally of one calendar year."""
-    query = select(SurveillanceCount)
+    table = cast(Table, SurveillanceCount.__table__)
+    query = select(*(table.c[c] for c in KEY_COLUMNS + MEASURES))
     if year is not None:
-        query = query.where(
-            SurveillanceCount.month >= f"{year:04d}-01", SurveillanceCount.month <= f"{year:04d}-12"
-        )
+        query = query.where(table.c.month >= f"{year:04d}-01", table.c.month <= f"{year:04d}-12")
     cells: dict[tuple[str, ...], dict[str, int]] = {}
-    for row in session.scalars(query):
-        values = {m: int(getattr(row, m)) for m in MEASURES}
-        if any(values.values()):
-            cells[tuple(getattr(row, c) for c in KEY_COLUMNS)] = values
+    for row in session.execute(query):
+        if any(row[6:]):
+            cells[tuple(row[:6])] = dict(zip(MEASURES, map(int, row[6:]), strict=True))
     return cells
 
 
