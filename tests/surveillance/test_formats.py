@@ -7,6 +7,7 @@ import io
 import json
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
@@ -165,3 +166,33 @@ def test_data_element_codes_name_the_breakdown() -> None:
         data_element_code("hiv_confirmed", ("origin", "destination"))
         == "MIGEXAM_HIV_CONFIRMED__ORIGIN_DESTINATION"
     )
+
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "fhir_profiles" / "surveillance"
+
+
+def test_dhis2_data_value_sets_validate_against_the_import_schema(
+    table: ProtectedTable, corridors: ProtectedTable
+) -> None:
+    import jsonschema
+
+    schema = json.loads((SCHEMAS / "dhis2-data-value-set.schema.json").read_text())
+    for released in (table, corridors):
+        jsonschema.validate(dhis2_data_value_set(released, Dhis2Target(org_unit="OU_TJ")), schema)
+    broken = dhis2_data_value_set(table, Dhis2Target(org_unit="OU_TJ"))
+    broken["dataValues"][0]["value"] = 7  # DHIS2 reads values as strings
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+
+
+def test_adx_documents_validate_against_the_adx_schema(
+    table: ProtectedTable, corridors: ProtectedTable
+) -> None:
+    import xmlschema
+
+    schema = xmlschema.XMLSchema(str(SCHEMAS / "adx.xsd"))
+    for released in (table, corridors):
+        schema.validate(adx_document(released, Dhis2Target(org_unit="OU_TJ"), exported=GENERATED))
+    document = adx_document(table, Dhis2Target(org_unit="OU_TJ"), exported=GENERATED)
+    with pytest.raises(xmlschema.XMLSchemaValidationError):
+        schema.validate(document.replace("/P1M", "/one-month", 1))
