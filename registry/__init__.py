@@ -67,14 +67,16 @@ def create_app(config: dict[str, Any] | None = None, *, create_keys: bool = Fals
         "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     _register_blueprints(api)
+    from registry.fhir.views import blp as fhir_api
     from registry.operations.views import pages as operations_pages
     from registry.surveillance.pages import blp as surveillance_pages
     from registry.verification.pages import blp as verification_pages
 
-    # HTML and /metrics: served, but not part of the API document
+    # HTML, /metrics and FHIR REST: served, but not part of the API document
     app.register_blueprint(operations_pages)
     app.register_blueprint(verification_pages)
     app.register_blueprint(surveillance_pages)
+    app.register_blueprint(fhir_api)
     web.init_app(app)  # after the Api, so our handlers replace flask-smorest's
     return app
 
