@@ -95,3 +95,22 @@ def test_an_examination_bundle_is_read_by_its_clinic_only(world: World) -> None:
     assert other.status_code == 404
     assert world.http.get(path).status_code == 401
     assert world.http.get(path, headers=world.bearer("employer")).status_code == 403
+
+
+def test_the_certificate_statement_code_system_defines_every_code_a_card_uses(
+    world: World,
+) -> None:
+    from fhir.resources.R4B.codesystem import CodeSystem
+
+    from registry.certificates import shc
+
+    served = world.http.get("/fhir/CodeSystem", query_string={"url": shc.STATEMENT_SYSTEM}).json
+    assert served["total"] == 1
+    system = CodeSystem.model_validate(served["entry"][0]["resource"])
+    codes = {concept.code for concept in system.concept}
+    assert codes == {
+        shc.MEETS_REQUIREMENTS,
+        shc.DESTINATION_COMPONENT,
+        shc.PURPOSE_COMPONENT,
+        shc.CLINIC_NAME_COMPONENT,
+    }
