@@ -382,6 +382,7 @@ def build_extract(
 ) -> Release:
     """A protected extract in the asked format, signed by the registry; the download is audited."""
     now = now or utcnow()
+    authorize(principal, "surveillance.read")  # the role first: then whose country
     where = _scope(principal, query)
     authorize(principal, "surveillance.read", countries=tuple(where.values()))
     if query.format not in FORMATS:

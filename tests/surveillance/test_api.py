@@ -134,6 +134,7 @@ def test_other_roles_get_no_extract(world: World, role: str) -> None:
     kwargs = {"clinic_id": "TJ-DUS-0007"} if role == "clinic" else {"country": "TJ"}
     response = extract(world, world.bearer(role, **kwargs))
     assert response.status_code == 403
+    assert response.json["message"] == f"the {role} role may not surveillance.read"
 
 
 def test_no_token_no_extract(world: World) -> None:
