@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import operator
 import re
 import zlib
 from collections.abc import Iterable, Sequence
@@ -65,6 +66,8 @@ _SHC_HEADER = {"zip": "DEF"}
 _SIGNATURE_LENGTH = 86
 _KID_LENGTH = 43
 _JWS_CHARACTERS = re.compile(r"[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
+# Each digit pair of a QR and the character it stands for (00..77 only).
+_QR_PAIRS = {f"{value:02d}": chr(value + 45) for value in range(78)}
 _RID = re.compile(r"[A-Za-z0-9_\-]{1,24}")
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
@@ -580,10 +583,11 @@ def jws_from_qr(text: str) -> str:
         raise CardFormatError("a card QR holds an even number of digits")
     if len(digits) > 2 * MAX_SINGLE_QR_JWS:
         raise CardFormatError(f"a single card QR holds at most {MAX_SINGLE_QR_JWS} characters")
-    values = [int(digits[i : i + 2]) for i in range(0, len(digits), 2)]
-    if max(values) > 77:
+    # pairs and their characters looked up in C: a QR is read on every verification
+    characters = list(map(_QR_PAIRS.get, map(operator.add, digits[0::2], digits[1::2])))
+    if None in characters:
         raise CardFormatError("digit pair above 77: not a JWS character")
-    token = "".join(chr(v + 45) for v in values)
+    token = "".join(characters)  # type: ignore[arg-type]
     if not _JWS_CHARACTERS.fullmatch(token):
         raise CardFormatError("the QR does not hold a compact JWS")
     return token
