@@ -48,6 +48,27 @@ def test_metrics_count_requests_by_endpoint_and_submissions_by_outcome(world: Wo
     )
 
 
+def test_metrics_count_verifications_by_result_and_report_the_database_pool(
+    world: World,
+) -> None:
+    def malformed() -> float:
+        text = world.http.get("/metrics").data.decode()
+        try:
+            return _sample(text, "registry_verifications_total", result="malformed")
+        except AssertionError:
+            return 0.0
+
+    before = malformed()
+    for _ in range(2):
+        answer = world.http.post("/api/v1/verify", json={"qr": "shc:/12"}).json
+        assert answer["result"] == "malformed"
+    assert malformed() == before + 2
+    text = world.http.get("/metrics").data.decode()
+    # after the last request every connection was back in the pool
+    assert _sample(text, "registry_db_pool_connections", state="checked_out") == 0
+    assert _sample(text, "registry_db_pool_connections", state="idle") >= 1
+
+
 def test_log_lines_are_json_with_the_request_id_and_redact_personal_keys(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:

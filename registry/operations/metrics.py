@@ -32,6 +32,13 @@ def init_http_metrics(app: Flask) -> CollectorRegistry:
     PrometheusMetrics(
         app, registry=registry, path=None, group_by="endpoint", defaults_prefix="registry"
     )
+
+    @app.after_request
+    def _pool(response: Any) -> Any:
+        # each worker reports its own pool; the gauge sums the live workers' figures
+        observe_pool(app.extensions["registry"].db.engine)
+        return response
+
     return registry
 
 

@@ -35,6 +35,7 @@ from registry.errors import NotFound
 from registry.examinations.models import ExaminationVersion, Person
 from registry.examinations.persons import open_identity, open_photo
 from registry.jsonlimits import JSONTooDeep, loads_limited
+from registry.operations.metrics import VERIFICATIONS
 from registry.verification.clinics import detached_clinic, standing
 from registry.verification.issuers import issuer_keys
 from registry.verification.models import ExternalIssuer, VerificationEvent
@@ -443,6 +444,7 @@ def verify(
     with db.unit_of_work() as uow:
         _record(uow.session, verification, principal=principal, channel=channel, form=form)
         uow.commit()
+    VERIFICATIONS.labels(verification.result).inc()
     return verification
 
 
