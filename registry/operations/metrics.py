@@ -7,6 +7,7 @@ Under gunicorn with ``PROMETHEUS_MULTIPROC_DIR`` set, every worker writes its sa
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -20,6 +21,28 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_flask_exporter import PrometheusMetrics
+
+_MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _multiprocess_directory() -> None:
+    """Make the multiprocess directory exist before any metric writes there, or do without.
+
+    gunicorn's preload imports the app before its on_starting hook runs, and commands run with
+    the server's environment (``registry init`` before systemd starts gunicorn, the migration
+    job reading the same ConfigMap) have no use for the directory and may not be able to make
+    it: they keep their metrics in memory instead of failing.
+    """
+    directory = os.environ.get(_MULTIPROCESS)
+    if not directory:
+        return
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+    except OSError:
+        del os.environ[_MULTIPROCESS]
+
+
+_multiprocess_directory()
 
 
 def init_http_metrics(app: Flask) -> CollectorRegistry:
@@ -44,7 +67,7 @@ def init_http_metrics(app: Flask) -> CollectorRegistry:
 
 def exposition(app_registry: CollectorRegistry) -> bytes:
     """The text exposition of every metric: all workers' under gunicorn, else this process's."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if os.environ.get(_MULTIPROCESS):
         merged = CollectorRegistry()
         multiprocess.MultiProcessCollector(merged)
         return generate_latest(merged)
