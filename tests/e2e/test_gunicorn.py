@@ -193,6 +193,8 @@ class Server:
             self.process.kill()
             self.process.wait()
         self._reader.join(timeout=10)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
 
 
 def _booted(count: int) -> Callable[[list[str]], bool]:
