@@ -122,6 +122,14 @@ def test_a_ministry_signs_in_with_its_key_and_sees_protected_charts(
 
     desk.select_option("#measure", "hiv_reactive_screening")
     desk.locator("#corridor-title", has_text="HIV reactive").wait_for()
+    note = desk.locator("#chart-sex-note").inner_text()
+    hidden = desk.evaluate(
+        "Chart.getChart('chart-sex').data.datasets.flatMap(d => d.data)"
+        ".filter(v => v === null).length"
+    )
+    assert (f"{hidden} of 12 counts withheld" in note) or (
+        note.startswith("All 12") and hidden == 12
+    )
     desk.screenshot(path=str(SCREENSHOTS / "surveillance-hiv.png"), full_page=True)
     assert desk.problems == []
 

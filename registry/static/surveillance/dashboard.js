@@ -123,6 +123,13 @@
   // --- drawing -------------------------------------------------------------------------------
   function draw(id, type, periods, datasets) {
     if (state.charts[id]) { state.charts[id].destroy(); }
+    var values = [].concat.apply([], datasets.map(function (d) { return d.data; }));
+    var hidden = values.filter(function (v) { return v === null; }).length;
+    var zeros = values.filter(function (v) { return v === 0; }).length;
+    $(id + "-note").textContent = (!values.length ? "Nothing to show." :
+      hidden === values.length ? "All " + hidden + " counts withheld: too few people to publish." :
+      hidden ? hidden + " of " + values.length + " counts withheld (gaps)." : "") +
+      (zeros ? " " + zeros + " published as zero." : "");
     state.charts[id] = new Chart($(id), {
       type: type,
       data: { labels: periods, datasets: datasets },
