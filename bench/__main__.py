@@ -8,7 +8,7 @@ import sys
 
 from bench.common import RESULTS, machine
 
-BENCHMARKS = ["submission", "verification", "offline", "surveillance"]
+BENCHMARKS = ["submission", "verification", "offline", "surveillance", "soak"]
 
 
 def main(argv: list[str]) -> int:
