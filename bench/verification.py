@@ -58,7 +58,11 @@ NOTES = (
     "leaves about one trivial request's time for all of that. What remains changes behaviour: "
     "writing log and audit event behind the answer (a crash window loses them), or sending "
     "verifiers to the signed trust list (the offline benchmark), which takes verification off "
-    "the server entirely. On this shared two-core machine (colleagues' test runs alongside) "
+    "the server entirely. Worker model (deploy/gunicorn.conf.py): the same benchmark with "
+    "REGISTRY_WORKER_CLASS=sync answered /healthz 211/s and verify 44/s (p50 181 ms) against "
+    "gthread's 1112/s and 111/s in the run above: sync closes every connection, gthread keeps "
+    "them alive and overlaps the database and Redis waits, so gthread with two threads stays "
+    "the default. On this shared two-core machine (colleagues' test runs alongside) "
     "the ratio moves by more than these changes between runs, see ratio_range; the statement "
     "counts are the steadier measure of them."
 )
@@ -281,6 +285,11 @@ def run() -> Measurement:
         target="POST /api/v1/verify >= 50 % of /healthz throughput, same gunicorn, p99 reported",
         figures={
             "workers": WORKERS,
+            "worker_class": environment.get("REGISTRY_WORKER_CLASS", "gthread"),
+            # deploy/gunicorn.conf.py runs a sync worker with one thread
+            "threads": 1
+            if environment.get("REGISTRY_WORKER_CLASS") == "sync"
+            else int(environment.get("REGISTRY_THREADS", "2")),
             "clients": CLIENTS,
             "rounds": ROUNDS,
             "healthz_per_s": round(median([t.rate for t in trivial]), 1),

@@ -19,7 +19,9 @@ Worker model. The expensive requests are CPU-bound Python: ES256 signing and ver
 FHIR parsing and validation, PDF rendering. Threads do not run Python in parallel, so capacity
 comes from processes; ``gthread`` with two threads per process only overlaps the short waits on
 PostgreSQL and Redis between those CPU bursts, and unlike ``sync`` it keeps nginx's upstream
-keep-alive connections open. ``sync`` stays available for comparison. The defaults here are a
+keep-alive connections open. ``sync`` stays available for comparison: measured with the
+verification benchmark on two workers it answered about a fifth of gthread's /healthz rate and
+two fifths of its verifications (BENCHMARKS.md, verification). The defaults here are a
 starting point: the worker and thread counts used in production are the ones measured in
 BENCHMARKS.md, set through ``REGISTRY_WORKERS`` and ``REGISTRY_THREADS``.
 
