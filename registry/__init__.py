@@ -88,6 +88,7 @@ def _register_blueprints(api: Any) -> None:
     from registry.certificates.views import crl_blp as revocation_lists
     from registry.certificates.views import rulesets_blp as rulesets
     from registry.examinations.views import blp as examinations
+    from registry.examinations.views import persons_blp as persons
     from registry.operations.views import blp as operations
     from registry.surveillance.views import blp as surveillance
     from registry.verification.views import blp as verification
@@ -97,6 +98,7 @@ def _register_blueprints(api: Any) -> None:
         auth,
         clinics,
         examinations,
+        persons,
         rulesets,
         certificates,
         revocation_lists,

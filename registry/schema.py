@@ -14,6 +14,7 @@ from registry.auth import models as auth_models
 from registry.certificates import models as certificate_models
 from registry.db import Base
 from registry.examinations import models as examination_models
+from registry.referrals import models as referral_models
 from registry.surveillance import models as surveillance_models
 from registry.verification import models as verification_models
 
@@ -22,6 +23,7 @@ MODELS = (
     audit_models,
     auth_models,
     examination_models,
+    referral_models,
     certificate_models,
     verification_models,
     surveillance_models,

@@ -229,6 +229,32 @@ ENDPOINTS += [
 ]
 
 
+def _lookup(_: World) -> dict[str, Any]:
+    return {
+        "document": {"country": "TJ", "number": "401234567"},
+        "birth_date": "1991-03-14",
+        "destination": "KZ",
+    }
+
+
+ENDPOINTS += [
+    Endpoint(
+        "look up a person's certificates",
+        "POST",
+        "/api/v1/persons/lookup",
+        frozenset({"clinic TJ-DUS-0007", "clinic KG-BIS-0001", "authority KZ"}),
+        _lookup,
+    ),
+    Endpoint(
+        "earlier examinations",
+        "GET",
+        "/api/v1/examinations/{examination}/history?purpose_of_use=return-examination",
+        frozenset({"clinic TJ-DUS-0007"}),
+        expected={"clinic KG-BIS-0001": 404},
+    ),
+]
+
+
 def _examination(world: World) -> str:
     from tests.bundles import body, examination_bundle
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -16,7 +18,9 @@ EXAMPLES = ROOT / "fhir_profiles" / "examples"
 SNOMED = "http://snomed.info/sct"
 CXR = "https://exam-registry.org/fhir/CodeSystem/chest-xray-finding"
 CLINICAL = "https://exam-registry.org/fhir/CodeSystem/clinical-finding"
-PATRONYMIC = "https://exam-registry.org/fhir/StructureDefinition/patronymic"
+CANONICAL = "https://exam-registry.org/fhir"
+PATRONYMIC = f"{CANONICAL}/StructureDefinition/patronymic"
+DOCUMENT_SYSTEM = f"{CANONICAL}/sid/identity-document/"
 # For each coding that means "nothing found", the coding meaning "found".
 POSITIVE_OF = {
     (SNOMED, "131194007"): (SNOMED, "11214006"),  # non-reactive -> reactive
@@ -61,8 +65,18 @@ def examination_bundle(
     migrant: Migrant | None = None,
     destination: str | None = None,
     profiles_dir: Path | None = None,
+    purpose: str = "pre-departure",
+    documents: Sequence[tuple[str, str, str]] | None = None,
+    share_history: bool = True,
+    previous: str | None = None,
+    referrals: Sequence[tuple[str, str | None]] = (),
 ) -> dict[str, Any]:
-    """The valid pre-departure example for another clinic, number, date, person and outcomes."""
+    """The valid pre-departure example for another clinic, number, date, person and outcomes.
+
+    ``purpose`` other than pre-departure drops the destination unless one is given;
+    ``documents`` (type, issuing country, number) replace the person's documents;
+    ``referrals`` (reason, facility registry id) add ServiceRequests.
+    """
     text = _template_text("valid-pre-departure.json")
     examined_on = examined_on or (datetime.now(UTC).date() - timedelta(days=3))
     for offset, original in enumerate(EXAMPLE_DAYS):
@@ -74,15 +88,18 @@ def examination_bundle(
     for entry in bundle["entry"]:
         resource = entry["resource"]
         kind = resource["resourceType"]
-        if kind == "Composition" and destination:
-            for extension in resource.get("extension", []):
-                if extension["url"].endswith("/destination-country"):
-                    extension["valueCode"] = destination
+        if kind == "Composition":
+            _compose(resource, purpose=purpose, destination=destination, previous=previous)
+        if kind == "Consent" and not share_history:
+            resource["provision"].pop("provision", None)
         if kind == "Patient":
             if migrant is not None:
                 _describe(resource, migrant)
             if passport:
                 resource["identifier"][0]["value"] = passport
+            if documents is not None:
+                expiry = resource["identifier"][0].get("period")
+                resource["identifier"] = [_document(*d, expiry) for d in documents]
         if kind != "Observation" or not outcomes:
             continue
         coding = resource["code"]["coding"][0]
@@ -96,7 +113,89 @@ def examination_bundle(
             value["system"], value["code"] = CXR, CXR_CODES[wanted]
         elif wanted == "positive":
             value["system"], value["code"] = POSITIVE_OF[(value["system"], value["code"])]
+    for reason, facility in referrals:
+        add_referral(bundle, reason=reason, facility=facility)
     return bundle
+
+
+def _compose(
+    composition: dict[str, Any], *, purpose: str, destination: str | None, previous: str | None
+) -> None:
+    composition["category"][0]["coding"][0]["code"] = purpose
+    extensions = composition.setdefault("extension", [])
+    for extension in list(extensions):
+        if extension["url"].endswith("/destination-country"):
+            if destination:
+                extension["valueCode"] = destination
+            elif purpose != "pre-departure":
+                extensions.remove(extension)
+    if previous:
+        extensions.append(
+            {
+                "url": f"{CANONICAL}/StructureDefinition/previous-examination",
+                "valueIdentifier": {"system": f"{CANONICAL}/sid/examination", "value": previous},
+            }
+        )
+
+
+def _document(
+    kind: str, country: str, number: str, period: dict[str, str] | None
+) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "use": "official",
+        "type": {
+            "coding": [{"system": f"{CANONICAL}/CodeSystem/identity-document-type", "code": kind}]
+        },
+        "system": f"{DOCUMENT_SYSTEM}{country}",
+        "value": number,
+    }
+    if period:
+        document["period"] = dict(period)
+    return document
+
+
+def _entry_url(bundle: dict[str, Any], kind: str) -> str:
+    return str(next(e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind))
+
+
+def _section(bundle: dict[str, Any], code: str, title: str) -> dict[str, Any]:
+    composition = bundle["entry"][0]["resource"]
+    for section in composition["section"]:
+        if section["code"]["coding"][0]["code"] == code:
+            found: dict[str, Any] = section
+            return found
+    section = {
+        "title": title,
+        "code": {
+            "coding": [{"system": f"{CANONICAL}/CodeSystem/composition-section", "code": code}]
+        },
+        "entry": [],
+    }
+    composition["section"].append(section)
+    return section
+
+
+def add_referral(bundle: dict[str, Any], *, reason: str, facility: str | None) -> str:
+    """Add a ServiceRequest referring the person to a programme facility; its fullUrl."""
+    url = f"urn:uuid:{uuid.uuid4()}"
+    request: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "status": "active",
+        "intent": "order",
+        "reasonCode": [
+            {"coding": [{"system": f"{CANONICAL}/CodeSystem/referral-reason", "code": reason}]}
+        ],
+        "subject": {"reference": _entry_url(bundle, "Patient")},
+        "encounter": {"reference": _entry_url(bundle, "Encounter")},
+        "requester": {"reference": _entry_url(bundle, "Practitioner")},
+    }
+    if facility:
+        request["performer"] = [
+            {"identifier": {"system": f"{CANONICAL}/sid/clinic", "value": facility}}
+        ]
+    bundle["entry"].append({"fullUrl": url, "resource": request})
+    _section(bundle, "referrals", "Referrals")["entry"].append({"reference": url})
+    return url
 
 
 def _describe(patient: dict[str, Any], migrant: Migrant) -> None:

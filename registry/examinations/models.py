@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -56,6 +57,47 @@ class PersonDocument(Base):
     person: Mapped[Person] = relationship(back_populates="documents")
 
 
+class PersonNameKey(Base):
+    """A blind index of one family-name variant and the birth date: proposes, never asserts."""
+
+    __tablename__ = "person_name_keys"
+    __table_args__ = (UniqueConstraint("person_id", "name_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id"), index=True)
+    name_key: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class ProposedMatch(Base):
+    """Two registered persons who may be one: same name variant and birth date, no shared
+    document. Kept for review; the histories stay apart until someone decides."""
+
+    __tablename__ = "proposed_matches"
+    __table_args__ = (UniqueConstraint("person_id", "candidate_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id"), index=True)  # the newer
+    candidate_id: Mapped[str] = mapped_column(ForeignKey("persons.id"), index=True)
+    basis: Mapped[str] = mapped_column(String(32))  # name-birth
+    status: Mapped[str] = mapped_column(String(16))  # proposed | confirmed | rejected
+    examination_id: Mapped[str] = mapped_column(ForeignKey("examinations.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PersonRelation(Base):
+    """A dependant (spouse, child) linked to the worker named in their examination."""
+
+    __tablename__ = "person_relations"
+    __table_args__ = (UniqueConstraint("dependant_id", "worker_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    dependant_id: Mapped[str] = mapped_column(ForeignKey("persons.id"), index=True)
+    worker_id: Mapped[str] = mapped_column(ForeignKey("persons.id"), index=True)
+    relationship: Mapped[str] = mapped_column(String(16))  # spouse | child | ward
+    examination_id: Mapped[str] = mapped_column(ForeignKey("examinations.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class Examination(Base):
     """One examination as the clinic numbers it; its content lives in immutable versions."""
 
@@ -76,6 +118,8 @@ class Examination(Base):
     previous_examination_id: Mapped[str | None] = mapped_column(
         ForeignKey("examinations.id"), index=True
     )
+    # the migrant's consent (Consent share-history) to show earlier examinations to this clinic
+    history_consent: Mapped[bool] = mapped_column(Boolean, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -18,7 +18,7 @@ from registry.crypto.encryption import (
     document_index,
     normalise_document_number,
 )
-from registry.examinations.models import Person, PersonDocument
+from registry.examinations.models import Person, PersonDocument, PersonNameKey
 from registry.fhir import PersonData
 
 
@@ -44,6 +44,53 @@ class Identity:
 def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text).casefold()
     return "".join(ch for ch in decomposed if ch.isalnum())
+
+
+# Cyrillic letters of Russian, Kazakh, Kyrgyz, Tajik and Uzbek Cyrillic, as Latin letters.
+_CYRILLIC = str.maketrans(
+    {
+        **dict(zip("абвгдезийклмнопрстуфыэ", "abvgdeziiklmnoprstufye", strict=True)),
+        **dict(zip("ғёӣқңөүұӯҳһәі", "geiknouuuhhai", strict=True)),
+        **{"ж": "zh", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sh", "ю": "yu"},
+        **{"я": "ya", "ҷ": "j", "ъ": "", "ь": ""},
+    }
+)
+# Spellings of one sound across transliteration habits (Russian passport, Uzbek Latin, English).
+_SOUNDS = (
+    ("dzh", "j"),
+    ("dj", "j"),
+    ("zh", "j"),
+    ("kh", "h"),
+    ("x", "h"),
+    ("q", "k"),
+    ("ts", "s"),
+    ("yu", "u"),
+    ("ya", "a"),
+    ("ye", "e"),
+    ("yo", "o"),
+    ("iy", "i"),
+    ("y", "i"),
+    ("w", "v"),
+)
+
+
+def name_skeleton(name: str) -> str:
+    """A name reduced to what survives transliteration: Каримов, Karimov, Qarimov -> karimov."""
+    text = _fold(name.casefold().translate(_CYRILLIC))
+    text = "".join(ch for ch in text if "a" <= ch <= "z")
+    for spelling, sound in _SOUNDS:
+        text = text.replace(spelling, sound)
+    return "".join(ch for i, ch in enumerate(text) if i == 0 or text[i - 1] != ch)
+
+
+def name_keys(secret: bytes, person: PersonData) -> set[str]:
+    """Blind indexes of every (family, given) name variant with the birth date."""
+    birth = person.birth_date.isoformat()
+    return {
+        blind_index(secret, "name-variant-birth", family, given, birth)
+        for family in {name_skeleton(f) for f in person.family_names} - {""}
+        for given in {name_skeleton(g.split()[0]) for g in person.given_names if g.split()} - {""}
+    }
 
 
 def name_birth_index(secret: bytes, person: PersonData) -> str:
@@ -135,6 +182,12 @@ def match_or_create(
         row.photo_content_type = person.photo.content_type
     row.name_birth_index = name_birth_index(index_key, person)
     row.updated_at = now
+    session.flush()
+    held = set(
+        session.scalars(select(PersonNameKey.name_key).where(PersonNameKey.person_id == row.id))
+    )
+    for key in sorted(name_keys(index_key, person) - held):
+        session.add(PersonNameKey(person_id=row.id, name_key=key))
     known = {d.blind_index for d in row.documents}
     for index, document in indexes.items():
         if index not in known:

@@ -35,3 +35,73 @@ class WithdrawSchema(Schema):
 
 class VersionQuerySchema(Schema):
     version = fields.Integer(validate=validate.Range(min=1))
+
+
+class PurposeOfUseSchema(Schema):
+    purpose_of_use = fields.String(required=True, validate=validate.Length(min=3, max=64))
+
+
+class CertifiedForSchema(Schema):
+    destination = fields.String()
+    certificate_id = fields.String()
+    status = fields.String()
+    valid_until = fields.Date()
+
+
+class ReferralSummarySchema(Schema):
+    id = fields.String()
+    reason = fields.String()
+    status = fields.String()
+
+
+class ClinicSummarySchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    country = fields.String()
+
+
+class EarlierExaminationSchema(Schema):
+    id = fields.String()
+    examination_date = fields.Date()
+    clinic = fields.Nested(ClinicSummarySchema)
+    purpose = fields.String()
+    destination = fields.String(allow_none=True)
+    status = fields.String()
+    linked = fields.Boolean(metadata={"description": "named as this examination's previous one"})
+    certified_for = fields.List(fields.Nested(CertifiedForSchema))
+    referrals = fields.List(fields.Nested(ReferralSummarySchema))
+
+
+class HistorySchema(Schema):
+    examination_id = fields.String()
+    purpose_of_use = fields.String()
+    earlier = fields.List(fields.Nested(EarlierExaminationSchema))
+    read_at = fields.DateTime()
+
+
+class LookupDocumentSchema(Schema):
+    country = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}$"))
+    number = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    type = fields.String(
+        validate=validate.OneOf(["passport", "id-card", "birth-certificate", "residence-permit"])
+    )
+
+
+class LookupRequestSchema(Schema):
+    document = fields.Nested(LookupDocumentSchema, required=True)
+    birth_date = fields.Date(required=True)
+    destination = fields.String(validate=validate.Regexp(r"^[A-Z]{2}$"))
+
+
+class LookupCertificateSchema(Schema):
+    id = fields.String()
+    destination = fields.String()
+    valid_from = fields.Date()
+    valid_until = fields.Date()
+
+
+class LookupSchema(Schema):
+    holds_valid_certificate = fields.Boolean()
+    destination = fields.String(allow_none=True)
+    certificates = fields.List(fields.Nested(LookupCertificateSchema))
+    checked_at = fields.DateTime()

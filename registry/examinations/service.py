@@ -31,7 +31,7 @@ from registry.crypto.keys import load_public_jwk
 from registry.crypto.keystore import KeyStore
 from registry.db import UnitOfWork, utcnow
 from registry.errors import Conflict, InvalidResource, Issue, NotFound
-from registry.examinations import persons, signing
+from registry.examinations import linkage, persons, signing
 from registry.examinations.models import Examination, ExaminationVersion, TestResult
 from registry.fhir import ExaminationRecord, parse_examination_bundle
 from registry.surveillance import service as surveillance
@@ -299,7 +299,7 @@ def submit(
     if existing is not None:
         return _replay(uow, existing, record)
     _check_clinic(clinic, record, now)
-    person, _created = persons.match_or_create(
+    person, person_created = persons.match_or_create(
         uow.session, person=record.person, cipher=cipher, index_key=index_key, now=now
     )
     uow.session.flush()
@@ -312,6 +312,10 @@ def submit(
                 f"previous examination {record.previous_examination!r} is not an "
                 "examination of this person",
             )
+    elif record.purpose == "return":
+        previous = linkage.previous_pre_departure(
+            uow.session, person_id=person.id, before=record.examination_date
+        )
     examination = Examination(
         id=f"EX{secrets.token_hex(12)}",
         clinic_id=clinic.id,
@@ -325,6 +329,7 @@ def submit(
         destination=record.destination,
         examination_date=record.examination_date,
         previous_examination_id=previous.id if previous else None,
+        history_consent=record.consent_allows_history,
         created_at=now,
         updated_at=now,
         versions=[],
@@ -338,6 +343,15 @@ def submit(
         if twin is None:
             raise
         return _replay(uow, twin, record)
+    linkage.propose_matches(
+        uow.session,
+        person=person,
+        data=record.person,
+        created=person_created,
+        examination_id=examination.id,
+        index_key=index_key,
+        now=now,
+    )
     version = _new_version(
         uow,
         examination=examination,
@@ -424,8 +438,18 @@ def amend(
     # the same record re-signed with a new key after a compromise is a new version: its
     # certificates were revoked with the key, and the new signature earns new ones
     _check_clinic(clinic, record, now)
-    person, _ = persons.match_or_create(
+    person, person_created = persons.match_or_create(
         uow.session, person=record.person, cipher=cipher, index_key=index_key, now=now
+    )
+    uow.session.flush()
+    linkage.propose_matches(
+        uow.session,
+        person=person,
+        data=record.person,
+        created=person_created,
+        examination_id=examination.id,
+        index_key=index_key,
+        now=now,
     )
     previous = examination.current
     previous.status = "amended"
@@ -446,6 +470,7 @@ def amend(
     examination.purpose = record.purpose
     examination.destination = record.destination
     examination.examination_date = record.examination_date
+    examination.history_consent = record.consent_allows_history
     examination.updated_at = now
     audit(
         uow.session,

@@ -7,9 +7,13 @@ from typing import Any
 from flask import Response, request, url_for
 
 from registry.errors import DomainError, InvalidResource, Issue
-from registry.examinations import service
+from registry.examinations import linkage, service
 from registry.examinations.schemas import (
     ExaminationReceiptSchema,
+    HistorySchema,
+    LookupRequestSchema,
+    LookupSchema,
+    PurposeOfUseSchema,
     VersionQuerySchema,
     WithdrawSchema,
 )
@@ -21,6 +25,13 @@ blp = Blueprint(
     __name__,
     url_prefix="/api/v1/examinations",
     description="Signed FHIR examination records from accredited clinics",
+)
+
+persons_blp = Blueprint(
+    "persons",
+    __name__,
+    url_prefix="/api/v1/persons",
+    description="Whether a person already holds a valid certificate (nothing medical)",
 )
 
 FHIR_BODY = {
@@ -171,3 +182,45 @@ def withdraw(body: dict[str, Any], examination_id: str) -> Any:
         )
         uow.commit()
         return _receipt(submission)
+
+
+@blp.route("/<examination_id>/history", methods=["GET"])
+@authenticated
+@blp.arguments(PurposeOfUseSchema, location="query")
+@blp.response(200, HistorySchema)
+@blp.alt_response(403, description="the migrant did not consent to sharing earlier examinations")
+@blp.alt_response(404, description="not an examination of the calling clinic")
+def history(query: dict[str, Any], examination_id: str) -> Any:
+    """The person's earlier examinations, with the migrant's consent; audited."""
+    ctx = context()
+    with ctx.db.unit_of_work() as uow:
+        found = linkage.examination_history(
+            uow,
+            principal=current_principal(),
+            examination_id=examination_id,
+            purpose_of_use=query["purpose_of_use"],
+        )
+        uow.commit()
+    return found
+
+
+@persons_blp.route("/lookup", methods=["POST"])
+@authenticated
+@persons_blp.arguments(LookupRequestSchema)
+@persons_blp.response(200, LookupSchema)
+def lookup(body: dict[str, Any]) -> Any:
+    """Does the person with this document and birth date hold a valid certificate? Audited."""
+    ctx = context()
+    with ctx.db.unit_of_work() as uow:
+        found = linkage.lookup(
+            uow,
+            principal=current_principal(),
+            document_country=body["document"]["country"],
+            document_number=body["document"]["number"],
+            birth_date=body["birth_date"],
+            destination=body.get("destination"),
+            cipher=ctx.cipher,
+            index_key=ctx.index_key,
+        )
+        uow.commit()
+    return found

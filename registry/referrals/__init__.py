@@ -1,0 +1,1 @@
+"""Referrals to origin-country TB and HIV programmes and their completion."""
