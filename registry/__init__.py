@@ -90,6 +90,7 @@ def _register_blueprints(api: Any) -> None:
     from registry.examinations.views import blp as examinations
     from registry.examinations.views import persons_blp as persons
     from registry.operations.views import blp as operations
+    from registry.referrals.views import blp as referrals
     from registry.surveillance.views import blp as surveillance
     from registry.verification.views import blp as verification
 
@@ -99,6 +100,7 @@ def _register_blueprints(api: Any) -> None:
         clinics,
         examinations,
         persons,
+        referrals,
         rulesets,
         certificates,
         revocation_lists,

@@ -40,6 +40,7 @@ class Settings:
     profiles_dir: Path = ROOT / "fhir_profiles"
     proxy_hops: int = 0  # reverse proxies in front (nginx: 1) whose X-Forwarded-* are trusted
     db_pool_size: int = 5
+    referral_overdue_days: int = 30  # a referral open this long is flagged overdue
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -69,5 +70,8 @@ class Settings:
             max_body_bytes=int(env.get("REGISTRY_MAX_BODY_BYTES", cls.max_body_bytes)),
             proxy_hops=int(env.get("REGISTRY_PROXY_HOPS", cls.proxy_hops)),
             db_pool_size=int(env.get("REGISTRY_DB_POOL_SIZE", cls.db_pool_size)),
+            referral_overdue_days=int(
+                env.get("REGISTRY_REFERRAL_OVERDUE_DAYS", cls.referral_overdue_days)
+            ),
         )
         return replace(settings, **overrides)

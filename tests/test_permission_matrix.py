@@ -255,6 +255,46 @@ ENDPOINTS += [
 ]
 
 
+REFERRAL = "/api/v1/referrals/{referral}"
+ENDPOINTS += [
+    Endpoint(
+        "list referrals",
+        "GET",
+        "/api/v1/referrals",
+        frozenset({"clinic TJ-DUS-0007", "clinic KG-BIS-0001"}),
+    ),
+    Endpoint(
+        "read referral", "GET", REFERRAL, frozenset({"clinic TJ-DUS-0007", "clinic KG-BIS-0001"})
+    ),
+    Endpoint(
+        "update referral",
+        "POST",
+        f"{REFERRAL}/status",
+        frozenset({"clinic KG-BIS-0001"}),  # the facility named; the referring clinic may not
+        lambda _: {"status": "accepted"},
+    ),
+]
+
+
+def _referral(world: World) -> str:
+    """A referral by TJ-DUS-0007 to the programme facility KG-BIS-0001."""
+    from sqlalchemy import select
+
+    from registry.referrals.models import Referral
+    from tests.bundles import body, examination_bundle
+
+    bundle = examination_bundle(number="MATRIX-R", referrals=[("tb-suspected", "KG-BIS-0001")])
+    response = world.http.post(
+        "/api/v1/examinations",
+        headers=world.bearer("clinic", clinic_id="TJ-DUS-0007"),
+        data=body(bundle),
+        content_type="application/fhir+json",
+    )
+    assert response.status_code == 201, response.json
+    with world.ctx.db.read_session() as session:
+        return str(session.scalars(select(Referral.id)).one())
+
+
 def _examination(world: World) -> str:
     from tests.bundles import body, examination_bundle
 
@@ -290,6 +330,8 @@ def test_role_matrix(world: World, endpoint: Endpoint, caller: str) -> None:
         values["kid"] = _kid(world)
     if "{examination}" in endpoint.path:
         values["examination"] = _examination(world)
+    if "{referral}" in endpoint.path:
+        values["referral"] = _referral(world)
     path = endpoint.path.format(**values)
     if endpoint.raw_body is not None:
         response = world.http.open(

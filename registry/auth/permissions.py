@@ -36,6 +36,7 @@ POLICY: dict[str, Rule] = {
     "certificate.download": _rule("clinic", "examinations.read", "clinic"),
     "person.lookup": _rule("clinic authority", "persons.lookup"),
     "referral.update": _rule("clinic", "referrals.write", "clinic"),
+    "referral.read": _rule("clinic", "examinations.read", "clinic"),
     "authority.read": _rule("authority", "authority.read", "country"),
     "surveillance.read": _rule("ministry admin", "surveillance.read", "country"),
     "fraud.read": _rule("accreditor admin", "fraud.read", "country"),

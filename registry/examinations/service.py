@@ -34,6 +34,7 @@ from registry.errors import Conflict, InvalidResource, Issue, NotFound
 from registry.examinations import linkage, persons, signing
 from registry.examinations.models import Examination, ExaminationVersion, TestResult
 from registry.fhir import ExaminationRecord, parse_examination_bundle
+from registry.referrals import service as referrals
 from registry.surveillance import service as surveillance
 from registry.surveillance.tally import tally_of
 
@@ -194,6 +195,7 @@ def _new_version(
     clinic: Clinic,
     cipher: DataCipher,
     now: datetime,
+    referrals_completed: int = 0,
 ) -> ExaminationVersion:
     """Verify or apply the signature, then store an immutable version with its results."""
     content = signing.signed_content(record.bundle)
@@ -237,7 +239,9 @@ def _new_version(
         uow.session,
         cipher=cipher,
         version_id=version.id,
-        tally=tally_of(record, clinic_country=clinic.country),
+        tally=tally_of(
+            record, clinic_country=clinic.country, referrals_completed=referrals_completed
+        ),
     )
     return version
 
@@ -352,6 +356,13 @@ def submit(
         index_key=index_key,
         now=now,
     )
+    referrals.record_referrals(
+        uow.session,
+        examination=examination,
+        referrals=record.referrals,
+        actor=principal.actor_id,
+        now=now,
+    )
     version = _new_version(
         uow,
         examination=examination,
@@ -455,6 +466,14 @@ def amend(
     previous.status = "amended"
     surveillance.uncount(uow.session, cipher=cipher, version_id=previous.id)
     number = examination.current_version + 1
+    examination.person_id = person.id
+    completed = referrals.record_referrals(
+        uow.session,
+        examination=examination,
+        referrals=record.referrals,
+        actor=principal.actor_id,
+        now=now,
+    )
     version = _new_version(
         uow,
         examination=examination,
@@ -464,6 +483,7 @@ def amend(
         clinic=clinic,
         cipher=cipher,
         now=now,
+        referrals_completed=completed,
     )
     examination.current_version = number
     examination.person_id = person.id
@@ -520,6 +540,9 @@ def withdraw(
     version.status = "entered-in-error"
     surveillance.uncount(uow.session, cipher=cipher, version_id=version.id)
     version.status_reason = reason.strip()
+    referrals.withdraw_referrals(
+        uow.session, examination_id=examination.id, actor=principal.actor_id, now=now
+    )
     examination.status = "entered-in-error"
     examination.updated_at = now
     audit(

@@ -19,6 +19,7 @@ from registry.db import UnitOfWork
 from registry.examinations.models import Examination, ExaminationVersion
 from registry.examinations.service import open_bundle
 from registry.fhir import parse_examination_bundle
+from registry.referrals.service import completed_by_examination
 from registry.surveillance import service
 from registry.surveillance.tally import tally_of
 
@@ -42,6 +43,7 @@ def rebuild(
     session = uow.session
     service.clear(session)
     clinics = {c.id: c.country for c in session.scalars(select(Clinic))}
+    completed = completed_by_examination(session)
     current = (
         select(ExaminationVersion, Examination.clinic_id)
         .join(Examination, Examination.id == ExaminationVersion.examination_id)
@@ -63,7 +65,11 @@ def rebuild(
             max_depth=settings.max_json_depth,
             max_entries=settings.max_bundle_entries,
         )
-        tally = tally_of(record, clinic_country=clinics[clinic_id])
+        tally = tally_of(
+            record,
+            clinic_country=clinics[clinic_id],
+            referrals_completed=completed.get(version.examination_id, 0),
+        )
         service.count(session, cipher=cipher, version_id=version.id, tally=tally)
         done += 1
         if progress is not None and (done % 500 == 0 or done == total):
