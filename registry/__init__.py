@@ -89,6 +89,7 @@ def _register_blueprints(api: Any) -> None:
     from registry.certificates.views import rulesets_blp as rulesets
     from registry.examinations.views import blp as examinations
     from registry.examinations.views import persons_blp as persons
+    from registry.fraud.views import blp as fraud
     from registry.operations.views import blp as operations
     from registry.referrals.views import blp as referrals
     from registry.surveillance.views import blp as surveillance
@@ -101,6 +102,7 @@ def _register_blueprints(api: Any) -> None:
         examinations,
         persons,
         referrals,
+        fraud,
         rulesets,
         certificates,
         revocation_lists,

@@ -255,6 +255,21 @@ ENDPOINTS += [
 ]
 
 
+ENDPOINTS += [
+    Endpoint(
+        "fraud signals",
+        "GET",
+        "/api/v1/fraud/signals",
+        frozenset({"accreditor TJ", "accreditor KG", "admin"}),
+    ),
+    Endpoint(
+        "fraud signals of a country",
+        "GET",
+        "/api/v1/fraud/signals?country=TJ",
+        frozenset({"accreditor TJ", "admin"}),
+    ),
+]
+
 REFERRAL = "/api/v1/referrals/{referral}"
 ENDPOINTS += [
     Endpoint(

@@ -70,12 +70,15 @@ def examination_bundle(
     share_history: bool = True,
     previous: str | None = None,
     referrals: Sequence[tuple[str, str | None]] = (),
+    worker: Migrant | None = None,
+    relationship: str = "FTH",
 ) -> dict[str, Any]:
     """The valid pre-departure example for another clinic, number, date, person and outcomes.
 
     ``purpose`` other than pre-departure drops the destination unless one is given;
     ``documents`` (type, issuing country, number) replace the person's documents;
-    ``referrals`` (reason, facility registry id) add ServiceRequests.
+    ``referrals`` (reason, facility registry id) add ServiceRequests; ``worker`` names the
+    worker a dependant is examined with (a RelatedPerson with ``relationship``).
     """
     text = _template_text("valid-pre-departure.json")
     examined_on = examined_on or (datetime.now(UTC).date() - timedelta(days=3))
@@ -115,7 +118,38 @@ def examination_bundle(
             value["system"], value["code"] = POSITIVE_OF[(value["system"], value["code"])]
     for reason, facility in referrals:
         add_referral(bundle, reason=reason, facility=facility)
+    if worker is not None:
+        add_worker(bundle, worker=worker, relationship=relationship)
     return bundle
+
+
+def add_worker(bundle: dict[str, Any], *, worker: Migrant, relationship: str) -> str:
+    """Add the RelatedPerson naming the worker a dependant is examined with; its fullUrl."""
+    url = f"urn:uuid:{uuid.uuid4()}"
+    related: dict[str, Any] = {
+        "resourceType": "RelatedPerson",
+        "patient": {"reference": _entry_url(bundle, "Patient")},
+        "relationship": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+                        "code": relationship,
+                    }
+                ]
+            }
+        ],
+        "identifier": [_document("passport", worker.citizenship, worker.passport, None)],
+        "name": [
+            {"use": "official", "family": worker.family[script], "given": [worker.given[script]]}
+            for script in (0, 1)
+        ],
+        "gender": worker.sex,
+        "birthDate": worker.birth_date.isoformat(),
+    }
+    bundle["entry"].append({"fullUrl": url, "resource": related})
+    _section(bundle, "identity", "Identity")["entry"].append({"reference": url})
+    return url
 
 
 def _compose(

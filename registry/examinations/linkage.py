@@ -24,10 +24,11 @@ from registry.examinations.models import (
     Person,
     PersonDocument,
     PersonNameKey,
+    PersonRelation,
     ProposedMatch,
 )
-from registry.examinations.persons import name_keys, open_identity
-from registry.fhir import PersonData
+from registry.examinations.persons import match_or_create, name_keys, open_identity
+from registry.fhir import PersonData, RelatedPersonData
 
 MAX_PROPOSALS = 5  # a very common name with a round birth date must not flood the review
 
@@ -90,6 +91,70 @@ def propose_matches(
     ]
     session.add_all(proposals)
     return proposals
+
+
+def link_dependant(
+    session: Session,
+    *,
+    dependant: Person,
+    related: list[RelatedPersonData],
+    examination_id: str,
+    cipher: DataCipher,
+    index_key: bytes,
+    now: datetime,
+) -> list[PersonRelation]:
+    """Link an examined spouse or child to the worker(s) the bundle names.
+
+    The worker is the registered person holding one of the named documents with the same
+    birth date; a worker not registered yet is registered from the RelatedPerson, so their own
+    examination later joins them through the document. A document match with another birth
+    date links nobody (and registers nobody): it is a typing error or someone else.
+    """
+    links = []
+    for relation in related:
+        indexes = [
+            document_index(index_key, country=d.country, number=d.number)
+            for d in relation.person.documents
+        ]
+        holders = session.scalars(
+            select(Person)
+            .join(PersonDocument, PersonDocument.person_id == Person.id)
+            .where(PersonDocument.blind_index.in_(indexes))
+            .distinct()
+            .order_by(Person.id)
+        ).all()
+        if holders:
+            same_birth = [
+                p
+                for p in holders
+                if open_identity(p, cipher).birth_date == relation.person.birth_date
+            ]
+            if not same_birth:
+                continue
+            worker = same_birth[0]
+        else:
+            worker, _ = match_or_create(
+                session, person=relation.person, cipher=cipher, index_key=index_key, now=now
+            )
+            session.flush()
+        if worker.id == dependant.id:
+            continue
+        existing = session.scalars(
+            select(PersonRelation).where(
+                PersonRelation.dependant_id == dependant.id, PersonRelation.worker_id == worker.id
+            )
+        ).first()
+        if existing is None:
+            existing = PersonRelation(
+                dependant_id=dependant.id,
+                worker_id=worker.id,
+                relationship=relation.dependant_role,
+                examination_id=examination_id,
+                created_at=now,
+            )
+            session.add(existing)
+        links.append(existing)
+    return links
 
 
 def previous_pre_departure(session: Session, *, person_id: str, before: date) -> Examination | None:

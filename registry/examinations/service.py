@@ -356,6 +356,15 @@ def submit(
         index_key=index_key,
         now=now,
     )
+    linkage.link_dependant(
+        uow.session,
+        dependant=person,
+        related=record.related_persons,
+        examination_id=examination.id,
+        cipher=cipher,
+        index_key=index_key,
+        now=now,
+    )
     referrals.record_referrals(
         uow.session,
         examination=examination,
@@ -467,6 +476,15 @@ def amend(
     surveillance.uncount(uow.session, cipher=cipher, version_id=previous.id)
     number = examination.current_version + 1
     examination.person_id = person.id
+    linkage.link_dependant(
+        uow.session,
+        dependant=person,
+        related=record.related_persons,
+        examination_id=examination.id,
+        cipher=cipher,
+        index_key=index_key,
+        now=now,
+    )
     completed = referrals.record_referrals(
         uow.session,
         examination=examination,

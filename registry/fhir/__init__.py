@@ -7,6 +7,7 @@ from registry.fhir.record import (
     PersonData,
     PhotoData,
     ReferralData,
+    RelatedPersonData,
     SignatureData,
     TestResultData,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "PersonData",
     "PhotoData",
     "ReferralData",
+    "RelatedPersonData",
     "SignatureData",
     "TestResultData",
     "parse_examination_bundle",

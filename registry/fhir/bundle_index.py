@@ -19,6 +19,7 @@ ALLOWED_RESOURCE_TYPES = frozenset(
         "Observation",
         "ServiceRequest",
         "DiagnosticReport",
+        "RelatedPerson",
     }
 )
 
@@ -43,6 +44,7 @@ NARROWED_TARGETS: dict[tuple[str, str], frozenset[str]] = {
     ("ServiceRequest", "requester"): frozenset({"Practitioner", "Organization"}),
     ("ServiceRequest", "performer"): frozenset({"Organization"}),
     ("DiagnosticReport", "subject"): frozenset({"Patient"}),
+    ("RelatedPerson", "patient"): frozenset({"Patient"}),
     ("DiagnosticReport", "result"): frozenset({"Observation"}),
     ("Bundle", "signature"): frozenset({"Organization"}),
 }

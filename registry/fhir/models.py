@@ -29,6 +29,7 @@ from fhir.resources.R4B.organization import Organization
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.practitioner import Practitioner
 from fhir.resources.R4B.reference import Reference
+from fhir.resources.R4B.relatedperson import RelatedPerson
 from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.signature import Signature
@@ -54,6 +55,7 @@ __all__ = [
     "Patient",
     "Practitioner",
     "Reference",
+    "RelatedPerson",
     "Resource",
     "ServiceRequest",
     "Signature",

@@ -7,9 +7,15 @@ import unicodedata
 from collections.abc import Sequence
 
 from registry.fhir import models
+from registry.fhir.bundle_index import BundleIndex
 from registry.fhir.context import CheckContext, Entry, as_date, quoted
-from registry.fhir.record import DocumentData, PersonData, PhotoData
-from registry.fhir.terminology import CANONICAL_BASE, IDENTITY_DOCUMENT_TYPE_VS, ISO_3166
+from registry.fhir.record import DocumentData, PersonData, PhotoData, RelatedPersonData
+from registry.fhir.terminology import (
+    CANONICAL_BASE,
+    DEPENDANT_RELATIONSHIP_VS,
+    IDENTITY_DOCUMENT_TYPE_VS,
+    ISO_3166,
+)
 
 DOCUMENT_SYSTEM_PREFIX = f"{CANONICAL_BASE}/sid/identity-document/"
 PATRONYMIC_URL = f"{CANONICAL_BASE}/StructureDefinition/patronymic"
@@ -17,6 +23,15 @@ CITIZENSHIP_URL = "http://hl7.org/fhir/StructureDefinition/patient-citizenship"
 ADMINISTRATIVE_GENDER = frozenset({"male", "female", "other", "unknown"})
 # Plausibility limits, documented in fhir_profiles/README.md.
 MAX_AGE_YEARS = 100
+AGE_OF_MAJORITY = 18  # below it, a parent or guardian is named and consents for the person
+# v3 RoleCode of the worker to the examined person -> what the examined person is to the worker
+DEPENDANT_ROLES = {
+    "FTH": "child",
+    "MTH": "child",
+    "PRN": "child",
+    "GUARD": "ward",
+    "SPS": "spouse",
+}
 PHOTO_MAX_BYTES = 512 * 1024
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png"})
 
@@ -46,6 +61,84 @@ def check_person(
         documents=documents,
         photo=photo,
         display_name=display,
+    )
+
+
+def check_related_persons(
+    ctx: CheckContext,
+    index: BundleIndex,
+    patient: Entry,
+    person: PersonData | None,
+    examination_date: datetime.date | None,
+) -> list[RelatedPersonData]:
+    """Check each RelatedPerson (the worker a dependant is examined with) and the rule for
+    minors: a person under 18 is examined with a parent or guardian named."""
+    related: list[RelatedPersonData] = []
+    for entry in index.of_type("RelatedPerson"):
+        found = _related_person(ctx, index, entry, patient, examination_date)
+        if found is not None:
+            related.append(found)
+    if person is None or examination_date is None:
+        return related
+    minor = _age(person.birth_date, examination_date) < AGE_OF_MAJORITY
+    guardians = [r for r in related if r.dependant_role in ("child", "ward")]
+    every_one_valid = len(related) == len(index.of_type("RelatedPerson"))
+    if minor and not guardians and every_one_valid:
+        ctx.fail(
+            "business-rule",
+            f"{patient.loc}.birthDate",
+            f"a person under {AGE_OF_MAJORITY} is examined with a parent or guardian: add a "
+            "RelatedPerson (dependant-relationship FTH, MTH, PRN or GUARD)",
+        )
+    return related
+
+
+def _related_person(
+    ctx: CheckContext,
+    index: BundleIndex,
+    entry: Entry,
+    patient: Entry,
+    examination_date: datetime.date | None,
+) -> RelatedPersonData | None:
+    resource: models.RelatedPerson = entry.resource
+    loc = entry.loc
+    target = index.target(entry, resource.patient, "patient", "Patient", required=True)
+    ok = True
+    if target is not None and target.index != patient.index:
+        ctx.fail("invalid", f"{loc}.patient", "the RelatedPerson must name the examined person")
+        ok = False
+    codes = ctx.codes_in(resource.relationship or [], DEPENDANT_RELATIONSHIP_VS)
+    if len(codes) != 1:
+        problem = "one relationship from dependant-relationship (FTH, MTH, PRN, GUARD, SPS)"
+        ctx.fail("code-invalid", f"{loc}.relationship", f"the RelatedPerson needs {problem}")
+        ok = False
+    if not resource.name:
+        ctx.fail("required", f"{loc}.name", "the worker's name is required")
+        ok = False
+    names = _names(ctx, resource.name or [], loc) if resource.name else None
+    birth_date = _birth_date(ctx, resource.birthDate, f"{loc}.birthDate", examination_date)
+    documents = _documents(ctx, resource.identifier or [], loc, examination_date)
+    sex = resource.gender if resource.gender in ADMINISTRATIVE_GENDER else "unknown"
+    if resource.gender is not None and resource.gender not in ADMINISTRATIVE_GENDER:
+        _check_gender(ctx, resource.gender, f"{loc}.gender")
+        ok = False
+    if not ok or names is None or birth_date is None or documents is None:
+        return None
+    families, givens, patronymic, display = names
+    return RelatedPersonData(
+        relationship=codes[0],
+        dependant_role=DEPENDANT_ROLES[codes[0]],
+        person=PersonData(
+            family_names=families,
+            given_names=givens,
+            patronymic=patronymic,
+            sex=str(sex),
+            birth_date=birth_date,
+            citizenship=None,
+            documents=documents,
+            photo=None,
+            display_name=display,
+        ),
     )
 
 

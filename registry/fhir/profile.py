@@ -17,7 +17,7 @@ from registry.errors import InvalidResource
 from registry.fhir import models
 from registry.fhir.bundle_index import BundleIndex
 from registry.fhir.context import CheckContext, Entry, quoted
-from registry.fhir.person import check_person, display_name
+from registry.fhir.person import check_person, check_related_persons, display_name
 from registry.fhir.record import ExaminationRecord, SignatureData
 from registry.fhir.results import check_referrals, check_results
 from registry.fhir.terminology import (
@@ -75,6 +75,7 @@ class _ExaminationCheck:
         clinic = self._clinic(composition)
         licence, practitioner_name = self._practitioner(composition)
         person = check_person(ctx, patient, examination_date)
+        related = check_related_persons(ctx, index, patient, person, examination_date)
         consent_given, allows_history = self._consent(patient)
         results = check_results(ctx, index, examination_date, document_date)
         referrals = check_referrals(ctx, index)
@@ -107,6 +108,7 @@ class _ExaminationCheck:
             referrals=referrals,
             previous_examination=previous,
             signature=signature,
+            related_persons=related,
         )
 
     # -- Bundle ---------------------------------------------------------------------------

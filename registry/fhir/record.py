@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -63,6 +63,15 @@ class ReferralData:
 
 
 @dataclass(frozen=True)
+class RelatedPersonData:
+    """The worker a dependant (spouse, child, ward) is examined with, as the bundle names them."""
+
+    relationship: str  # v3 RoleCode of the worker to the examined person: FTH, MTH, PRN, ...
+    dependant_role: str  # what the examined person is to the worker: child | spouse | ward
+    person: PersonData  # names, sex, birth date and documents of the worker
+
+
+@dataclass(frozen=True)
 class SignatureData:
     """Bundle.signature as submitted; checking the JWS is the crypto layer's job."""
 
@@ -92,3 +101,4 @@ class ExaminationRecord:
     referrals: list[ReferralData]
     previous_examination: str | None
     signature: SignatureData | None
+    related_persons: list[RelatedPersonData] = field(default_factory=list)

@@ -23,6 +23,7 @@ IDENTITY_DOCUMENT_TYPE_VS = f"{CANONICAL_BASE}/ValueSet/identity-document-type"
 COMPOSITION_SECTION_VS = f"{CANONICAL_BASE}/ValueSet/composition-section"
 CONSENT_PROVISION_VS = f"{CANONICAL_BASE}/ValueSet/consent-provision"
 DOCUMENT_TYPE_VS = f"{CANONICAL_BASE}/ValueSet/document-type"
+DEPENDANT_RELATIONSHIP_VS = f"{CANONICAL_BASE}/ValueSet/dependant-relationship"
 RESULT_OUTCOME_MAP = f"{CANONICAL_BASE}/ConceptMap/result-outcome"
 
 # Identifier systems of ours, and the registry id of a clinic or facility: CC-AAA-9999.

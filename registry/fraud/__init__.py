@@ -1,0 +1,1 @@
+"""Signals for accreditors: patterns that suggest sold results or borrowed identities."""
