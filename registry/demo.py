@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from registry.accreditation import service as accreditation
 from registry.accreditation.models import Clinic
@@ -24,6 +25,7 @@ from registry.crypto.keys import (
 from registry.db import utcnow
 from registry.examinations import service as examinations
 from registry.examinations.examples import Migrant, examination_bundle
+from registry.examinations.service import Submission
 from registry.examinations.signing import sign_bundle
 from registry.web import RegistryContext
 
@@ -67,6 +69,13 @@ CLINICS = (
         "custodial",
     ),
     DemoClinic(
+        "TJ-AID-0001",
+        "Republican Centre for AIDS Prevention and Control",
+        "Dushanbe",
+        ("return",),
+        "custodial",
+    ),
+    DemoClinic(
         "UZ-TAS-0003",
         "Tashkent Labour Migration Medical Centre",
         "Tashkent",
@@ -99,6 +108,7 @@ CLIENTS = (
         None,
     ),
     ("demo-clinic-kg-bis-0001", "Bishkek CMH clinical system", "clinic", "KG-BIS-0001", None),
+    ("demo-clinic-tj-aid-0001", "Republican AIDS Centre system", "clinic", "TJ-AID-0001", None),
     ("demo-clinic-kz-ala-0002", "Almaty Polyclinic No. 2 system", "clinic", "KZ-ALA-0002", None),
     ("demo-employer-almaty-build", "Almaty Construction LLP (HR)", "employer", None, None),
     ("demo-authority-kz", "Migration Service of Kazakhstan", "authority", None, "KZ"),
@@ -211,10 +221,82 @@ def _clinic_principal(clinic_id: str) -> Principal:
     )
 
 
+def _submit(ctx: RegistryContext, clinic_id: str, bundle: dict[str, Any]) -> Submission:
+    """Submit as the clinic would: TJ-DUS-0007 signs with its own key, the others custodially."""
+    clinic_key_file = ctx.settings.keys_dir / "demo" / "clinic-keys" / "TJ-DUS-0007.jwk.json"
+    if clinic_id == "TJ-DUS-0007" and clinic_key_file.exists():
+        clinic_key = read_jwk_file(clinic_key_file)
+        bundle = sign_bundle(
+            bundle, load_private_jwk(clinic_key), kid=str(clinic_key["kid"]), when=utcnow()
+        )
+    with ctx.db.unit_of_work() as uow:
+        submission = examinations.submit(
+            uow,
+            principal=_clinic_principal(clinic_id),
+            bundle_json=json.dumps(bundle, ensure_ascii=False).encode(),
+            settings=ctx.settings,
+            cipher=ctx.cipher,
+            index_key=ctx.index_key,
+            keystore=ctx.keystore,
+        )
+        uow.commit()
+    return submission
+
+
+DAUGHTER = Migrant(
+    ("Karimova", "Каримова"),
+    ("Madina", "Мадина"),
+    ("Rustamovna", "Рустамовна"),
+    "female",
+    date(2016, 5, 10),
+    "ITJ0123456",
+    "TJ",
+)
+
+
+def load_continuity(ctx: RegistryContext) -> Iterator[str]:
+    """A return examination with a renewed passport and an HIV referral; a dependant child."""
+    today = utcnow().date()
+    sharipov = MIGRANTS[2]  # HIV-reactive on screening before departure (DEMO-0003)
+    back = examination_bundle(
+        clinic_id="TJ-KHU-0003",
+        number="DEMO-RETURN-0001",
+        migrant=sharipov,
+        purpose="return",
+        examined_on=today - timedelta(days=3),
+        outcomes={"hiv-screening": "positive"},
+        documents=[("passport", "TJ", sharipov.passport), ("passport", "TJ", "405000118")],
+        referrals=[("hiv-reactive", "TJ-AID-0001")],
+    )
+    submission = _submit(ctx, "TJ-KHU-0003", back)
+    if submission.created:
+        yield (
+            f"return examination {submission.examination.id} (TJ-KHU-0003, old and new "
+            f"passport): linked to {submission.examination.previous_examination_id}; an HIV "
+            "referral to TJ-AID-0001 (GET /api/v1/referrals as demo-clinic-tj-aid-0001)"
+        )
+    child = examination_bundle(
+        clinic_id="TJ-KHU-0003",
+        number="DEMO-CHILD-0001",
+        migrant=DAUGHTER,
+        destination="KZ",
+        examined_on=today - timedelta(days=4),
+        documents=[("birth-certificate", "TJ", DAUGHTER.passport)],
+        worker=MIGRANTS[0],
+        relationship="FTH",
+    )
+    submission = _submit(ctx, "TJ-KHU-0003", child)
+    if submission.created:
+        issued = [a.certificate.id for a in submission.assessments if a.certificate]
+        yield (
+            f"dependant child examination {submission.examination.id} (TJ-KHU-0003 → KZ, with "
+            f"her father): certificates {', '.join(issued) or 'none'}"
+        )
+
+
 def load_examinations(ctx: RegistryContext) -> Iterator[str]:
     """Submit the demo examinations as their clinics would (signed or custodial)."""
     today = utcnow().date()
-    clinic_key_file = ctx.settings.keys_dir / "demo" / "clinic-keys" / "TJ-DUS-0007.jwk.json"
     for number, (who, clinic_id, destination, days_ago, outcomes) in enumerate(EXAMINATIONS):
         bundle = examination_bundle(
             clinic_id=clinic_id,
@@ -224,22 +306,7 @@ def load_examinations(ctx: RegistryContext) -> Iterator[str]:
             examined_on=today - timedelta(days=days_ago),
             outcomes=outcomes,
         )
-        if clinic_id == "TJ-DUS-0007" and clinic_key_file.exists():
-            clinic_key = read_jwk_file(clinic_key_file)
-            bundle = sign_bundle(
-                bundle, load_private_jwk(clinic_key), kid=str(clinic_key["kid"]), when=utcnow()
-            )
-        with ctx.db.unit_of_work() as uow:
-            submission = examinations.submit(
-                uow,
-                principal=_clinic_principal(clinic_id),
-                bundle_json=json.dumps(bundle, ensure_ascii=False).encode(),
-                settings=ctx.settings,
-                cipher=ctx.cipher,
-                index_key=ctx.index_key,
-                keystore=ctx.keystore,
-            )
-            uow.commit()
+        submission = _submit(ctx, clinic_id, bundle)
         if not submission.created:
             continue
         issued = [a.certificate.id for a in submission.assessments if a.certificate]
@@ -335,4 +402,5 @@ def load_demo(ctx: RegistryContext, *, principal: Principal) -> Iterator[str]:
             yield f"client {client_id} ({role}): private key at {path}"
         uow.commit()
     yield from load_examinations(ctx)
+    yield from load_continuity(ctx)
     yield from load_surveillance_history(ctx)

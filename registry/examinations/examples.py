@@ -125,7 +125,7 @@ def examination_bundle(
 
 def add_worker(bundle: dict[str, Any], *, worker: Migrant, relationship: str) -> str:
     """Add the RelatedPerson naming the worker a dependant is examined with; its fullUrl."""
-    url = f"urn:uuid:{uuid.uuid4()}"
+    url = _new_url(bundle)
     related: dict[str, Any] = {
         "resourceType": "RelatedPerson",
         "patient": {"reference": _entry_url(bundle, "Patient")},
@@ -188,6 +188,12 @@ def _document(
     return document
 
 
+def _new_url(bundle: dict[str, Any]) -> str:
+    # derived from the examination number, so the same arguments give the same bundle
+    seed = f"{bundle['identifier']['value']}/{len(bundle['entry'])}"
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, seed)}"
+
+
 def _entry_url(bundle: dict[str, Any], kind: str) -> str:
     return str(next(e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind))
 
@@ -211,7 +217,7 @@ def _section(bundle: dict[str, Any], code: str, title: str) -> dict[str, Any]:
 
 def add_referral(bundle: dict[str, Any], *, reason: str, facility: str | None) -> str:
     """Add a ServiceRequest referring the person to a programme facility; its fullUrl."""
-    url = f"urn:uuid:{uuid.uuid4()}"
+    url = _new_url(bundle)
     request: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "status": "active",
