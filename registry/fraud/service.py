@@ -149,7 +149,11 @@ def _divergent(
                         examinations=(earlier, later),
                     )
                 )
-    return sorted(signals, key=lambda s: s.examinations[1].examination_date, reverse=True)
+    # the latest first
+    return sorted(
+        signals,
+        key=lambda s: (-s.examinations[1].examination_date.toordinal(), s.examinations[1].id),
+    )
 
 
 def _outliers(
