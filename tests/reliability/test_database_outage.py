@@ -25,6 +25,8 @@ from registry.certificates.models import Certificate, CertificateCard
 from registry.db import UnitOfWork
 from registry.examinations import persons, service
 from registry.examinations.models import Examination, ExaminationVersion, Person, TestResult
+from registry.surveillance import service as surveillance
+from registry.surveillance.models import SurveillanceCount, SurveillanceTally
 from tests.bundles import body, examination_bundle
 from tests.reliability.tcpproxy import TcpProxy, proxied
 from tests.support import World
@@ -107,7 +109,7 @@ def _stored(direct: Engine) -> dict[str, tuple[int, ...]]:
 
 def _totals(direct: Engine) -> dict[str, int]:
     with Session(direct) as session:
-        return {
+        totals = {
             model.__tablename__: int(session.scalar(select(func.count()).select_from(model)) or 0)
             for model in (
                 Examination,
@@ -117,8 +119,11 @@ def _totals(direct: Engine) -> dict[str, int]:
                 Certificate,
                 CertificateCard,
                 AuditEvent,
+                SurveillanceTally,
             )
         }
+        examined = session.scalar(select(func.sum(SurveillanceCount.examined)))
+        return {**totals, "counted as examined": int(examined or 0)}
 
 
 def _chain_holds(direct: Engine) -> None:
@@ -147,6 +152,7 @@ def _cut_before(proxy: TcpProxy, original: Callable[..., Any]) -> Callable[..., 
 STEPS = {
     "after the person is matched": (persons, "match_or_create", _cut_after),
     "after the version is stored": (service, "_new_version", _cut_after),
+    "after the surveillance counts": (surveillance, "count", _cut_after),
     "after the audit event": (service, "audit", _cut_after),
     "after the certificates are issued": (certificates, "issue_for_version", _cut_after),
     "just before the commit": (UnitOfWork, "commit", _cut_before),
@@ -261,4 +267,7 @@ def test_an_outage_under_load_loses_nothing_accepted_and_half_writes_nothing(
     shapes = _stored(direct)
     assert set(shapes) == accepted | refused
     assert len(set(shapes.values())) == 1, shapes  # every examination whole, none half-written
+    totals = _totals(direct)
+    assert totals["counted as examined"] == totals["examinations"] == len(shapes)
+    assert totals["surveillance_tallies"] == totals["examination_versions"]
     _chain_holds(direct)

@@ -100,7 +100,7 @@ def requests(draw: st.DrawFn) -> ExtractRequest:
 
 
 @settings(
-    max_examples=12,
+    max_examples=8,
     deadline=None,
     database=None,
     derandomize=True,
