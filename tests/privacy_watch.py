@@ -68,11 +68,23 @@ def leaks(text: str, persons: Iterable[str]) -> list[str]:
     return found
 
 
+def plausible_name(value: str | None) -> bool:
+    """A name as people write one: capitalised. Generated test input such as ``final`` (a
+    mutated bundle's family name) would otherwise match the words of any log line."""
+    return bool(value) and value[0].isupper() and any(c.isalpha() for c in value[1:])
+
+
+def plausible_document(value: str | None) -> bool:
+    """A document number: at least six characters, with a digit."""
+    return bool(value) and len(value) >= 6 and any(c.isdigit() for c in value)
+
+
 def person_values(person: Any) -> list[str | None]:
     """Names, birth date and document numbers of a ``PersonData``."""
-    values: list[str | None] = [*person.family_names, *person.given_names, person.patronymic]
+    names = [*person.family_names, *person.given_names, person.patronymic]
+    values: list[str | None] = [n for n in names if plausible_name(n)]
     values.append(person.birth_date.isoformat())
-    values += [document.number for document in person.documents]
+    values += [d.number for d in person.documents if plausible_document(d.number)]
     return values
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import date
+from types import SimpleNamespace
 
 from registry.examinations.examples import examination_bundle
 from registry.logs import get_logger
-from tests.privacy_watch import WATCH, example_persons, leaks
+from tests.privacy_watch import WATCH, example_persons, leaks, person_values
 
 
 def test_a_name_is_found_as_written_and_as_an_ascii_escaped_json_string() -> None:
@@ -36,3 +38,16 @@ def test_every_registry_log_line_reaches_the_watch(app) -> None:
     get_logger("registry.test").warning("watched", request_id="r-1")
     assert WATCH.lines == before + 1
     assert '"event": "watched"' in WATCH.chunks[-1]
+
+
+def test_generated_words_that_are_no_name_are_not_watched() -> None:
+    document = SimpleNamespace(number="401234567")
+    short = SimpleNamespace(number="12")
+    person = SimpleNamespace(
+        family_names=["Karimov", "final"],
+        given_names=["Rustam", "Ž"],
+        patronymic=None,
+        birth_date=date(1991, 3, 14),
+        documents=[document, short],
+    )
+    assert person_values(person) == ["Karimov", "Rustam", "1991-03-14", "401234567"]

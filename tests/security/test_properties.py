@@ -152,6 +152,35 @@ def test_a_tampered_bundle_is_never_a_5xx_and_never_accepted_unless_still_covere
     assert accepted, "no generated mutation changed the signed content"
 
 
+def test_a_mutated_unsigned_bundle_is_never_a_5xx_and_is_signed_exactly_as_sent(
+    world: World,
+) -> None:
+    load_rulesets(world.app)
+    world.clinic("TJ-DUS-0007")  # custodial: the registry signs what it accepts
+    headers = world.bearer("clinic", clinic_id="TJ-DUS-0007")
+    original = examination_bundle(number="CUSTODIAL-1")
+    stored: list[str] = []
+
+    @settings(PROPERTY, max_examples=30)
+    @given(candidate=mutated(original))
+    def check(candidate: dict[str, Any]) -> None:
+        response = world.http.post(
+            "/api/v1/examinations", data=body(candidate), headers=headers, content_type=FHIR
+        )
+        assert response.status_code < 500, response.get_data(as_text=True)[:500]
+        if response.status_code >= 300:
+            return
+        read = world.http.get(f"/api/v1/examinations/{response.json['id']}", headers=headers)
+        assert read.status_code == 200
+        kept = json.loads(read.data)
+        assert signed_content(kept) == signed_content(candidate)
+        assert read.headers["ETag"] == f'"{response.json["bundle_sha256"]}"'
+        stored.append(response.json["id"])
+
+    check()
+    assert stored, "no generated mutation was acceptable: the property says little"
+
+
 @pytest.mark.parametrize("cut", [1, 100, 5000, -2])
 def test_a_truncated_signed_bundle_is_refused_with_a_4xx(
     world: World, clinic_signed: tuple[dict[str, Any], dict[str, str]], cut: int
