@@ -32,6 +32,7 @@ class Settings:
     ratelimit_storage: str = "memory://"
     verify_rate_limit: str = "60 per minute"
     token_rate_limit: str = "30 per minute"
+    public_rate_limit: str = "600 per minute"  # anonymous reads per address, all public reads
     max_body_bytes: int = 2 * 1024 * 1024
     max_json_depth: int = 64
     max_bundle_entries: int = 500
@@ -67,6 +68,7 @@ class Settings:
             else None,
             ratelimit_storage=env.get("REGISTRY_RATELIMIT_STORAGE", cls.ratelimit_storage),
             verify_rate_limit=env.get("REGISTRY_VERIFY_RATE_LIMIT", cls.verify_rate_limit),
+            public_rate_limit=env.get("REGISTRY_PUBLIC_RATE_LIMIT", cls.public_rate_limit),
             max_body_bytes=int(env.get("REGISTRY_MAX_BODY_BYTES", cls.max_body_bytes)),
             proxy_hops=int(env.get("REGISTRY_PROXY_HOPS", cls.proxy_hops)),
             db_pool_size=int(env.get("REGISTRY_DB_POOL_SIZE", cls.db_pool_size)),

@@ -15,6 +15,7 @@ from registry.accreditation.schemas import (
     KeyRegisterSchema,
     KeyStatusChangeSchema,
 )
+from registry.extensions import public_reads
 from registry.web import Blueprint, authenticated, context, current_principal
 
 blp = Blueprint(
@@ -23,6 +24,8 @@ blp = Blueprint(
     url_prefix="/api/v1/clinics",
     description="Accredited clinics: public list; changes by the accreditor of their country",
 )
+
+public_reads(blp)
 
 
 @blp.route("")

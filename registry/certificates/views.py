@@ -19,6 +19,7 @@ from registry.certificates.schemas import (
     RulesetSchema,
 )
 from registry.db import utcnow
+from registry.extensions import public_reads
 from registry.web import Blueprint, authenticated, context, current_principal
 
 rulesets_blp = Blueprint(
@@ -38,6 +39,9 @@ crl_blp = Blueprint(
     __name__,
     description="SMART Health Cards revocation lists of the registry's certificate keys",
 )
+
+for public in (rulesets_blp, blp, crl_blp):
+    public_reads(public)
 
 # Downloads and reads take the issuing clinic's bearer token, or the holder secret as ?h=.
 _CLINIC_OR_HOLDER: list[dict[str, list[str]]] = [{"bearer": []}, {}]

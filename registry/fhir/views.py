@@ -11,11 +11,13 @@ from flask import Response, request
 
 from registry.db import utcnow
 from registry.examinations import service as examinations
+from registry.extensions import public_reads
 from registry.fhir import conformance
 from registry.web import context, current_principal
 
 # FHIR's own REST conventions (OperationOutcome errors, searchset Bundles): outside the API document
 blp = flask.Blueprint("fhir", __name__, url_prefix="/fhir")
+public_reads(blp)
 
 FHIR_JSON = "application/fhir+json"
 

@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from registry.certificates.service import crl_versions
+from registry.extensions import public_reads
 from registry.operations.metrics import exposition
 from registry.web import Blueprint, context
 
@@ -89,6 +90,7 @@ def metrics() -> Response:
 
 
 @blp.route("/.well-known/jwks.json")
+@public_reads
 @blp.doc(summary="The registry's public signing keys (ES256, kid = RFC 7638 thumbprint)")
 @blp.response(200, JWKSetSchema)
 def jwks() -> Response:

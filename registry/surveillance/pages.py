@@ -12,6 +12,7 @@ import flask
 from flask import Response, render_template, request
 
 from registry.db import utcnow
+from registry.extensions import public_reads
 from registry.surveillance.cube import MEASURES
 from registry.surveillance.service import closed_through
 from registry.verification import i18n
@@ -19,6 +20,7 @@ from registry.verification.pages import CONTENT_SECURITY_POLICY
 from registry.web import context
 
 blp = flask.Blueprint("surveillance_pages", __name__)
+public_reads(blp)
 
 MEASURE_LABELS = {
     "examined": "Examined",

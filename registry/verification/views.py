@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from registry.db import utcnow
-from registry.extensions import limiter
+from registry.extensions import limiter, public_reads
 from registry.verification import authority, service, trustlist
 from registry.verification.schemas import (
     AuthorityExaminationSchema,
@@ -80,6 +80,7 @@ def verify() -> Response:
 
 
 @blp.route("/api/v1/trust-list")
+@public_reads
 @blp.response(200, TrustListSchema)
 def trust_list() -> Response:
     """The signed trust list for offline verification: issuers, clinics, revocation lists."""
