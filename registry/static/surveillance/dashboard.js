@@ -195,7 +195,8 @@
       scope: scope, format: "json"
     };
     var corridor = scope === "origin" ? "destination" : "origin";
-    say($("status"), "Loading the protected counts…");
+    say($("status"), "Loading the protected counts… The first extract after new data computes " +
+      "the year's suppression pattern, which can take a minute; later ones are quick.");
     try {
       var answers = await Promise.all([
         extract(base),
