@@ -113,6 +113,29 @@ def rebuild_command() -> None:
     )
 
 
+@surveillance.command("protect")
+@click.option("--year", "years", type=int, multiple=True, help="Year (default: the last two)")
+@click.option("--k", type=click.IntRange(min=MIN_K), default=DEFAULT_K, show_default=True)
+def protect_command(years: tuple[int, ...], k: int) -> None:
+    """Compute and store the suppression pattern of the closed months now (for example from cron
+    after a month closes), so no ministry waits for it."""
+    import time
+
+    from registry.cli import app_context
+    from registry.db import utcnow
+    from registry.surveillance.service import closed_through, protected_year
+
+    now = utcnow()
+    last = closed_through(now).year
+    with app_context() as (_app, ctx), ctx.db.unit_of_work() as uow:
+        for year in years or (last - 1, last):
+            started = time.perf_counter()
+            _protected, version = protected_year(uow.session, year=year, k=k, now=now)
+            elapsed = time.perf_counter() - started
+            click.echo(f"{year}: pattern for data version {version} at k={k} ({elapsed:.1f} s)")
+        uow.commit()
+
+
 def register(main: click.Group) -> None:
     """Mount the surveillance commands on the `registry` command."""
     main.add_command(surveillance)

@@ -220,3 +220,24 @@ def test_the_pattern_is_computed_once_per_data_version_and_shared(world: World) 
     with world.ctx.db.read_session() as session:
         versions = session.scalars(select(SurveillanceProtection.data_version)).all()
     assert versions == [late.headers["X-Data-Version"]]
+
+
+def test_the_protect_command_stores_the_pattern_extracts_then_read(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import select
+
+    from registry.surveillance.models import SurveillanceProtection
+
+    monkeypatch.setenv("REGISTRY_KEYS_DIR", str(world.ctx.settings.keys_dir))
+    monkeypatch.setenv("REGISTRY_DATABASE_URL", world.ctx.settings.database_url)
+
+    result = CliRunner().invoke(main, ["surveillance", "protect", "--year", "2026"])
+
+    assert result.exit_code == 0, result.output
+    with world.ctx.db.read_session() as session:
+        stored = session.scalars(select(SurveillanceProtection.data_version)).all()
+    assert len(stored) == 1 and stored[0].startswith("2026:")
+    assert f"2026: pattern for data version {stored[0]} at k=5" in result.output
+    served = extract(world, world.bearer("ministry", country="TJ"))
+    assert served.headers["X-Data-Version"] == stored[0]
