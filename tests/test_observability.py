@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +90,31 @@ def test_log_lines_are_json_with_the_request_id_and_redact_personal_keys(
     assert first["outcome"] == "ok" and first["level"] == "warning"
     assert any(line["event"] == "from the standard library" for line in lines)
     assert "Karimov" not in json.dumps(lines)
+
+
+@pytest.mark.parametrize("creatable", [True, False])
+def test_a_missing_multiprocess_directory_is_made_or_metrics_stay_in_memory(
+    tmp_path: Path, creatable: bool
+) -> None:
+    # as `registry init` runs under systemd, or the migration job on a read-only filesystem
+    (tmp_path / "file").write_text("not a directory")
+    directory = tmp_path / "run" / "prometheus" if creatable else tmp_path / "file" / "prometheus"
+    probe = (
+        "import os; from registry.operations.metrics import SUBMISSIONS; "
+        "SUBMISSIONS.labels('accepted').inc(); print(os.environ.get('PROMETHEUS_MULTIPROC_DIR'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    if creatable:
+        assert done.stdout.strip() == str(directory)
+        assert [p.name.split("_")[0] for p in directory.iterdir()] == ["counter"]
+    else:
+        assert done.stdout.strip() == "None"
+        assert not directory.exists()

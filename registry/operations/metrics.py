@@ -19,6 +19,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 from prometheus_flask_exporter import PrometheusMetrics
 
@@ -40,6 +41,8 @@ def _multiprocess_directory() -> None:
         Path(directory).mkdir(parents=True, exist_ok=True)
     except OSError:
         del os.environ[_MULTIPROCESS]
+        # prometheus_client chose its value class when it was imported; choose again
+        values.ValueClass = values.get_value_class()
 
 
 _multiprocess_directory()
