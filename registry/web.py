@@ -116,7 +116,12 @@ def authenticated(view: Callable[..., Any]) -> Callable[..., Any]:
             raise Unauthorized("this endpoint needs a bearer access token from /oauth/token")
         return view(*args, **kwargs)
 
-    return wrapper
+    manual = getattr(wrapper, "_apidoc", {}).get("manual_doc", {})
+    if "security" in manual:
+        return wrapper
+    # the API document says which operations take a bearer token
+    documented: Callable[..., Any] = SmorestBlueprint.doc(security=[{"bearer": []}])(wrapper)
+    return documented
 
 
 # -- errors ----------------------------------------------------------------------------------

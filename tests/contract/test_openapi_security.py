@@ -1,0 +1,42 @@
+"""The API document says which operations take a bearer token, and which are open to anyone."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+OPEN = {
+    ("get", "/.well-known/crl/{kid}.json"),
+    ("get", "/.well-known/jwks.json"),
+    ("get", "/api/v1/clinics"),
+    ("get", "/api/v1/clinics/{clinic_id}"),
+    ("get", "/api/v1/rulesets"),
+    ("get", "/api/v1/rulesets/{destination}"),
+    ("get", "/api/v1/trust-list"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("post", "/oauth/token"),  # the client authenticates with its signed assertion instead
+}
+TOKEN_OR_ANYONE = {  # a bearer token, or nothing (holder link, anonymous verification)
+    ("post", "/api/v1/verify"),
+    ("get", "/api/v1/certificates/{certificate_id}"),
+    ("get", "/api/v1/certificates/{certificate_id}/card.smart-health-card"),
+    ("get", "/api/v1/certificates/{certificate_id}/certificate.pdf"),
+    ("get", "/api/v1/certificates/{certificate_id}/qr.png"),
+    ("get", "/api/v1/certificates/{certificate_id}/qr.svg"),
+}
+
+
+def test_every_operation_states_whether_it_needs_a_bearer_token(app: Flask) -> None:
+    spec = app.test_client().get("/openapi.json").json
+    assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            security = operation.get("security")
+            if (method, path) in OPEN:
+                assert security is None, (method, path)
+            elif (method, path) in TOKEN_OR_ANYONE:
+                assert security == [{"bearer": []}, {}], (method, path)
+            else:
+                assert security == [{"bearer": []}], (method, path)
