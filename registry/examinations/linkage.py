@@ -48,17 +48,9 @@ def propose_matches(
     A document shared with another registered person is proposed whatever happened; a name
     variant and birth date in common only when this person was new to the registry.
     """
-    indexes = [
-        document_index(index_key, country=d.country, number=d.number) for d in data.documents
-    ]
     candidates: dict[str, str] = {}
-    for other in session.scalars(
-        select(PersonDocument.person_id)
-        .where(PersonDocument.blind_index.in_(indexes), PersonDocument.person_id != person.id)
-        .distinct()
-    ):
-        candidates.setdefault(other, "shared-document")
     if created:
+        # none of its documents was known, or it would not be new: only names can propose
         keys = sorted(name_keys(index_key, data))
         for other in session.scalars(
             select(PersonNameKey.person_id)
@@ -68,15 +60,29 @@ def propose_matches(
             .limit(MAX_PROPOSALS)
         ):
             candidates.setdefault(other, "name-birth")
-    known = set(
-        session.scalars(
-            select(ProposedMatch.candidate_id).where(ProposedMatch.person_id == person.id)
-        )
-    ) | set(
-        session.scalars(
-            select(ProposedMatch.person_id).where(ProposedMatch.candidate_id == person.id)
-        )
-    )
+        known: set[str] = set()
+    else:
+        indexes = [
+            document_index(index_key, country=d.country, number=d.number) for d in data.documents
+        ]
+        for other in session.scalars(
+            select(PersonDocument.person_id)
+            .where(PersonDocument.blind_index.in_(indexes), PersonDocument.person_id != person.id)
+            .distinct()
+        ):
+            candidates.setdefault(other, "shared-document")
+        if not candidates:
+            return []
+        known = {
+            other
+            for pair in session.execute(
+                select(ProposedMatch.person_id, ProposedMatch.candidate_id).where(
+                    (ProposedMatch.person_id == person.id)
+                    | (ProposedMatch.candidate_id == person.id)
+                )
+            )
+            for other in pair
+        }
     proposals = [
         ProposedMatch(
             person_id=person.id,

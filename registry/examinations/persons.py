@@ -183,8 +183,12 @@ def match_or_create(
     row.name_birth_index = name_birth_index(index_key, person)
     row.updated_at = now
     session.flush()
-    held = set(
-        session.scalars(select(PersonNameKey.name_key).where(PersonNameKey.person_id == row.id))
+    held = (
+        set()
+        if created
+        else set(
+            session.scalars(select(PersonNameKey.name_key).where(PersonNameKey.person_id == row.id))
+        )
     )
     for key in sorted(name_keys(index_key, person) - held):
         session.add(PersonNameKey(person_id=row.id, name_key=key))

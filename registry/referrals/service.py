@@ -65,7 +65,7 @@ def record_referrals(
 ) -> int:
     """Create the version's referrals; on an amendment keep those that survive, with their
     follow-up, and revoke the rest. Returns how many programme referrals are completed."""
-    existing = _live(session, examination.id)
+    existing = _live(session, examination.id) if examination.versions else []
     kept: list[Referral] = []
     for ordinal, data in enumerate(referrals):
         twin = next(
