@@ -49,8 +49,20 @@ def propose_matches(
     variant and birth date in common only when this person was new to the registry.
     """
     candidates: dict[str, str] = {}
+    indexes = [
+        document_index(index_key, country=d.country, number=d.number) for d in data.documents
+    ]
     if created:
-        # none of its documents was known, or it would not be new: only names can propose
+        # a new person: its documents are known only to someone with another birth date (a
+        # mistyped number, a reissued series, a borrowed passport), or its names propose
+        for other in session.scalars(
+            select(PersonDocument.person_id)
+            .where(PersonDocument.blind_index.in_(indexes), PersonDocument.person_id != person.id)
+            .distinct()
+            .order_by(PersonDocument.person_id)
+            .limit(MAX_PROPOSALS)
+        ):
+            candidates.setdefault(other, "document-other-birth-date")
         keys = sorted(name_keys(index_key, data))
         for other in session.scalars(
             select(PersonNameKey.person_id)
@@ -62,9 +74,6 @@ def propose_matches(
             candidates.setdefault(other, "name-birth")
         known: set[str] = set()
     else:
-        indexes = [
-            document_index(index_key, country=d.country, number=d.number) for d in data.documents
-        ]
         for other in session.scalars(
             select(PersonDocument.person_id)
             .where(PersonDocument.blind_index.in_(indexes), PersonDocument.person_id != person.id)

@@ -151,16 +151,28 @@ def match_or_create(
     """The registered person holding any of these documents, or a new one; documents are added.
 
     A person whose passport changed keeps one history as long as one document of the new
-    examination was seen before (e.g. the old passport or a national id card shown again).
+    examination was seen before (e.g. the old passport or a national id card shown again). A
+    document held by someone with another birth date does not link: a new person is registered
+    and `linkage.propose_matches` records the pair for review.
     """
     indexes = {
         document_index(index_key, country=d.country, number=d.number): d for d in person.documents
     }
-    found = session.scalars(
+    holders = session.scalars(
         select(PersonDocument)
         .where(PersonDocument.blind_index.in_(list(indexes)))
         .order_by(PersonDocument.id)
-    ).first()
+    ).all()
+    # A document links only with the same birth date: a mistyped number that happens to be
+    # someone else's must not join, let alone overwrite, that person (it is proposed instead).
+    found = next(
+        (
+            held
+            for held in holders
+            if open_identity(held.person, cipher).birth_date == person.birth_date
+        ),
+        None,
+    )
     created = found is None
     if found is None:
         row = Person(

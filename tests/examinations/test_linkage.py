@@ -239,6 +239,39 @@ def test_documents_of_two_registered_persons_in_one_bundle_are_proposed_for_revi
         ]
 
 
+def test_a_known_document_with_another_birth_date_registers_a_new_person_for_review(
+    clinics: World,
+) -> None:
+    from registry.examinations.persons import open_identity
+
+    world = clinics
+    first = submit(world, number="TJ-1")  # Karimov Rustam, 1991-03-14, passport 401234567
+    mistyped = Migrant(
+        family=("Nazarova", "Назарова"),
+        given=("Malika", "Малика"),
+        patronymic=None,
+        sex="female",
+        birth_date=date(1994, 7, 2),
+        passport="401234567",  # someone else's number, typed by mistake
+        citizenship="TJ",
+    )
+    second = submit(world, clinic_id="TJ-KHU-0003", number="KHU-1", migrant=mistyped)
+    a, b = (_examination(world, s.examination.id) for s in (first, second))
+    assert a.person_id != b.person_id  # not joined to the passport's holder
+    with world.ctx.db.read_session() as session:
+        holder = session.get(Person, a.person_id)
+        assert holder is not None
+        kept = open_identity(holder, world.ctx.cipher)
+        assert (kept.birth_date, kept.family_names[0]) == (date(1991, 3, 14), "Karimov")
+        proposals = session.scalars(select(ProposedMatch)).all()
+        assert [(p.person_id, p.candidate_id, p.basis) for p in proposals] == [
+            (b.person_id, a.person_id, "document-other-birth-date")
+        ]
+    # the passport's holder, examined again, still finds the one history
+    third = submit(world, number="TJ-2")
+    assert _examination(world, third.examination.id).person_id == a.person_id
+
+
 @pytest.mark.parametrize(
     ("spellings", "skeleton"),
     [
