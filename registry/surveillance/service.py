@@ -12,7 +12,7 @@ import json
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -107,35 +107,29 @@ def set_referrals_completed(
 
 
 def _apply(session: Session, tally: Tally, sign: int) -> None:
-    """Upsert the microcell, adding or subtracting every measure (one statement, no read)."""
-    table = cast(Table, SurveillanceCount.__table__)
-    values: dict[str, Any] = dict(zip(KEY_COLUMNS, tally.key, strict=True))
-    values.update({m: sign * tally.counts.get(m, 0) for m in MEASURES})
-    statement = _insert(session)(table).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(KEY_COLUMNS),
-        set_={m: table.c[m] + statement.excluded[m] for m in MEASURES},
-    )
-    session.execute(statement)
+    """Add (or, with sign -1, subtract) a tally to its microcell."""
+    _add_rows(session, [(tally.key, {m: sign * tally.counts.get(m, 0) for m in MEASURES})])
 
 
 def add_microcells(session: Session, cells: Iterable[Microcell]) -> None:
     """Add counts with no examination behind them: synthetic demo data and benchmarks only."""
+    _add_rows(
+        session, [(key, {m: int(values.get(m, 0)) for m in MEASURES}) for key, values in cells]
+    )
+
+
+def _add_rows(session: Session, cells: list[tuple[Sequence[str], dict[str, int]]]) -> None:
+    """Upsert microcells, adding every measure to what is stored (one statement, no read)."""
+    if not cells:
+        return
     table = cast(Table, SurveillanceCount.__table__)
-    rows = [
-        {
-            **dict(zip(KEY_COLUMNS, key, strict=True)),
-            **{m: int(values.get(m, 0)) for m in MEASURES},
-        }
-        for key, values in cells
-    ]
     statement = _insert(session)(table)
     statement = statement.on_conflict_do_update(
         index_elements=list(KEY_COLUMNS),
         set_={m: table.c[m] + statement.excluded[m] for m in MEASURES},
     )
-    if rows:
-        session.execute(statement, rows)
+    rows = [{**dict(zip(KEY_COLUMNS, key, strict=True)), **counts} for key, counts in cells]
+    session.execute(statement, rows)
 
 
 def _insert(session: Session) -> Any:
