@@ -24,7 +24,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,28 +74,17 @@ def _database(folder: Path) -> Iterator[str]:
     if given:
         yield given
         return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from tests.support import throwaway_postgres
 
     server = os.environ.get(
         "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
-    name = f"registry_soak_{os.getpid()}"
-    try:
-        admin = create_engine(
-            server, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-        )
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception:  # no PostgreSQL here: the soak still runs, on SQLite
-        yield f"sqlite:///{folder}/soak.sqlite3"
-        return
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(throwaway_postgres(server, f"registry_soak_{os.getpid()}"))
+        except Exception:  # no PostgreSQL here: the soak still runs, on SQLite
+            url = f"sqlite:///{folder}/soak.sqlite3"
+        yield url
 
 
 def _prepare(folder: Path, url: str) -> tuple[dict[str, str], str, Any]:

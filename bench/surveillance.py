@@ -19,7 +19,7 @@ import os
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import text
 
 from bench.common import Measurement, median, throwaway_registry
 
@@ -44,25 +44,6 @@ GROUP_BY = (
     + " FROM examination_rows WHERE month BETWEEN '2026-01' AND '2026-12'"
     + f" GROUP BY {', '.join(KEY)}"
 )
-
-
-def _database(url: str) -> str:
-    """A fresh database on the server named by `url`, for this run only."""
-    name = f"registry_bench_{os.getpid()}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
-
-
-def _drop(url: str, bench_url: str) -> None:
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        name = make_url(bench_url).database
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def _rows_as_copy() -> io.StringIO:
@@ -90,81 +71,79 @@ def _rows_as_copy() -> io.StringIO:
 def run() -> Measurement:
     from registry.auth.principal import ROLE_SCOPES, Principal
     from registry.surveillance import service
+    from tests.support import throwaway_postgres
 
-    bench_url = _database(POSTGRES)
-    try:
-        with throwaway_registry(bench_url) as app:
-            ctx = app.extensions["registry"]
-            engine = ctx.db.engine
-            started = time.perf_counter()
-            data = _rows_as_copy()
-            generated = time.perf_counter() - started
-            with engine.begin() as connection:
-                connection.execute(
-                    text(
-                        "CREATE TABLE examination_rows (month text, origin text, "
-                        "destination text, purpose text, sex text, age_band text, "
-                        + ", ".join(f"{m} smallint" for m in MEASURE_COLUMNS)
-                        + ")"
-                    )
+    with (
+        throwaway_postgres(POSTGRES, f"registry_bench_{os.getpid()}") as bench_url,
+        throwaway_registry(bench_url) as app,
+    ):
+        ctx = app.extensions["registry"]
+        engine = ctx.db.engine
+        started = time.perf_counter()
+        data = _rows_as_copy()
+        generated = time.perf_counter() - started
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "CREATE TABLE examination_rows (month text, origin text, "
+                    "destination text, purpose text, sex text, age_band text, "
+                    + ", ".join(f"{m} smallint" for m in MEASURE_COLUMNS)
+                    + ")"
                 )
-                raw = connection.connection.driver_connection
-                with raw.cursor().copy("COPY examination_rows FROM STDIN") as copy:  # type: ignore[union-attr]
-                    while chunk := data.read(1 << 20):
-                        copy.write(chunk)
-                connection.execute(
-                    text(
-                        f"INSERT INTO surveillance_counts ({', '.join(KEY + MEASURE_COLUMNS)}) "
-                        + GROUP_BY
-                    )
+            )
+            raw = connection.connection.driver_connection
+            with raw.cursor().copy("COPY examination_rows FROM STDIN") as copy:  # type: ignore[union-attr]
+                while chunk := data.read(1 << 20):
+                    copy.write(chunk)
+            connection.execute(
+                text(
+                    f"INSERT INTO surveillance_counts ({', '.join(KEY + MEASURE_COLUMNS)}) "
+                    + GROUP_BY
                 )
-                connection.execute(text("ANALYZE"))
-            loaded = time.perf_counter() - started
+            )
+            connection.execute(text("ANALYZE"))
+        loaded = time.perf_counter() - started
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT count(*) FROM examination_rows")).scalar()
+            cells = connection.execute(text("SELECT count(*) FROM surveillance_counts")).scalar()
+
+        def group_by() -> float:
+            start = time.perf_counter()
             with engine.connect() as connection:
-                rows = connection.execute(text("SELECT count(*) FROM examination_rows")).scalar()
-                cells = connection.execute(
-                    text("SELECT count(*) FROM surveillance_counts")
-                ).scalar()
+                connection.execute(text(GROUP_BY)).fetchall()
+            return time.perf_counter() - start
 
-            def group_by() -> float:
-                start = time.perf_counter()
-                with engine.connect() as connection:
-                    connection.execute(text(GROUP_BY)).fetchall()
-                return time.perf_counter() - start
+        operator = Principal(
+            client_id="bench", role="admin", name="bench", scopes=ROLE_SCOPES["admin"]
+        )
+        query = service.ExtractQuery(
+            granularity="quarter",
+            first="2026-Q1",
+            last="2026-Q3",
+            grouping=("origin", "destination"),
+            format="json",
+        )
+        now = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
-            operator = Principal(
-                client_id="bench", role="admin", name="bench", scopes=ROLE_SCOPES["admin"]
-            )
-            query = service.ExtractQuery(
-                granularity="quarter",
-                first="2026-Q1",
-                last="2026-Q3",
-                grouping=("origin", "destination"),
-                format="json",
-            )
-            now = datetime(2026, 11, 22, 12, tzinfo=UTC)
+        def extract() -> float:
+            start = time.perf_counter()
+            with ctx.db.unit_of_work() as uow:
+                release = service.build_extract(
+                    uow, principal=operator, query=query, keystore=ctx.keystore, now=now
+                )
+                uow.commit()
+            assert release.body
+            return time.perf_counter() - start
 
-            def extract() -> float:
-                start = time.perf_counter()
-                with ctx.db.unit_of_work() as uow:
-                    release = service.build_extract(
-                        uow, principal=operator, query=query, keystore=ctx.keystore, now=now
-                    )
-                    uow.commit()
-                assert release.body
-                return time.perf_counter() - start
-
-            group_by()  # warm the buffers for both sides
-            bare = median([group_by() for _ in range(5)])
+        group_by()  # warm the buffers for both sides
+        bare = median([group_by() for _ in range(5)])
+        service.PROTECTED.clear()
+        cold = extract()
+        shared = []
+        for _ in range(5):
             service.PROTECTED.clear()
-            cold = extract()
-            shared = []
-            for _ in range(5):
-                service.PROTECTED.clear()
-                shared.append(extract())
-            warm = median([extract() for _ in range(5)])
-    finally:
-        _drop(POSTGRES, bench_url)
+            shared.append(extract())
+        warm = median([extract() for _ in range(5)])
     ratio = median(shared) / bare
     return Measurement(
         name="surveillance",

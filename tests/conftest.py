@@ -17,7 +17,7 @@ from registry import create_app
 from registry.schema import metadata, upgrade
 from registry.web import RegistryContext
 from tests.certificates.builders import load_rulesets
-from tests.support import BASE_URL, World
+from tests.support import BASE_URL, World, throwaway_postgres
 
 pytest_plugins = ["tests.privacy_watch"]
 
@@ -69,6 +69,15 @@ def postgres_url() -> Iterator[str]:
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def fresh_database(postgres_url: str) -> Iterator[str]:
+    """Another database of its own on the test server (for programs run outside the app fixture:
+    the registry command, gunicorn), dropped afterwards."""
+    server = make_url(postgres_url).set(database="postgres").render_as_string(hide_password=False)
+    with throwaway_postgres(server, f"registry_fresh_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -3,18 +3,42 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import jwt
 from flask import Flask
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from registry.auth.principal import ROLE_SCOPES, Principal
 from registry.crypto.keys import PrivateKey, generate_key, private_jwk, thumbprint
 from registry.web import RegistryContext
 
 BASE_URL = "http://registry.test"
+
+
+@contextmanager
+def throwaway_postgres(server: str, name: str) -> Iterator[str]:
+    """A database of its own, ``name``, on the PostgreSQL server ``server`` names; dropped after.
+
+    Raises (before yielding) when the server cannot be reached.
+    """
+    admin = create_engine(server, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(server).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 OPERATOR = Principal(

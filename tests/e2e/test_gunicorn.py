@@ -27,8 +27,6 @@ from urllib.parse import urlencode
 
 import pytest
 import redis
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from registry.certificates import shc
 from registry.crypto import jws
@@ -54,24 +52,6 @@ def redis_url() -> str:
             pytest.fail(f"CI must run the end-to-end test: Redis at {REDIS}: {exc}")
         pytest.skip(f"Redis not reachable at {REDIS}: {exc}")
     return REDIS
-
-
-@pytest.fixture
-def fresh_database(postgres_url: str) -> Iterator[str]:
-    """A database of its own on the test server, dropped afterwards."""
-    admin = create_engine(
-        make_url(postgres_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    name = f"registry_e2e_{os.getpid()}"
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _client(environment: dict[str, str], folder: Path, role: str, *options: str) -> ApiClient:
