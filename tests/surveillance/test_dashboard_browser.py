@@ -24,6 +24,7 @@ from tests.verification.test_pages_browser import (  # noqa: F401 (fixtures)
     camera_file,
     database_url,
     live_server,
+    watch_problems,
 )
 
 pytestmark = pytest.mark.browser
@@ -35,13 +36,7 @@ def desk(browser: Any, live_server: str) -> Iterator[Any]:  # noqa: F811
     context = browser.new_context(viewport=DESKTOP, base_url=live_server, locale="en-GB")
     page = context.new_page()
     page.set_default_timeout(60000)
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda message: problems.append(message.text) if message.type == "error" else None,
-    )
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.problems = problems
+    watch_problems(page)
     yield page
     context.close()
 

@@ -170,6 +170,17 @@ def browser(camera_file: Path) -> Iterator[Any]:
         browser.close()
 
 
+def watch_problems(page: Any) -> None:
+    """Collect the page's console errors and uncaught exceptions in ``page.problems``."""
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda message: problems.append(message.text) if message.type == "error" else None,
+    )
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.problems = problems
+
+
 @pytest.fixture
 def page(browser: Any, live_server: str) -> Iterator[Any]:
     context = browser.new_context(
@@ -183,13 +194,7 @@ def page(browser: Any, live_server: str) -> Iterator[Any]:
     context.grant_permissions(["camera"], origin=live_server)
     page = context.new_page()
     page.set_default_timeout(15000)
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda message: problems.append(message.text) if message.type == "error" else None,
-    )
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.problems = problems
+    watch_problems(page)
     yield page
     context.close()
 
