@@ -9,17 +9,18 @@ dashboard shows exactly what the signed extracts publish.
 from __future__ import annotations
 
 import flask
-from flask import Response, render_template
+from flask import render_template
 
 from registry.db import utcnow
 from registry.extensions import public_reads
 from registry.surveillance.cube import MEASURES
 from registry.surveillance.service import closed_through
 from registry.verification import i18n
-from registry.verification.pages import CONTENT_SECURITY_POLICY
+from registry.verification.pages import page_headers
 from registry.web import context
 
 blp = flask.Blueprint("surveillance_pages", __name__)
+blp.after_request(page_headers)
 public_reads(blp)
 
 MEASURE_LABELS = {
@@ -34,14 +35,6 @@ MEASURE_LABELS = {
     "referrals_completed": "Referrals completed",
 }
 assert set(MEASURE_LABELS) == set(MEASURES)
-
-
-@blp.after_request
-def _headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
 
 
 @blp.route("/surveillance")

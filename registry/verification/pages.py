@@ -44,13 +44,18 @@ def _setup(state: Any) -> None:
     i18n.init_app(state.app)
 
 
-@blp.after_request
-def _headers(response: Response) -> Response:
+def page_headers(response: Response) -> Response:
+    """What every HTML page of the registry is served with: no inline code, no framing, no cache."""
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+@blp.after_request
+def _headers(response: Response) -> Response:
+    response.headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
+    return page_headers(response)
 
 
 def _names(language: str) -> dict[str, Any]:
