@@ -22,27 +22,17 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 
 from bench.common import Measurement, median, throwaway_registry
+from registry.surveillance.cube import MEASURES
+from registry.surveillance.service import KEY_COLUMNS
 
 ROWS = int(os.environ.get("BENCH_SURVEILLANCE_ROWS", "1000000"))
 MONTHS = 10  # January to October 2026: closed on the day the figures are taken (2026-11)
 POSTGRES = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-MEASURE_COLUMNS = (
-    "examined",
-    "cxr_suggestive_tb",
-    "tb_bact_confirmed",
-    "tb_rif_resistant",
-    "hiv_reactive_screening",
-    "hiv_confirmed",
-    "syphilis_reactive",
-    "referrals_made",
-    "referrals_completed",
-)
-KEY = ("month", "origin", "destination", "purpose", "sex", "age_band")
 GROUP_BY = (
-    f"SELECT {', '.join(KEY)}, "
-    + ", ".join(f"sum({m})" for m in MEASURE_COLUMNS)
+    f"SELECT {', '.join(KEY_COLUMNS)}, "
+    + ", ".join(f"sum({m})" for m in MEASURES)
     + " FROM examination_rows WHERE month BETWEEN '2026-01' AND '2026-12'"
-    + f" GROUP BY {', '.join(KEY)}"
+    + f" GROUP BY {', '.join(KEY_COLUMNS)}"
 )
 
 
@@ -61,7 +51,7 @@ def _rows_as_copy() -> io.StringIO:
     for key, counts in cells:
         examined = counts["examined"]
         for i in range(examined):
-            flags = ("1" if i < min(counts[m], examined) else "0" for m in MEASURE_COLUMNS[1:])
+            flags = ("1" if i < min(counts[m], examined) else "0" for m in MEASURES[1:])
             buffer.write("\t".join((*key, "1", *flags)) + "\n")
         written += examined
     buffer.seek(0)
@@ -87,7 +77,7 @@ def run() -> Measurement:
                 text(
                     "CREATE TABLE examination_rows (month text, origin text, "
                     "destination text, purpose text, sex text, age_band text, "
-                    + ", ".join(f"{m} smallint" for m in MEASURE_COLUMNS)
+                    + ", ".join(f"{m} smallint" for m in MEASURES)
                     + ")"
                 )
             )
@@ -97,7 +87,7 @@ def run() -> Measurement:
                     copy.write(chunk)
             connection.execute(
                 text(
-                    f"INSERT INTO surveillance_counts ({', '.join(KEY + MEASURE_COLUMNS)}) "
+                    f"INSERT INTO surveillance_counts ({', '.join(KEY_COLUMNS + MEASURES)}) "
                     + GROUP_BY
                 )
             )
