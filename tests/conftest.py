@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -99,17 +100,26 @@ def _empty(app: Flask) -> None:
                 connection.execute(table.delete())
 
 
-@pytest.fixture
-def app(database_url: str, keys_dir: Path) -> Iterator[Flask]:
+@contextmanager
+def registry_app(database_url: str, keys_dir: Path, **settings: Any) -> Iterator[Flask]:
+    """A registry app for tests on an emptied database, with settings overridden; disposed after."""
     app = create_app(
-        {"database_url": database_url, "keys_dir": keys_dir, "base_url": BASE_URL},
+        {"database_url": database_url, "keys_dir": keys_dir, "base_url": BASE_URL, **settings},
         create_keys=True,
     )
     app.config["TESTING"] = True
     _empty(app)
-    load_rulesets(app)
-    yield app
-    app.extensions["registry"].db.engine.dispose()
+    try:
+        yield app
+    finally:
+        app.extensions["registry"].db.engine.dispose()
+
+
+@pytest.fixture
+def app(database_url: str, keys_dir: Path) -> Iterator[Flask]:
+    with registry_app(database_url, keys_dir) as app:
+        load_rulesets(app)
+        yield app
 
 
 @pytest.fixture

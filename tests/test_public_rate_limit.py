@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from registry import create_app
-from tests.conftest import _empty
-from tests.support import BASE_URL, World
+from tests.conftest import registry_app
+from tests.support import World
 
 PUBLIC_READS = [
     "/api/v1/clinics",
@@ -25,19 +24,8 @@ PUBLIC_READS = [
 
 @pytest.fixture
 def app(sqlite_url: str, keys_dir: Path) -> Iterator[Flask]:
-    app = create_app(
-        {
-            "database_url": sqlite_url,
-            "keys_dir": keys_dir,
-            "base_url": BASE_URL,
-            "public_rate_limit": "7 per minute",
-        },
-        create_keys=True,
-    )
-    app.config["TESTING"] = True
-    _empty(app)
-    yield app
-    app.extensions["registry"].db.engine.dispose()
+    with registry_app(sqlite_url, keys_dir, public_rate_limit="7 per minute") as app:
+        yield app
 
 
 def test_public_reads_share_one_budget_per_address(app: Flask) -> None:

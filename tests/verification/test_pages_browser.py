@@ -20,12 +20,11 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from registry import create_app
 from registry.certificates import shc
 from registry.certificates.holders import holder_secret
 from tests.bundles import examination_bundle
-from tests.conftest import _empty
-from tests.support import BASE_URL, World
+from tests.conftest import registry_app
+from tests.support import World
 from tests.verification.helpers import (
     BIRTH_DATE,
     card_of,
@@ -72,19 +71,8 @@ def database_url(sqlite_url: str) -> str:
 
 @pytest.fixture
 def app(database_url: str, keys_dir: Path) -> Iterator[Flask]:
-    app = create_app(
-        {
-            "database_url": database_url,
-            "keys_dir": keys_dir,
-            "base_url": BASE_URL,
-            "verify_rate_limit": "10000 per minute",
-        },
-        create_keys=True,
-    )
-    app.config["TESTING"] = True
-    _empty(app)
-    yield app
-    app.extensions["registry"].db.engine.dispose()
+    with registry_app(database_url, keys_dir, verify_rate_limit="10000 per minute") as app:
+        yield app
 
 
 @pytest.fixture
