@@ -1,4 +1,7 @@
-"""Fixtures: an app per test on SQLite and (when reachable) PostgreSQL, clients and tokens."""
+"""Fixtures: one app per database for the run, each test in a transaction rolled back after it.
+
+Tests run on SQLite; tests marked ``postgres`` run on PostgreSQL too (when reachable).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +16,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
 
 from registry import create_app
+from registry.db import Database
+from registry.extensions import limiter
 from registry.schema import metadata, upgrade
 from registry.web import RegistryContext
 from tests.certificates.builders import load_rulesets
@@ -24,6 +30,8 @@ pytest_plugins = ["tests.privacy_watch"]
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 KEEP_TABLES = {"jurisdictions", "alembic_version"}
+# set to 1 to run every database test on PostgreSQL too, not only those marked ``postgres``
+EVERY_TEST_ON_POSTGRES = "REGISTRY_TEST_EVERY_TEST_ON_POSTGRES"
 
 
 def _postgres_url() -> tuple[str | None, str]:
@@ -81,7 +89,17 @@ def fresh_database(postgres_url: str) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests that use the database run on SQLite; those marked ``postgres`` on PostgreSQL too."""
+    if "database_url" not in metafunc.fixturenames:
+        return
+    backends = ["sqlite"]
+    if metafunc.definition.get_closest_marker("postgres") or os.environ.get(EVERY_TEST_ON_POSTGRES):
+        backends.append("postgresql")
+    metafunc.parametrize("database_url", backends, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
 def database_url(request: pytest.FixtureRequest) -> str:
     name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     url: str = request.getfixturevalue(name)
@@ -102,7 +120,9 @@ def _empty(app: Flask) -> None:
 
 @contextmanager
 def registry_app(database_url: str, keys_dir: Path, **settings: Any) -> Iterator[Flask]:
-    """A registry app for tests on an emptied database, with settings overridden; disposed after."""
+    """A registry app of its own for tests, with settings overridden, on an emptied database.
+
+    What it commits is emptied again afterwards, so the next test starts from nothing."""
     app = create_app(
         {"database_url": database_url, "keys_dir": keys_dir, "base_url": BASE_URL, **settings},
         create_keys=True,
@@ -112,14 +132,59 @@ def registry_app(database_url: str, keys_dir: Path, **settings: Any) -> Iterator
     try:
         yield app
     finally:
-        app.extensions["registry"].db.engine.dispose()
+        try:
+            _empty(app)
+        finally:
+            app.extensions["registry"].db.engine.dispose()
+
+
+@contextmanager
+def rolled_back(app: Flask) -> Iterator[None]:
+    """Everything the app does inside runs in one transaction that is rolled back at the end.
+
+    The app's sessions join an outer transaction on one connection; each unit of work's commit
+    releases a savepoint instead of committing, and a unit of work that fails rolls back to its
+    savepoint, as it would have rolled back its own transaction."""
+    db: Database = app.extensions["registry"].db
+    connection = db.engine.connect()
+    outer = connection.begin()
+    saved = db.session_factory, db.read_session_factory
+    joined = sessionmaker(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+    db.session_factory = db.read_session_factory = joined
+    try:
+        yield
+    finally:
+        db.session_factory, db.read_session_factory = saved
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def shared_app(database_url: str, keys_dir: Path) -> Iterator[Flask]:
+    """One registry app per database for the whole run (building one costs most of a second)."""
+    with registry_app(database_url, keys_dir) as app:
+        yield app
 
 
 @pytest.fixture
-def app(database_url: str, keys_dir: Path) -> Iterator[Flask]:
-    with registry_app(database_url, keys_dir) as app:
-        load_rulesets(app)
-        yield app
+def app(shared_app: Flask, request: pytest.FixtureRequest) -> Iterator[Flask]:
+    """The shared app with the shipped rulesets, its writes rolled back after the test.
+
+    A test marked ``committed`` (other programs or threads must see its writes) commits for real
+    and the tables are emptied after it instead."""
+    limiter.reset()
+    if request.node.get_closest_marker("committed"):
+        try:
+            load_rulesets(shared_app)
+            yield shared_app
+        finally:
+            _empty(shared_app)
+        return
+    with rolled_back(shared_app):
+        load_rulesets(shared_app)
+        yield shared_app
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from registry.crypto.keystore import KeyStore
 from tests.support import World
 
 
+@pytest.mark.committed
 @pytest.mark.parametrize("purpose", ["document", "certificate"])
 def test_rotation_keeps_the_old_key_published(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, purpose: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -9,13 +10,17 @@ from sqlalchemy import inspect
 from registry.schema import metadata
 from tests.support import World
 
+pytestmark = pytest.mark.postgres  # the migrations must build the same schema on both databases
 
+
+@pytest.mark.committed
 def test_migrations_match_the_models(world: World) -> None:
     with world.ctx.db.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), metadata)
     assert diff == []
 
 
+@pytest.mark.committed
 def test_jurisdictions_are_seeded_by_the_first_migration(world: World) -> None:
     with world.ctx.db.engine.connect() as connection:
         rows = connection.exec_driver_sql("SELECT code FROM jurisdictions ORDER BY code").all()

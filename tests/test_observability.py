@@ -52,6 +52,7 @@ def test_metrics_count_requests_by_endpoint_and_submissions_by_outcome(world: Wo
     )
 
 
+@pytest.mark.committed
 def test_metrics_count_verifications_by_result_and_report_the_database_pool(
     world: World,
 ) -> None:

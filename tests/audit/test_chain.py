@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import delete, func, select, update
 
 from registry.audit.models import AuditEvent
 from registry.audit.service import GENESIS, as_fhir, record, verify_chain
 from tests.support import OPERATOR, World
+
+pytestmark = pytest.mark.postgres  # the chain head is taken under a PostgreSQL advisory lock
 
 
 def _three_events(world: World) -> list[int]:
@@ -35,6 +38,7 @@ def test_each_event_links_to_the_one_before(world: World) -> None:
         assert verify_chain(session).checked == len(events) >= 3
 
 
+@pytest.mark.committed
 def test_changed_row_is_reported_at_its_id(world: World) -> None:
     ids = _three_events(world)
     with world.ctx.db.engine.begin() as connection:
@@ -48,6 +52,7 @@ def test_changed_row_is_reported_at_its_id(world: World) -> None:
     assert report.reason == "content does not match its hash"
 
 
+@pytest.mark.committed
 def test_deleted_row_breaks_the_next_link(world: World) -> None:
     ids = _three_events(world)
     with world.ctx.db.engine.begin() as connection:
@@ -57,6 +62,7 @@ def test_deleted_row_breaks_the_next_link(world: World) -> None:
     assert (report.ok, report.broken_at) == (False, ids[2])
 
 
+@pytest.mark.committed
 def test_cli_audit_verify_exits_nonzero_on_tampering(world: World, runner, monkeypatch) -> None:
     ids = _three_events(world)
     settings = world.ctx.settings

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
+from flask import Flask
 
 from registry.certificates import service as certificates
 from registry.certificates import shc
 from registry.crypto.keys import load_public_jwk
 from registry.errors import Conflict
 from tests.certificates.builders import certified, load_rulesets, stored, submit
+from tests.conftest import registry_app
 from tests.support import OPERATOR, World
 
 
 @pytest.fixture
-def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    # Rotation writes a new key: these tests get a keys folder of their own.
-    yield tmp_path_factory.mktemp("rotated-keys")
+def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    # Rotation writes a new key: these tests get an app with a keys folder of its own.
+    with registry_app(database_url, tmp_path_factory.mktemp("rotated-keys")) as app:
+        load_rulesets(app)
+        yield app
 
 
 @pytest.fixture(autouse=True)

@@ -24,6 +24,8 @@ from tests.certificates.builders import (
 )
 from tests.support import OPERATOR, World
 
+pytestmark = pytest.mark.postgres  # revocation-list counters are updated in SQL
+
 
 @pytest.fixture(autouse=True)
 def _published(world: World) -> None:

@@ -12,6 +12,9 @@ from tests.bundles import body, examination_bundle
 from tests.examinations.test_submission import _counts
 from tests.support import World
 
+# a failure must roll back the real transaction, so these tests commit for real
+pytestmark = [pytest.mark.postgres, pytest.mark.committed]
+
 
 def _fail_after(original: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:

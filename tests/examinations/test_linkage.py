@@ -16,6 +16,8 @@ from registry.examinations.persons import name_skeleton
 from tests.certificates.builders import certified, submit, withdraw
 from tests.support import World
 
+pytestmark = pytest.mark.postgres  # blind-index lookups and unique constraints differ by database
+
 TODAY = datetime.now(UTC).date()
 OLD_PASSPORT = ("passport", "TJ", "401234567")  # the example's passport
 NEW_PASSPORT = ("passport", "TJ", "402999888")

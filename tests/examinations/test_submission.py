@@ -25,6 +25,10 @@ from registry.examinations.service import open_outcome
 from tests.bundles import EXAMPLES, body, examination_bundle, signed
 from tests.support import OPERATOR, World
 
+pytestmark = (
+    pytest.mark.postgres
+)  # unique constraints, concurrent writers and text types differ by database
+
 FHIR = "application/fhir+json"
 TABLES = (Examination, ExaminationVersion, TestResult, Person, PersonDocument, AuditEvent)
 
@@ -306,6 +310,7 @@ def test_same_passport_at_two_clinics_is_one_person(world: World, dushanbe) -> N
     assert people[0] == people[1] != people[2]
 
 
+@pytest.mark.committed
 def test_twenty_concurrent_identical_submissions_make_one_examination(
     world: World, dushanbe
 ) -> None:

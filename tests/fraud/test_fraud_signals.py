@@ -11,6 +11,8 @@ from registry.audit.models import AuditEvent
 from tests.certificates.builders import certified, submit
 from tests.support import World
 
+pytestmark = pytest.mark.postgres  # signals are aggregate queries
+
 TODAY = datetime.now(UTC).date()
 TB = {"chest-xray": "abnormal-tb"}  # no certificate for Kazakhstan
 

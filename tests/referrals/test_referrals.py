@@ -19,6 +19,8 @@ from tests.bundles import examination_bundle
 from tests.certificates.builders import amend, clinic_principal, submit, withdraw
 from tests.support import World
 
+pytestmark = pytest.mark.postgres  # overdue referrals are found with date arithmetic in SQL
+
 NOW = datetime.now(UTC)
 TODAY = NOW.date()
 REFERRING = "TJ-KHU-0003"

@@ -11,9 +11,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -28,6 +30,7 @@ from registry.examinations.models import Examination, ExaminationVersion, Person
 from registry.surveillance import service as surveillance
 from registry.surveillance.models import SurveillanceCount, SurveillanceTally
 from tests.bundles import body, examination_bundle
+from tests.conftest import registry_app
 from tests.reliability.tcpproxy import TcpProxy, proxied
 from tests.support import World
 
@@ -43,9 +46,11 @@ def proxy(postgres_url: str) -> Iterator[TcpProxy]:
 
 
 @pytest.fixture
-def database_url(postgres_url: str, proxy: TcpProxy) -> str:
-    """The test database, reached through the proxy (the app fixtures build on this)."""
-    return make_url(postgres_url).set(port=proxy.port).render_as_string(hide_password=False)
+def app(postgres_url: str, proxy: TcpProxy, keys_dir: Path) -> Iterator[Flask]:
+    """An app of its own on the test database, reached through the proxy; its writes commit."""
+    url = make_url(postgres_url).set(port=proxy.port).render_as_string(hide_password=False)
+    with registry_app(url, keys_dir) as app:
+        yield app
 
 
 @pytest.fixture

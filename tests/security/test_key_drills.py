@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +26,7 @@ from registry.cli import main
 from registry.crypto.keys import PrivateKey
 from tests.bundles import body, examination_bundle, signed
 from tests.certificates.builders import certified, load_rulesets, stored, submit
+from tests.conftest import registry_app
 from tests.support import BASE_URL, World
 from tests.verification.helpers import BIRTH_DATE, card_of
 
@@ -34,9 +34,11 @@ FHIR = "application/fhir+json"
 
 
 @pytest.fixture
-def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    # rotation writes new keys: these drills get a keys folder of their own
-    yield tmp_path_factory.mktemp("drill-keys")
+def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    # rotation writes new keys: these drills get an app with a keys folder of its own
+    with registry_app(database_url, tmp_path_factory.mktemp("drill-keys")) as app:
+        load_rulesets(app)
+        yield app
 
 
 _ADDRESSES = itertools.count(1)

@@ -31,6 +31,10 @@ from tests.certificates.test_card_content import DENIED, assert_nothing_clinical
 from tests.support import World
 from tests.verification.helpers import BIRTH_DATE, card_of, partner_key
 
+pytestmark = (
+    pytest.mark.postgres
+)  # generated text (NUL bytes, long values) meets each database's text types
+
 FHIR = "application/fhir+json"
 PROPERTY = settings(
     max_examples=40,

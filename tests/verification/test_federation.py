@@ -201,6 +201,7 @@ def test_registering_again_replaces_keys_and_lists_and_is_audited(world: World) 
     assert verify(world, {"jws": old_card})["result"] == "invalid_signature"
 
 
+@pytest.mark.committed
 def test_the_issuer_add_command_registers_the_spec_issuer(
     world: World, spec_examples: Path, cli_env: dict[str, str]
 ) -> None:

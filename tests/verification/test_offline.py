@@ -200,6 +200,7 @@ def _run(arguments: list[str], env: dict[str, str]) -> Any:
     return CliRunner().invoke(main, arguments, env=env)
 
 
+@pytest.mark.committed
 def test_export_then_verify_offline_prints_the_api_answer_and_the_data_age(
     world: World, tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
@@ -260,6 +261,7 @@ def test_verify_offline_reads_a_card_file_and_exits_1_unless_every_card_is_valid
     assert answers[0]["offline"]["trust_list_signature"] == "pinned registry key"
 
 
+@pytest.mark.committed
 def test_verify_online_uses_the_configured_database_and_is_audited(
     world: World, cli_env: dict[str, str]
 ) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
+from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
-from babel.messages.mofile import write_mo
+from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from sqlalchemy import select
 
@@ -51,15 +51,20 @@ def test_each_catalogue_translates_every_message_of_the_pages(language: str) -> 
         assert not [m.id for m in catalog if m.id and m.fuzzy]
 
 
+def _messages(catalog: Catalog) -> dict[object, object]:
+    return {m.id: m.string for m in catalog if m.id and m.string and not m.fuzzy}
+
+
 @pytest.mark.parametrize("language", list(LANGUAGES))
-def test_the_compiled_catalogue_is_the_po_file_compiled(language: str) -> None:
+def test_the_compiled_catalogue_holds_what_the_po_file_says(language: str) -> None:
+    # a fresh clone needs no compile step, so the .mo in the repository must be current; its
+    # bytes also name the Babel version that wrote them, so the messages are compared instead
     folder = TRANSLATIONS / language / "LC_MESSAGES"
     with (folder / "messages.po").open("rb") as handle:
-        catalog = read_po(handle)
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog)
-    # a fresh clone needs no compile step, so the .mo in the repository must be current
-    assert (folder / "messages.mo").read_bytes() == compiled.getvalue()
+        source = read_po(handle)
+    with (folder / "messages.mo").open("rb") as handle:
+        compiled = read_mo(handle)
+    assert _messages(compiled) == _messages(source)
 
 
 def test_the_page_speaks_each_language_and_follows_the_browser(world: World) -> None:

@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from sqlalchemy import select
 
-from registry import create_app
 from registry.audit.models import AuditEvent
 from registry.certificates import shc
 from registry.certificates.ids import new_certificate_id
@@ -27,7 +26,7 @@ from registry.verification import service
 from registry.verification.models import VerificationEvent
 from registry.verification.verdict import RESULTS, Presented
 from tests.certificates.builders import certified, submit
-from tests.conftest import _empty
+from tests.conftest import registry_app
 from tests.support import BASE_URL, World
 from tests.verification.helpers import (
     BIRTH_DATE,
@@ -214,12 +213,8 @@ def test_a_card_replaced_after_a_key_compromise_is_revoked_while_its_certificate
     from registry.certificates.service import rotate_certificate_key
     from tests.support import OPERATOR
 
-    app = create_app(
-        {"database_url": database_url, "keys_dir": tmp_path / "keys", "base_url": BASE_URL},
-        create_keys=True,
-    )
-    _empty(app)
-    try:
+    # the rotation writes a new key: an app with a keys folder of its own
+    with registry_app(database_url, tmp_path / "keys") as app:
         world = World(app)
         publish(world)
         issued = certificate(world)
@@ -239,8 +234,6 @@ def test_a_card_replaced_after_a_key_compromise_is_revoked_while_its_certificate
         assert "replaced by a newer card" in old["reason"]
         current = verify(world, {"certificate_id": issued.id, "birth_date": BIRTH_DATE})
         assert current["result"] == "valid" and current["kid"] == rotation.kid
-    finally:
-        app.extensions["registry"].db.engine.dispose()
 
 
 def test_a_suspension_backdated_over_the_examination_stops_its_certificates(
@@ -509,18 +502,8 @@ def test_an_invalid_answer_carries_no_photo_or_document_hint(published: World) -
 
 @pytest.fixture
 def limited_app(database_url: str, keys_dir: Path) -> Iterator[Flask]:
-    app = create_app(
-        {
-            "database_url": database_url,
-            "keys_dir": keys_dir,
-            "base_url": BASE_URL,
-            "verify_rate_limit": "3 per minute",
-        },
-        create_keys=True,
-    )
-    _empty(app)
-    yield app
-    app.extensions["registry"].db.engine.dispose()
+    with registry_app(database_url, keys_dir, verify_rate_limit="3 per minute") as app:
+        yield app
 
 
 def test_verification_is_rate_limited_per_client_address(limited_app: Flask) -> None:
