@@ -517,6 +517,40 @@ def sign(key_file: Path, bundle_file: Path, out: Path | None) -> None:
         click.echo(text, nl=False)
 
 
+@main.command()
+@click.option("--clinic", "clinic_id", default="TJ-DUS-0007", show_default=True)
+@click.option("--number", help="the clinic's examination number  [default: a new one]")
+@click.option(
+    "--examined-on",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="the examination day  [default: three days ago]",
+)
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path))
+def example(
+    clinic_id: str, number: str | None, examined_on: datetime | None, out: Path | None
+) -> None:
+    """Write the profile's valid pre-departure example as a clinic would send it today.
+
+    Its dates are moved so the examination was three days ago, so its results are current and
+    the registry issues certificates for it on any day. Sign it with `registry sign`.
+    """
+    import uuid
+
+    from registry.examinations.examples import examination_bundle
+
+    bundle = examination_bundle(
+        clinic_id=clinic_id,
+        number=number or f"EXAMPLE-{uuid.uuid4().hex[:8].upper()}",
+        examined_on=examined_on.date() if examined_on else None,
+    )
+    text = json.dumps(bundle, ensure_ascii=False, indent=2) + "\n"
+    if out:
+        out.write_text(text, "utf-8")
+        click.echo(f"examination {bundle['identifier']['value']} of {clinic_id}: {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
 # -- audit -----------------------------------------------------------------------------------
 @main.group()
 def audit() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,29 @@ from tests.certificates.builders import load_rulesets
 from tests.support import BASE_URL, World, throwaway_postgres
 
 pytest_plugins = ["tests.privacy_watch"]
+
+# REGISTRY_TEST_DAYS_AHEAD=730 runs the tests with the clock that many days ahead (ticking from
+# there): no test may depend on the day it runs (tests/test_any_day.py runs a slice this way).
+DAYS_AHEAD = "REGISTRY_TEST_DAYS_AHEAD"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    days = os.environ.get(DAYS_AHEAD)
+    if days:
+        import time_machine
+
+        ahead = datetime.now(UTC) + timedelta(days=int(days))
+        traveller = time_machine.travel(ahead, tick=True)
+        traveller.start()
+        config.add_cleanup(traveller.stop)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    days = os.environ.get(DAYS_AHEAD)
+    if days:
+        today = datetime.now(UTC).date()
+        terminalreporter.write_line(f"the clock ran {days} days ahead: today was {today}")
+
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 KEEP_TABLES = {"jurisdictions", "alembic_version"}

@@ -150,6 +150,14 @@ def test_invalid_example_fails_at_the_documented_location(case):
     assert (case["code"], case["location"]) in issues
 
 
+@pytest.mark.parametrize("case", MANIFEST["cases"], ids=lambda case: case["file"])
+def test_invalid_example_fails_against_the_real_clock_too(case):
+    # a validator run on any day refuses each file, at the documented location
+    with pytest.raises(InvalidResource) as caught:
+        parse_examination_bundle((INVALID_DIR / case["file"]).read_bytes())
+    assert (case["code"], case["location"]) in [(i.code, i.location) for i in caught.value.issues]
+
+
 def test_manifest_covers_the_rules_every_client_trips_over():
     files = {case["file"] for case in MANIFEST["cases"]}
 
