@@ -25,6 +25,7 @@ def create_app(config: dict[str, Any] | None = None, *, create_keys: bool = Fals
     from registry import logs, web
     from registry.extensions import limiter
     from registry.operations.metrics import init_http_metrics
+    from registry.subscriptions import message_bus
 
     app = Flask(__name__, instance_relative_config=True)
     settings = Settings.from_env(Path(app.instance_path), **(config or {}))
@@ -33,13 +34,16 @@ def create_app(config: dict[str, Any] | None = None, *, create_keys: bool = Fals
     if create_keys:
         keystore.ensure()
     data_keys = settings.data_keys or (keystore.secret("data"),)
-    app.extensions["registry"] = web.RegistryContext(
+    db = Database(settings.database_url, pool_size=settings.db_pool_size, bus=message_bus())
+    registry = web.RegistryContext(
         settings=settings,
-        db=Database(settings.database_url, pool_size=settings.db_pool_size),
+        db=db,
         keystore=keystore,
         cipher=DataCipher(data_keys),
         index_key=settings.index_key or keystore.secret("index"),
     )
+    db.context = registry  # every unit of work carries it
+    app.extensions["registry"] = registry
     app.json = web.LimitedJSONProvider(app)
     if settings.proxy_hops:
         # the rate limiter and logs must see the client's address, not the proxy's
@@ -67,6 +71,7 @@ def create_app(config: dict[str, Any] | None = None, *, create_keys: bool = Fals
         "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     _register_blueprints(api)
+    from registry.examinations.fhir_views import blp as fhir_examinations
     from registry.fhir.views import blp as fhir_api
     from registry.operations.views import pages as operations_pages
     from registry.surveillance.pages import blp as surveillance_pages
@@ -77,6 +82,7 @@ def create_app(config: dict[str, Any] | None = None, *, create_keys: bool = Fals
     app.register_blueprint(verification_pages)
     app.register_blueprint(surveillance_pages)
     app.register_blueprint(fhir_api)
+    app.register_blueprint(fhir_examinations)
     web.init_app(app)  # after the Api, so our handlers replace flask-smorest's
     return app
 

@@ -6,11 +6,18 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from registry.events import NO_SUBSCRIBERS, Event, MessageBus
+
+if TYPE_CHECKING:
+    from registry.config import Settings
+    from registry.crypto.encryption import DataCipher
+    from registry.crypto.keystore import KeyStore
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -100,18 +107,56 @@ def dispose_engine() -> None:
 
 
 class UnitOfWork:
-    """One transaction: ``with uow: ...; uow.commit()``; anything not committed rolls back."""
+    """One transaction: ``with uow: ...; uow.commit()``; anything not committed rolls back.
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    It carries what services need besides the session: the app's context (settings, keys,
+    cipher, clock) and the message bus its events are published on.
+    """
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        bus: MessageBus = NO_SUBSCRIBERS,
+        context: AppContext | None = None,
+    ) -> None:
         self._session_factory = session_factory
         self._session: Session | None = None
         self.committed = False
+        self.bus = bus
+        self._context = context
 
     @property
     def session(self) -> Session:
         if self._session is None:
             raise RuntimeError("the unit of work is not open")
         return self._session
+
+    @property
+    def context(self) -> AppContext:
+        if self._context is None:
+            raise RuntimeError("this unit of work has no app context")
+        return self._context
+
+    @property
+    def settings(self) -> Settings:
+        return self.context.settings
+
+    @property
+    def keystore(self) -> KeyStore:
+        return self.context.keystore
+
+    @property
+    def cipher(self) -> DataCipher:
+        return self.context.cipher
+
+    @property
+    def index_key(self) -> bytes:
+        return self.context.index_key
+
+    def publish(self, event: Event) -> list[Any]:
+        """Hand an event to its subscribers, in this transaction; what they returned."""
+        return self.bus.handle(self, event)
 
     def __enter__(self) -> UnitOfWork:
         self._session = self._session_factory()
@@ -137,11 +182,22 @@ class UnitOfWork:
         self.session.rollback()
 
 
+class AppContext(Protocol):
+    """What a unit of work carries of the running app (registry.web.RegistryContext)."""
+
+    settings: Settings
+    keystore: KeyStore
+    cipher: DataCipher
+    index_key: bytes
+
+
 class Database:
     """The engine and session factory of one app."""
 
-    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+    def __init__(self, url: str, *, pool_size: int = 5, bus: MessageBus = NO_SUBSCRIBERS) -> None:
         self.url = url
+        self.bus = bus
+        self.context: AppContext | None = None  # set by create_app once the context exists
         pool = (
             {} if url.startswith("sqlite") else {"pool_size": pool_size, "max_overflow": pool_size}
         )
@@ -153,7 +209,7 @@ class Database:
 
     def unit_of_work(self) -> UnitOfWork:
         """A new unit of work."""
-        return UnitOfWork(self.session_factory)
+        return UnitOfWork(self.session_factory, bus=self.bus, context=self.context)
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:

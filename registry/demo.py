@@ -234,10 +234,6 @@ def _submit(ctx: RegistryContext, clinic_id: str, bundle: dict[str, Any]) -> Sub
             uow,
             principal=_clinic_principal(clinic_id),
             bundle_json=json.dumps(bundle, ensure_ascii=False).encode(),
-            settings=ctx.settings,
-            cipher=ctx.cipher,
-            index_key=ctx.index_key,
-            keystore=ctx.keystore,
         )
         uow.commit()
     return submission

@@ -27,9 +27,7 @@ from registry.auth.principal import Principal
 from registry.crypto.encryption import DataCipher
 from registry.crypto.keys import (
     KeyFormatError,
-    PrivateKey,
     generate_key,
-    load_private_jwk,
     load_public_jwk,
     private_jwk,
     public_jwk,
@@ -37,62 +35,9 @@ from registry.crypto.keys import (
 )
 from registry.db import UnitOfWork, utcnow
 from registry.errors import BadRequest, Conflict, NotFound
+from registry.events import ClinicStatusChanged, KeyCompromised
 
 CLINIC_ID = re.compile(r"^[A-Z]{2}-[A-Z]{3}-\d{4}$")
-
-
-# -- questions asked about a clinic or key at a moment ---------------------------------------
-def clinic_status_at(clinic: Clinic, when: datetime) -> str:
-    """The clinic's status from its dated history as of ``when`` (``not-yet-registered`` before).
-
-    Of the events in force at ``when``, the one recorded last wins, so a suspension recorded
-    today with an earlier effective time overrides what was believed before it was known.
-    """
-    return _status_at(clinic.history, when, "not-yet-registered")
-
-
-def _status_at(
-    history: Sequence[ClinicStatusEvent | KeyStatusEvent], when: datetime, before: str
-) -> str:
-    in_force = [e for e in history if e.effective_at <= when]
-    if not in_force:
-        return before
-    return max(in_force, key=lambda e: (e.recorded_at, e.id or 0)).status
-
-
-def accreditation_at(clinic: Clinic, when: datetime) -> str:
-    """``active`` only when the history says active and ``when`` lies in the window."""
-    status = clinic_status_at(clinic, when)
-    if status == "active":
-        day = when.date()
-        if day < clinic.accredited_from or (
-            clinic.accredited_until is not None and day > clinic.accredited_until
-        ):
-            return "outside-accreditation-window"
-    return status
-
-
-def accredited_on(clinic: Clinic, day: date) -> bool:
-    """Whether the clinic was accredited at some moment of ``day`` (UTC)."""
-    return any(
-        accreditation_at(clinic, moment) == "active"
-        for moment in (
-            datetime.combine(day, time.max, UTC),
-            *(e.effective_at for e in clinic.history if e.effective_at.date() == day),
-        )
-    )
-
-
-def key_status_at(key: SigningKey, when: datetime) -> str:
-    """A key's status as of ``when``: ``not-yet-registered`` before it was created."""
-    if when < key.created_at:
-        return "not-yet-registered"
-    return _status_at(key.history, when, "active")
-
-
-def compromised_since(key: SigningKey) -> datetime | None:
-    """When the key was compromised, if it ever was."""
-    return next((e.effective_at for e in key.history if e.status == "compromised"), None)
 
 
 # -- clinics ---------------------------------------------------------------------------------
@@ -227,6 +172,7 @@ def change_clinic_status(
         )
     )
     clinic.status = status
+    uow.publish(ClinicStatusChanged(clinic, status, effective_at=when))
     record(
         session,
         actor=principal,
@@ -310,14 +256,6 @@ def generate_clinic_key(
     return row, secret
 
 
-def custodial_private_key(key: SigningKey, cipher: DataCipher) -> PrivateKey:
-    """Open a custodial key's sealed private part."""
-    if key.custody != "custodial" or key.sealed_private_jwk is None:
-        raise BadRequest(f"key {key.kid} is not held by the registry")
-    opened = cipher.decrypt(key.sealed_private_jwk, context=f"signing-key:{key.kid}".encode())
-    return load_private_jwk(json.loads(opened))
-
-
 def change_key_status(
     uow: UnitOfWork,
     *,
@@ -351,12 +289,9 @@ def change_key_status(
     )
     key.status = status
     if status == "compromised":
-        # what was signed with the key from the compromise on cannot be trusted: its
-        # certificates are revoked in this same transaction (imported here: certificates
-        # depend on accreditation, not the other way round)
-        from registry.certificates.service import revoke_after_key_compromise
-
-        revoke_after_key_compromise(uow, kid=kid, since=when, actor=principal, now=now)
+        # what was signed with the key from the compromise on cannot be trusted: the
+        # certificates feature revokes it in this same transaction
+        uow.publish(KeyCompromised(kid, since=when, actor=principal, now=now))
     record(
         session,
         actor=principal,

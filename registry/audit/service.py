@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from registry.audit.models import AuditEvent
 from registry.crypto.canonical import canonical_json, sha256_hex
-from registry.db import utcnow
+from registry.db import UnitOfWork, utcnow
+from registry.events import VersionRetired, VersionStored
 
 GENESIS = "0" * 64
 _CHAIN_LOCK = 0x52454749  # advisory lock id: appends to the chain queue on PostgreSQL
@@ -235,3 +236,40 @@ def as_fhir(event: AuditEvent, *, base_url: str) -> dict[str, Any]:
             {"what": {"identifier": {"system": event.object_type, "value": event.object_id}}}
         ]
     return resource
+
+
+# -- subscriptions (registry/subscriptions.py) ------------------------------------------------
+def on_version_stored(uow: UnitOfWork, event: VersionStored) -> None:
+    """An examination created, or amended to a new version."""
+    version = event.version
+    if event.replaces is None:
+        action = "examination.create"
+        detail = {
+            "version": version.version,
+            "purpose": version.purpose,
+            "custodial": version.custodial,
+        }
+    else:
+        action = "examination.update"
+        detail = {"version": version.version, "replaces": event.replaces.version}
+    record(
+        uow.session,
+        actor=event.actor,
+        action=action,
+        object_type="Examination",
+        object_id=event.examination.id,
+        detail=detail,
+    )
+
+
+def on_version_retired(uow: UnitOfWork, event: VersionRetired) -> None:
+    """An examination withdrawn (an amendment is audited with its new version)."""
+    if event.withdrawn:
+        record(
+            uow.session,
+            actor=event.actor,
+            action="examination.withdraw",
+            object_type="Examination",
+            object_id=event.examination.id,
+            detail={"version": event.version.version},
+        )

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry.accreditation.models import Clinic, Jurisdiction
-from registry.accreditation.service import accreditation_at
+from registry.accreditation.status import accreditation_at
 from registry.audit.service import Actor, record
 from registry.auth.models import ROLES, Client, UsedAssertion
 from registry.auth.principal import ROLE_SCOPES, Principal

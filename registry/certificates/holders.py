@@ -20,6 +20,10 @@ import json
 from dataclasses import dataclass
 from datetime import date
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.certificates.models import Certificate
 from registry.config import Settings
 from registry.crypto.encryption import DataCipher
 from registry.crypto.keys import b64url
@@ -119,3 +123,16 @@ def secret_hash(secret: str) -> str:
 def secret_matches(secret: str, stored_hash: str) -> bool:
     """Whether a presented holder secret is the one whose hash is stored (constant time)."""
     return hmac.compare_digest(secret_hash(secret), stored_hash)
+
+
+def certificates_for_holder(session: Session, secret: str) -> list[Certificate]:
+    """The certificates a holder link opens, oldest first (the caller audits the read)."""
+    if not secret or len(secret) > 64:
+        return []
+    return list(
+        session.scalars(
+            select(Certificate)
+            .where(Certificate.holder_secret_hash == secret_hash(secret))
+            .order_by(Certificate.issued_at, Certificate.id)
+        )
+    )

@@ -22,6 +22,7 @@ from registry.audit.service import Actor, Entry, SystemActor, record, record_all
 from registry.auth.permissions import authorize
 from registry.auth.principal import Principal
 from registry.certificates import catalogue, holders, shc
+from registry.certificates.assessment import Assessment
 from registry.certificates.cards import (
     certificate_card,
     certificate_holder,
@@ -54,6 +55,7 @@ from registry.config import Settings
 from registry.crypto.keystore import KeyStore
 from registry.db import UnitOfWork, utcnow
 from registry.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from registry.events import KeyCompromised, VersionRetired, VersionStored
 from registry.examinations.models import Examination, ExaminationVersion
 from registry.fhir.record import ExaminationRecord
 
@@ -64,7 +66,6 @@ __all__ = [
     "Rotation",
     "certificate_card",
     "certificate_holder",
-    "certificates_for_holder",
     "crl",
     "crl_versions",
     "download",
@@ -83,17 +84,6 @@ REGISTRY = SystemActor()
 HOLDER = SystemActor(actor_id="holder", role="holder")
 DOWNLOAD_KINDS = ("qr.svg", "qr.png", "card", "pdf")
 _ID_ATTEMPTS = 8
-
-
-@dataclass(frozen=True)
-class Assessment:
-    """One destination's verdict on an examination version, and its certificate when met."""
-
-    destination: str
-    met: bool
-    reasons: tuple[Reason, ...]  # for the examining clinic (and the destination's authority)
-    certificate: Certificate | None
-    ruleset_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -392,19 +382,6 @@ def _new_certificates(
 
 
 # -- reading and downloads -------------------------------------------------------------------
-def certificates_for_holder(session: Session, secret: str) -> list[Certificate]:
-    """The certificates a holder link opens, oldest first (the caller audits the read)."""
-    if not secret or len(secret) > 64:
-        return []
-    return list(
-        session.scalars(
-            select(Certificate)
-            .where(Certificate.holder_secret_hash == holders.secret_hash(secret))
-            .order_by(Certificate.issued_at, Certificate.id)
-        )
-    )
-
-
 def _open(
     session: Session,
     *,
@@ -537,4 +514,37 @@ def _view(
         qr_text=shc.qr_payload(token),
         base_url=settings.base_url,
         holder_secret=holders.holder_secret(keystore, examination_id=certificate.examination_id),
+    )
+
+
+# -- subscriptions (registry/subscriptions.py) ------------------------------------------------
+def on_version_stored(uow: UnitOfWork, event: VersionStored) -> list[Assessment]:
+    """Assess the new version against every ruleset that applies and certify what is met."""
+    return issue_for_version(
+        uow,
+        examination=event.examination,
+        version=event.version,
+        record=event.record,
+        clinic=event.clinic,
+        keystore=uow.keystore,
+        settings=uow.settings,
+        now=event.now,
+    )
+
+
+def on_version_retired(uow: UnitOfWork, event: VersionRetired) -> None:
+    """A version amended or withdrawn takes its certificates with it."""
+    revoke_for_examination(
+        uow,
+        examination_id=event.examination.id,
+        reason=event.reason,
+        actor=event.actor,
+        now=event.now,
+    )
+
+
+def on_key_compromised(uow: UnitOfWork, event: KeyCompromised) -> None:
+    """What was signed with a stolen clinic key from the compromise on is revoked."""
+    revoke_after_key_compromise(
+        uow, kid=event.kid, since=event.since, actor=event.actor, now=event.now
     )

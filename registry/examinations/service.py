@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from registry.accreditation.models import Clinic, SigningKey
-from registry.accreditation.service import (
+from registry.accreditation.status import (
     accreditation_at,
     accredited_on,
     compromised_since,
@@ -22,21 +22,21 @@ from registry.accreditation.service import (
 from registry.audit.service import record as audit
 from registry.auth.permissions import authorize
 from registry.auth.principal import Principal
-from registry.certificates import service as certificates
+from registry.certificates.assessment import Assessment
 from registry.config import Settings
 from registry.crypto.canonical import sha256_hex
 from registry.crypto.encryption import DataCipher
 from registry.crypto.jws import JWSError, read_header
 from registry.crypto.keys import load_public_jwk
-from registry.crypto.keystore import KeyStore
 from registry.db import UnitOfWork, utcnow
 from registry.errors import Conflict, InvalidResource, Issue, NotFound
+from registry.events import VersionRetired, VersionStored
 from registry.examinations import linkage, persons, signing
 from registry.examinations.models import Examination, ExaminationVersion, TestResult
+from registry.examinations.sealed import open_bundle, seal_bundle, seal_outcome
 from registry.fhir import ExaminationRecord, parse_examination_bundle
-from registry.referrals import service as referrals
-from registry.surveillance import service as surveillance
-from registry.surveillance.tally import tally_of
+
+__all__ = ["Submission", "amend", "read_bundle", "submit", "withdraw"]
 
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -48,27 +48,11 @@ class Submission:
     examination: Examination
     version: ExaminationVersion
     created: bool  # False when an identical submission was already stored
-    assessments: list[certificates.Assessment] = field(default_factory=list)
+    assessments: list[Assessment] = field(default_factory=list)
 
 
 def _refuse(location: str, text: str, code: str = "business-rule") -> InvalidResource:
     return InvalidResource(issues=[Issue(code=code, diagnostics=text, location=location)])
-
-
-def _seal_bundle(cipher: DataCipher, examination_id: str, version: int, raw: bytes) -> bytes:
-    return cipher.encrypt(raw, context=f"examination:{examination_id}:{version}".encode())
-
-
-def open_bundle(cipher: DataCipher, version: ExaminationVersion) -> bytes:
-    """The bundle exactly as signed, decrypted."""
-    context = f"examination:{version.examination_id}:{version.version}".encode()
-    return cipher.decrypt(version.sealed_bundle, context=context)
-
-
-def open_outcome(cipher: DataCipher, result: TestResult) -> str:
-    """A test result's outcome, decrypted."""
-    context = f"result:{result.version.examination_id}:{result.version.version}:{result.concept}"
-    return cipher.decrypt(result.sealed_outcome, context=context.encode()).decode()
 
 
 # -- checks ----------------------------------------------------------------------------------
@@ -193,11 +177,10 @@ def _new_version(
     record: ExaminationRecord,
     raw: bytes,
     clinic: Clinic,
-    cipher: DataCipher,
     now: datetime,
-    referrals_completed: int = 0,
 ) -> ExaminationVersion:
     """Verify or apply the signature, then store an immutable version with its results."""
+    cipher = uow.cipher
     content = signing.signed_content(record.bundle)
     if record.signature is not None:
         token, key, signed_at = _verify_signature(clinic, record, content, now)
@@ -209,7 +192,7 @@ def _new_version(
     version = ExaminationVersion(
         version=number,
         status="final",
-        sealed_bundle=_seal_bundle(cipher, examination.id, number, stored),
+        sealed_bundle=seal_bundle(cipher, examination.id, number, stored),
         bundle_sha256=sha256_hex(content),
         jws=token,
         signing_kid=key.kid,
@@ -224,25 +207,17 @@ def _new_version(
     )
     examination.versions.append(version)
     for result in record.results:
-        context = f"result:{examination.id}:{number}:{result.concept}"
         version.results.append(
             TestResult(
                 concept=result.concept,
                 loinc=result.loinc,
-                sealed_outcome=cipher.encrypt(result.outcome.encode(), context=context.encode()),
+                sealed_outcome=seal_outcome(
+                    cipher, examination.id, number, result.concept, result.outcome
+                ),
                 effective=result.effective,
             )
         )
     uow.session.flush()
-    # surveillance counts move in the same transaction as the version that changes them
-    surveillance.count(
-        uow.session,
-        cipher=cipher,
-        version_id=version.id,
-        tally=tally_of(
-            record, clinic_country=clinic.country, referrals_completed=referrals_completed
-        ),
-    )
     return version
 
 
@@ -280,46 +255,54 @@ def _replay(uow: UnitOfWork, existing: Examination, record: ExaminationRecord) -
     )
 
 
-def submit(
-    uow: UnitOfWork,
-    *,
-    principal: Principal,
-    bundle_json: bytes,
-    settings: Settings,
-    cipher: DataCipher,
-    index_key: bytes,
-    keystore: KeyStore,
-    now: datetime | None = None,
-) -> Submission:
-    """Validate, verify (or custodially sign) and store a new examination; idempotent by id.
-
-    In the same transaction: a certificate for every destination whose ruleset is met.
-    """
-    authorize(principal, "examination.submit", clinic_id=principal.clinic_id)
-    now = now or utcnow()
-    record = _parse(bundle_json, settings)
-    clinic = _clinic_of(uow, principal, record)
-    existing = _existing(uow, clinic.id, record)
-    if existing is not None:
-        return _replay(uow, existing, record)
-    _check_clinic(clinic, record, now)
-    person, person_created = persons.match_or_create(
-        uow.session, person=record.person, cipher=cipher, index_key=index_key, now=now
+def _match_person(uow: UnitOfWork, record: ExaminationRecord, now: datetime) -> tuple[Any, bool]:
+    person, created = persons.match_or_create(
+        uow.session, person=record.person, cipher=uow.cipher, index_key=uow.index_key, now=now
     )
     uow.session.flush()
-    previous = None
+    return person, created
+
+
+def _previous_of(uow: UnitOfWork, record: ExaminationRecord, person_id: str) -> Examination | None:
+    """The earlier examination a return examination continues (named, or the person's last)."""
     if record.previous_examination:
         previous = uow.session.get(Examination, record.previous_examination)
-        if previous is None or previous.person_id != person.id:
+        if previous is None or previous.person_id != person_id:
             raise _refuse(
                 "Bundle.entry[0].resource.extension",
                 f"previous examination {record.previous_examination!r} is not an "
                 "examination of this person",
             )
-    elif record.purpose == "return":
-        previous = linkage.previous_pre_departure(
-            uow.session, person_id=person.id, before=record.examination_date
+        return previous
+    if record.purpose == "return":
+        return linkage.previous_pre_departure(
+            uow.session, person_id=person_id, before=record.examination_date
         )
+    return None
+
+
+def submit(
+    uow: UnitOfWork,
+    *,
+    principal: Principal,
+    bundle_json: bytes,
+    now: datetime | None = None,
+) -> Submission:
+    """Validate, verify (or custodially sign) and store a new examination; idempotent by id.
+
+    In the same transaction, through VersionStored: a certificate for every destination whose
+    ruleset is met, referrals, surveillance counts and the audit event.
+    """
+    authorize(principal, "examination.submit", clinic_id=principal.clinic_id)
+    now = now or utcnow()
+    record = _parse(bundle_json, uow.settings)
+    clinic = _clinic_of(uow, principal, record)
+    existing = _existing(uow, clinic.id, record)
+    if existing is not None:
+        return _replay(uow, existing, record)
+    _check_clinic(clinic, record, now)
+    person, person_created = _match_person(uow, record, now)
+    previous = _previous_of(uow, record, person.id)
     examination = Examination(
         id=f"EX{secrets.token_hex(12)}",
         clinic_id=clinic.id,
@@ -347,13 +330,41 @@ def submit(
         if twin is None:
             raise
         return _replay(uow, twin, record)
+    return _store_version(
+        uow,
+        examination=examination,
+        record=record,
+        raw=bundle_json,
+        clinic=clinic,
+        person=person,
+        person_created=person_created,
+        principal=principal,
+        now=now,
+    )
+
+
+def _store_version(
+    uow: UnitOfWork,
+    *,
+    examination: Examination,
+    record: ExaminationRecord,
+    raw: bytes,
+    clinic: Clinic,
+    person: Any,
+    person_created: bool,
+    principal: Principal,
+    now: datetime,
+) -> Submission:
+    """The one pipeline of submit and amend: link the person, retire the current version (if
+    any), store the new one and tell the subscribers (referrals, surveillance, audit,
+    certificates) in this transaction."""
     linkage.propose_matches(
         uow.session,
         person=person,
         data=record.person,
         created=person_created,
         examination_id=examination.id,
-        index_key=index_key,
+        index_key=uow.index_key,
         now=now,
     )
     linkage.link_dependant(
@@ -361,45 +372,39 @@ def submit(
         dependant=person,
         related=record.related_persons,
         examination_id=examination.id,
-        cipher=cipher,
-        index_key=index_key,
+        cipher=uow.cipher,
+        index_key=uow.index_key,
         now=now,
     )
-    referrals.record_referrals(
-        uow.session,
-        examination=examination,
-        referrals=record.referrals,
-        actor=principal.actor_id,
-        now=now,
-    )
+    replaces = examination.current if examination.versions else None
+    if replaces is not None:
+        replaces.status = "amended"
+        uow.publish(
+            VersionRetired(
+                examination,
+                replaces,
+                reason="superseded by an amended examination",
+                actor=principal,
+                now=now,
+            )
+        )
+    number = examination.current_version + 1 if replaces is not None else 1
     version = _new_version(
-        uow,
-        examination=examination,
-        number=1,
-        record=record,
-        raw=bundle_json,
-        clinic=clinic,
-        cipher=cipher,
-        now=now,
+        uow, examination=examination, number=number, record=record, raw=raw, clinic=clinic, now=now
     )
-    audit(
-        uow.session,
-        actor=principal,
-        action="examination.create",
-        object_type="Examination",
-        object_id=examination.id,
-        detail={"version": 1, "purpose": record.purpose, "custodial": version.custodial},
+    examination.current_version = number
+    examination.person_id = person.id
+    examination.purpose = record.purpose
+    examination.destination = record.destination
+    examination.examination_date = record.examination_date
+    examination.history_consent = record.consent_allows_history
+    examination.updated_at = now
+    answers = uow.publish(
+        VersionStored(
+            examination, version, record, clinic, actor=principal, now=now, replaces=replaces
+        )
     )
-    assessments = certificates.issue_for_version(
-        uow,
-        examination=examination,
-        version=version,
-        record=record,
-        clinic=clinic,
-        keystore=keystore,
-        settings=settings,
-        now=now,
-    )
+    assessments = [answer for answer in answers if isinstance(answer, Assessment)]
     return Submission(examination, version, created=True, assessments=assessments)
 
 
@@ -430,16 +435,12 @@ def amend(
     principal: Principal,
     examination_id: str,
     bundle_json: bytes,
-    settings: Settings,
-    cipher: DataCipher,
-    index_key: bytes,
-    keystore: KeyStore,
     now: datetime | None = None,
 ) -> Submission:
     """Store a new version; the previous one becomes ``amended`` (its certificates go too)."""
     now = now or utcnow()
     examination = _own_examination(uow, principal, examination_id, "examination.submit")
-    record = _parse(bundle_json, settings)
+    record = _parse(bundle_json, uow.settings)
     clinic = _clinic_of(uow, principal, record)
     if examination.status == "entered-in-error":
         raise Conflict(f"examination {examination_id} was withdrawn; submit a new one")
@@ -458,84 +459,18 @@ def amend(
     # the same record re-signed with a new key after a compromise is a new version: its
     # certificates were revoked with the key, and the new signature earns new ones
     _check_clinic(clinic, record, now)
-    person, person_created = persons.match_or_create(
-        uow.session, person=record.person, cipher=cipher, index_key=index_key, now=now
-    )
-    uow.session.flush()
-    linkage.propose_matches(
-        uow.session,
-        person=person,
-        data=record.person,
-        created=person_created,
-        examination_id=examination.id,
-        index_key=index_key,
-        now=now,
-    )
-    previous = examination.current
-    previous.status = "amended"
-    surveillance.uncount(uow.session, cipher=cipher, version_id=previous.id)
-    number = examination.current_version + 1
-    examination.person_id = person.id
-    linkage.link_dependant(
-        uow.session,
-        dependant=person,
-        related=record.related_persons,
-        examination_id=examination.id,
-        cipher=cipher,
-        index_key=index_key,
-        now=now,
-    )
-    completed = referrals.record_referrals(
-        uow.session,
-        examination=examination,
-        referrals=record.referrals,
-        actor=principal.actor_id,
-        now=now,
-    )
-    version = _new_version(
+    person, person_created = _match_person(uow, record, now)
+    return _store_version(
         uow,
         examination=examination,
-        number=number,
         record=record,
         raw=bundle_json,
         clinic=clinic,
-        cipher=cipher,
-        now=now,
-        referrals_completed=completed,
-    )
-    examination.current_version = number
-    examination.person_id = person.id
-    examination.purpose = record.purpose
-    examination.destination = record.destination
-    examination.examination_date = record.examination_date
-    examination.history_consent = record.consent_allows_history
-    examination.updated_at = now
-    audit(
-        uow.session,
-        actor=principal,
-        action="examination.update",
-        object_type="Examination",
-        object_id=examination.id,
-        detail={"version": number, "replaces": previous.version},
-    )
-    certificates.revoke_for_examination(
-        uow,
-        examination_id=examination.id,
-        reason="superseded by an amended examination",
-        actor=principal,
+        person=person,
+        person_created=person_created,
+        principal=principal,
         now=now,
     )
-    assessments = certificates.issue_for_version(
-        uow,
-        examination=examination,
-        version=version,
-        record=record,
-        clinic=clinic,
-        keystore=keystore,
-        settings=settings,
-        now=now,
-    )
-    return Submission(examination, version, created=True, assessments=assessments)
 
 
 def withdraw(
@@ -544,7 +479,6 @@ def withdraw(
     principal: Principal,
     examination_id: str,
     reason: str,
-    cipher: DataCipher,
     now: datetime | None = None,
 ) -> Submission:
     """Mark the current version entered-in-error with a reason; its certificates are revoked."""
@@ -556,27 +490,13 @@ def withdraw(
         raise Conflict(f"examination {examination_id} is already withdrawn")
     version = examination.current
     version.status = "entered-in-error"
-    surveillance.uncount(uow.session, cipher=cipher, version_id=version.id)
     version.status_reason = reason.strip()
-    referrals.withdraw_referrals(
-        uow.session, examination_id=examination.id, actor=principal.actor_id, now=now
-    )
     examination.status = "entered-in-error"
     examination.updated_at = now
-    audit(
-        uow.session,
-        actor=principal,
-        action="examination.withdraw",
-        object_type="Examination",
-        object_id=examination.id,
-        detail={"version": version.version},
-    )
-    certificates.revoke_for_examination(
-        uow,
-        examination_id=examination.id,
-        reason="examination entered in error",
-        actor=principal,
-        now=now,
+    uow.publish(
+        VersionRetired(
+            examination, version, reason="examination entered in error", actor=principal, now=now
+        )
     )
     return Submission(examination, version, created=False)
 
@@ -586,7 +506,6 @@ def read_bundle(
     *,
     principal: Principal,
     examination_id: str,
-    cipher: DataCipher,
     version: int | None = None,
 ) -> tuple[ExaminationVersion, bytes]:
     """The bundle byte for byte as signed, for the examining clinic; the read is audited."""
@@ -598,7 +517,7 @@ def read_bundle(
     )
     if chosen is None:
         raise NotFound(f"examination {examination_id} has no version {version}")
-    raw = open_bundle(cipher, chosen)
+    raw = open_bundle(uow.cipher, chosen)
     audit(
         uow.session,
         actor=principal,

@@ -104,10 +104,6 @@ def submit() -> Any:
                 uow,
                 principal=principal,
                 bundle_json=_body(),
-                settings=ctx.settings,
-                cipher=ctx.cipher,
-                index_key=ctx.index_key,
-                keystore=ctx.keystore,
             )
             uow.commit()
             receipt = _receipt(submission)
@@ -131,7 +127,6 @@ def read(query: dict[str, Any], examination_id: str) -> Response:
             uow,
             principal=current_principal(),
             examination_id=examination_id,
-            cipher=ctx.cipher,
             version=query.get("version"),
         )
         uow.commit()
@@ -156,10 +151,6 @@ def amend(examination_id: str) -> Any:
             principal=current_principal(),
             examination_id=examination_id,
             bundle_json=_body(),
-            settings=ctx.settings,
-            cipher=ctx.cipher,
-            index_key=ctx.index_key,
-            keystore=ctx.keystore,
         )
         uow.commit()
         return _receipt(submission)
@@ -178,7 +169,6 @@ def withdraw(body: dict[str, Any], examination_id: str) -> Any:
             principal=current_principal(),
             examination_id=examination_id,
             reason=body["reason"],
-            cipher=ctx.cipher,
         )
         uow.commit()
         return _receipt(submission)

@@ -1,4 +1,5 @@
-"""Read-only FHIR: ``/fhir/metadata``, our conformance resources and examination Bundles."""
+"""Read-only FHIR: ``/fhir/metadata`` and our conformance resources (examination Bundles are
+read in registry/examinations/fhir_views.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import flask
 from flask import Response, request
 
 from registry.db import utcnow
-from registry.examinations import service as examinations
+from registry.errors import InvalidResource, Issue
 from registry.extensions import public_reads
 from registry.fhir import conformance
-from registry.web import context, current_principal
+from registry.web import context, operation_outcome
 
 # FHIR's own REST conventions (OperationOutcome errors, searchset Bundles): outside the API document
 blp = flask.Blueprint("fhir", __name__, url_prefix="/fhir")
@@ -29,13 +30,7 @@ def _answer(resource: dict[str, Any], status: int = 200) -> Response:
 
 
 def _not_found(text: str) -> Response:
-    return _answer(
-        {
-            "resourceType": "OperationOutcome",
-            "issue": [{"severity": "error", "code": "not-found", "diagnostics": text}],
-        },
-        404,
-    )
+    return _answer(operation_outcome(InvalidResource(issues=[Issue("not-found", text)])), 404)
 
 
 @blp.route("/metadata")
@@ -49,21 +44,6 @@ def metadata() -> Response:
             date=utcnow().date().isoformat(),
         )
     )
-
-
-@blp.route("/Bundle/<examination_id>")
-def examination_bundle(examination_id: str) -> Response:
-    """An examination Bundle exactly as signed: the examining clinic only."""
-    ctx = context()
-    with ctx.db.unit_of_work() as uow:
-        stored, raw = examinations.read_bundle(
-            uow, principal=current_principal(), examination_id=examination_id, cipher=ctx.cipher
-        )
-        uow.commit()
-    response = Response(raw, content_type=FHIR_JSON)
-    response.headers["ETag"] = f'W/"{stored.version}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 @blp.route("/<resource_type>")

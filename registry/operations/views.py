@@ -8,7 +8,7 @@ from marshmallow import INCLUDE, Schema, fields
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from registry.certificates.service import crl_versions
+from registry.certificates.revocation import crl_versions
 from registry.extensions import public_reads
 from registry.operations.metrics import exposition
 from registry.web import Blueprint, context

@@ -3,7 +3,7 @@
 A referral is ``requested`` when its examination is stored; the facility it names (a clinic
 client) moves it to ``accepted``, ``completed`` or ``lost-to-follow-up``. Referrals open longer
 than ``Settings.referral_overdue_days`` are overdue. Completions move the surveillance count
-of the examination's current version in the same transaction.
+of the examination's current version in the same transaction (the ReferralsCompleted event).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.audit.service import record as audit
@@ -21,12 +21,11 @@ from registry.auth.principal import Principal
 from registry.crypto.encryption import DataCipher
 from registry.db import UnitOfWork, utcnow
 from registry.errors import Conflict, NotFound
+from registry.events import ReferralsCompleted, VersionRetired, VersionStored
 from registry.examinations.models import Examination, Person
 from registry.examinations.persons import open_identity
 from registry.fhir import ReferralData
 from registry.referrals.models import OPEN_STATUSES, Referral
-from registry.surveillance import service as surveillance
-from registry.surveillance.tally import PROGRAMME_REFERRALS
 
 # Where a facility may move a referral; ``completed`` is final.
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -62,10 +61,11 @@ def record_referrals(
     referrals: list[ReferralData],
     actor: str,
     now: datetime,
-) -> int:
+    amending: bool,
+) -> None:
     """Create the version's referrals; on an amendment keep those that survive, with their
-    follow-up, and revoke the rest. Returns how many programme referrals are completed."""
-    existing = _live(session, examination.id) if examination.versions else []
+    follow-up, and revoke the rest."""
+    existing = _live(session, examination.id) if amending else []
     kept: list[Referral] = []
     for ordinal, data in enumerate(referrals):
         twin = next(
@@ -102,7 +102,6 @@ def record_referrals(
             dropped.status = "revoked"
             dropped.status_changed_at = now
             dropped.status_changed_by = actor
-    return sum(1 for r in kept if r.status == "completed" and r.reason in PROGRAMME_REFERRALS)
 
 
 def withdraw_referrals(session: Session, *, examination_id: str, actor: str, now: datetime) -> None:
@@ -111,16 +110,6 @@ def withdraw_referrals(session: Session, *, examination_id: str, actor: str, now
         referral.status = "entered-in-error"
         referral.status_changed_at = now
         referral.status_changed_by = actor
-
-
-def completed_by_examination(session: Session) -> dict[str, int]:
-    """Completed programme referrals per examination (for rebuilding the counts)."""
-    rows = session.execute(
-        select(Referral.examination_id, func.count())
-        .where(Referral.status == "completed", Referral.reason.in_(sorted(PROGRAMME_REFERRALS)))
-        .group_by(Referral.examination_id)
-    )
-    return {examination_id: count for examination_id, count in rows}
 
 
 # -- followed up by the facility -----------------------------------------------------------
@@ -234,7 +223,6 @@ def update_status(
     principal: Principal,
     referral_id: str,
     status: str,
-    cipher: DataCipher,
     overdue_days: int,
     now: datetime | None = None,
 ) -> ReferralView:
@@ -263,18 +251,7 @@ def update_status(
     referral.status_changed_by = principal.actor_id
     session.flush()
     if "completed" in (before, status):
-        examination = session.get(Examination, referral.examination_id)
-        assert examination is not None
-        completed = session.scalar(
-            select(func.count()).where(
-                Referral.examination_id == examination.id,
-                Referral.status == "completed",
-                Referral.reason.in_(sorted(PROGRAMME_REFERRALS)),
-            )
-        )
-        surveillance.set_referrals_completed(
-            session, cipher=cipher, version_id=examination.current.id, completed=completed or 0
-        )
+        uow.publish(ReferralsCompleted(referral.examination_id, now=now))
     audit(
         session,
         actor=principal,
@@ -285,3 +262,27 @@ def update_status(
         at=now,
     )
     return _view(referral, overdue_days=overdue_days, now=now, person=None)
+
+
+# -- subscriptions (registry/subscriptions.py) ------------------------------------------------
+def on_version_stored(uow: UnitOfWork, event: VersionStored) -> None:
+    """The version's referrals: new ones requested, an amendment's survivors kept."""
+    record_referrals(
+        uow.session,
+        examination=event.examination,
+        referrals=event.record.referrals,
+        actor=event.actor.actor_id,
+        now=event.now,
+        amending=event.replaces is not None,
+    )
+
+
+def on_version_retired(uow: UnitOfWork, event: VersionRetired) -> None:
+    """An examination entered in error takes its referrals with it (an amendment keeps them)."""
+    if event.withdrawn:
+        withdraw_referrals(
+            uow.session,
+            examination_id=event.examination.id,
+            actor=event.actor.actor_id,
+            now=event.now,
+        )

@@ -90,7 +90,6 @@ def update_status(body: dict[str, Any], referral_id: str) -> Any:
             principal=current_principal(),
             referral_id=referral_id,
             status=body["status"],
-            cipher=ctx.cipher,
             overdue_days=ctx.settings.referral_overdue_days,
         )
         uow.commit()

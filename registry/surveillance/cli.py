@@ -64,7 +64,7 @@ def export(
     out: Path | None,
 ) -> None:
     """Write a protected, signed extract (the same one the API serves)."""
-    from registry.cli import app_context, operator, run_service
+    from registry.cli_support import app_context, operator, run_service
     from registry.surveillance.service import ExtractQuery, build_extract
 
     query = ExtractQuery(
@@ -98,7 +98,7 @@ def export(
 @surveillance.command("rebuild")
 def rebuild_command() -> None:
     """Recompute every count from the stored examinations, in one transaction."""
-    from registry.cli import app_context
+    from registry.cli_support import app_context
     from registry.surveillance.rebuild import rebuild
 
     def progress(done: int, total: int) -> None:
@@ -121,7 +121,7 @@ def protect_command(years: tuple[int, ...], k: int) -> None:
     after a month closes), so no ministry waits for it."""
     import time
 
-    from registry.cli import app_context
+    from registry.cli_support import app_context
     from registry.db import utcnow
     from registry.surveillance.service import closed_through, protected_year
 

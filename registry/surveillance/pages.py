@@ -13,10 +13,9 @@ from flask import render_template
 
 from registry.db import utcnow
 from registry.extensions import public_reads
+from registry.pages import LANGUAGES, choose_language, page_headers
 from registry.surveillance.cube import MEASURES
 from registry.surveillance.service import closed_through
-from registry.verification import i18n
-from registry.verification.pages import page_headers
 from registry.web import context
 
 blp = flask.Blueprint("surveillance_pages", __name__)
@@ -42,7 +41,7 @@ def dashboard() -> str:
     """Trend by quarter, by corridor, by sex and by age band for the ministry's country."""
     # English only for now: the ministries' statisticians work in it; the page's words are not
     # in the verification pages' catalogues, so no other language is offered rather than half
-    i18n.choose_language("en")
+    choose_language("en")
     language = "en"
     last = closed_through(utcnow())
     last_quarter_year = last.year if last.index >= 3 else last.year - 1
@@ -50,7 +49,7 @@ def dashboard() -> str:
     return render_template(
         "surveillance/dashboard.html",
         lang=language,
-        languages={"en": i18n.LANGUAGES["en"]},
+        languages={"en": LANGUAGES["en"]},
         years=years,
         last_closed=last.label,
         measures=MEASURE_LABELS,

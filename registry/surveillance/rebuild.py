@@ -17,9 +17,9 @@ from registry.config import Settings
 from registry.crypto.encryption import DataCipher
 from registry.db import UnitOfWork
 from registry.examinations.models import Examination, ExaminationVersion
-from registry.examinations.service import open_bundle
+from registry.examinations.sealed import open_bundle
 from registry.fhir import parse_examination_bundle
-from registry.referrals.service import completed_by_examination
+from registry.referrals.queries import completed_by_examination
 from registry.surveillance import service
 from registry.surveillance.tally import tally_of
 

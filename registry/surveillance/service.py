@@ -29,6 +29,9 @@ from registry.crypto.encryption import DataCipher
 from registry.crypto.keystore import KeyStore
 from registry.db import UnitOfWork, utcnow
 from registry.errors import BadRequest, Forbidden
+from registry.events import ReferralsCompleted, VersionRetired, VersionStored
+from registry.examinations.models import Examination
+from registry.referrals.queries import completed_programme_referrals
 from registry.surveillance import formats
 from registry.surveillance.cube import (
     DIMENSIONS,
@@ -48,7 +51,7 @@ from registry.surveillance.models import (
     SurveillanceProtection,
     SurveillanceTally,
 )
-from registry.surveillance.tally import Tally
+from registry.surveillance.tally import Tally, tally_of
 
 KEY_COLUMNS = ("month", "origin", "destination", "purpose", "sex", "age_band")
 FORMATS = {
@@ -442,4 +445,37 @@ def build_extract(
         method=table.method,
         filename=filename,
         version=version,
+    )
+
+
+# -- subscriptions (registry/subscriptions.py) ------------------------------------------------
+# Counts move in the same transaction as the version that changes them.
+def on_version_stored(uow: UnitOfWork, event: VersionStored) -> None:
+    """Add the new current version's tally (an amendment keeps its completed referrals)."""
+    completed = (
+        completed_programme_referrals(uow.session, event.examination.id)
+        if event.replaces is not None
+        else 0  # a first version's referrals were only just requested
+    )
+    tally = tally_of(
+        event.record, clinic_country=event.clinic.country, referrals_completed=completed
+    )
+    count(uow.session, cipher=uow.cipher, version_id=event.version.id, tally=tally)
+
+
+def on_version_retired(uow: UnitOfWork, event: VersionRetired) -> None:
+    """Take the retired version's tally back out, exactly as it was added."""
+    uncount(uow.session, cipher=uow.cipher, version_id=event.version.id)
+
+
+def on_referrals_completed(uow: UnitOfWork, event: ReferralsCompleted) -> None:
+    """Move the examination's current version to its number of completed referrals."""
+    examination = uow.session.get(Examination, event.examination_id)
+    if examination is None or examination.status == "entered-in-error":
+        return
+    set_referrals_completed(
+        uow.session,
+        cipher=uow.cipher,
+        version_id=examination.current.id,
+        completed=completed_programme_referrals(uow.session, examination.id),
     )

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import select
 
 from registry.accreditation.models import Clinic
-from registry.accreditation.service import accreditation_at, accredited_on
+from registry.accreditation.status import accreditation_at, accredited_on
 from registry.audit.service import record
 from registry.auth.permissions import authorize
 from registry.auth.principal import Principal
@@ -26,7 +26,7 @@ from registry.db import UnitOfWork, utcnow
 from registry.errors import BadRequest, Forbidden, NotFound
 from registry.examinations.models import Examination, Person
 from registry.examinations.persons import open_identity
-from registry.examinations.service import open_outcome
+from registry.examinations.sealed import open_outcome
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ def _verify_offline(
 
 
 def _verify_online(presented: list[Any]) -> list[dict[str, Any]]:
-    from registry.cli import app_context, operator
+    from registry.cli_support import app_context, operator
     from registry.verification import service
     from registry.verification.schemas import VerificationSchema
 
@@ -166,7 +166,7 @@ def trust_list_group() -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path))
 def trust_list_export(output: Path | None) -> None:
     """Write the current trust list (JWS and document) to a file or standard output."""
-    from registry.cli import app_context
+    from registry.cli_support import app_context
     from registry.verification.trustlist import trust_list
 
     with app_context() as (_app, ctx), ctx.db.read_session() as session:
@@ -210,7 +210,7 @@ def issuer_group() -> None:
 @click.option("--name", help="A name to show for it.")
 def issuer_add(iss: str, jwks_file: Path, crl_files: tuple[Path, ...], name: str | None) -> None:
     """Register another issuer (or replace its keys and revocation lists)."""
-    from registry.cli import app_context, operator, run_service
+    from registry.cli_support import app_context, operator, run_service
     from registry.verification import issuers
 
     jwks = _read_json(jwks_file, "JWKS")
@@ -240,7 +240,7 @@ def _issuer_status_command(status: str, verb: str) -> click.Command:
     @click.argument("iss")
     @click.option("--reason", required=True)
     def command(iss: str, reason: str) -> None:
-        from registry.cli import app_context, operator, run_service
+        from registry.cli_support import app_context, operator, run_service
         from registry.verification import issuers
 
         with app_context() as (_app, ctx), ctx.db.unit_of_work() as uow:
@@ -263,7 +263,7 @@ issuer_group.add_command(_issuer_status_command("active", "reinstate"))
 @issuer_group.command("list")
 def issuer_list() -> None:
     """List the registered issuers."""
-    from registry.cli import app_context
+    from registry.cli_support import app_context
     from registry.verification import issuers
 
     with app_context() as (_app, ctx), ctx.db.read_session() as session:

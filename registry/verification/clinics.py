@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
 
 from registry.accreditation.models import Clinic, ClinicStatusEvent
-from registry.accreditation.service import accreditation_at, accredited_on
+from registry.accreditation.status import accreditation_at, accredited_on
 from registry.verification.verdict import Accreditation
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.accreditation.models import Clinic
-from registry.accreditation.service import accreditation_at
+from registry.accreditation.status import accreditation_at
 from registry.certificates import shc
 from registry.crypto import jws
 from registry.crypto.keys import KeyFormatError, PublicKey, b64url_decode, load_public_jwk

@@ -16,7 +16,9 @@ from registry.certificates.labels import COUNTRIES, PURPOSES
 from registry.db import utcnow
 from registry.errors import NotFound
 from registry.extensions import limiter
-from registry.verification import i18n, service
+from registry.pages import LANGUAGES, choose_language, page_headers
+from registry.pages import init_app as init_pages
+from registry.verification import service
 from registry.verification.verdict import Unreadable, Verification
 from registry.verification.views import verify_limit
 from registry.web import context, current_principal
@@ -24,32 +26,10 @@ from registry.web import context, current_principal
 # HTML pages, not part of the API document: a plain Flask blueprint
 blp = flask.Blueprint("verification_pages", __name__)
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data: blob:",
-        "media-src 'self' blob:",
-        "connect-src 'self'",
-        "form-action 'self'",
-        "base-uri 'none'",
-        "frame-ancestors 'none'",
-    ]
-)
-
 
 @blp.record_once
 def _setup(state: Any) -> None:
-    i18n.init_app(state.app)
-
-
-def page_headers(response: Response) -> Response:
-    """What every HTML page of the registry is served with: no inline code, no framing, no cache."""
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
+    init_pages(state.app)
 
 
 @blp.after_request
@@ -60,7 +40,7 @@ def _headers(response: Response) -> Response:
 
 def _names(language: str) -> dict[str, Any]:
     return {
-        "languages": i18n.LANGUAGES,
+        "languages": LANGUAGES,
         "countries": COUNTRIES.get(language, COUNTRIES["en"]),
         "purposes": PURPOSES.get(language, PURPOSES["en"]),
     }
@@ -77,7 +57,7 @@ def _page_photo(verification: Verification) -> str | None:
 @blp.route("/verify", methods=["GET"])
 def verify_page() -> str:
     """The employer's page: scan or type a certificate, see the verdict."""
-    language = i18n.choose_language(request.args.get("lang"))
+    language = choose_language(request.args.get("lang"))
     return render_template("verification/verify.html", lang=language, **_names(language))
 
 
@@ -85,7 +65,7 @@ def verify_page() -> str:
 @limiter.shared_limit(verify_limit, scope="verify")
 def verify_submit() -> str:
     """The employer's page after a check: the verdict and whom to compare."""
-    language = i18n.choose_language(request.form.get("lang"))
+    language = choose_language(request.form.get("lang"))
     ctx = context()
     presented: Any
     try:
@@ -130,13 +110,13 @@ def holder_page(secret: str) -> Response:
             ctx.db, secret=secret, keystore=ctx.keystore, settings=ctx.settings
         )
     except NotFound:
-        language = i18n.choose_language(request.args.get("lang"))
+        language = choose_language(request.args.get("lang"))
         body = render_template(
             "verification/holder.html", lang=language, page=None, secret=None, **_names(language)
         )
         response = Response(body, status=404, mimetype="text/html")
     else:
-        language = i18n.choose_language(request.args.get("lang") or page.language)
+        language = choose_language(request.args.get("lang") or page.language)
         body = render_template(
             "verification/holder.html",
             lang=language,

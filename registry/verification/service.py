@@ -20,10 +20,10 @@ from registry.accreditation.models import Clinic, ClinicStatusEvent
 from registry.audit.service import Actor, SystemActor, record
 from registry.auth.principal import Principal
 from registry.certificates import shc
-from registry.certificates.holders import open_card, open_holder
+from registry.certificates.cards import certificate_holder
+from registry.certificates.holders import certificates_for_holder, open_card, open_holder
 from registry.certificates.ids import InvalidCertificateId, normalise_certificate_id
 from registry.certificates.models import Certificate, CertificateRevocation
-from registry.certificates.service import certificate_holder, certificates_for_holder
 from registry.config import Settings
 from registry.crypto import jws
 from registry.crypto.canonical import canonical_json

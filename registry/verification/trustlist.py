@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from registry.accreditation.models import Clinic
 from registry.certificates.models import Certificate, CertificateRevocation
-from registry.certificates.service import crl, crl_versions
+from registry.certificates.revocation import crl, crl_versions
 from registry.config import Settings
 from registry.crypto import jws
 from registry.crypto.canonical import canonical_json

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from registry.accreditation import service
+from registry.accreditation import status as moments
 from registry.accreditation.models import Clinic
 from registry.crypto.keys import generate_key, private_jwk, public_jwk, thumbprint
 from tests.support import OPERATOR, World
@@ -112,10 +113,10 @@ def test_status_as_of_a_past_moment_follows_the_history(world: World) -> None:
         clinic = session.get(Clinic, "TJ-DUS-0007")
         assert clinic is not None
         before_window = datetime(2019, 12, 31, tzinfo=UTC)
-        assert service.clinic_status_at(clinic, before_window) == "not-yet-registered"
-        assert service.clinic_status_at(clinic, start - timedelta(days=3)) == "active"
-        assert service.clinic_status_at(clinic, start - timedelta(days=1)) == "suspended"
-        assert service.accreditation_at(clinic, start) == "suspended"
+        assert moments.clinic_status_at(clinic, before_window) == "not-yet-registered"
+        assert moments.clinic_status_at(clinic, start - timedelta(days=3)) == "active"
+        assert moments.clinic_status_at(clinic, start - timedelta(days=1)) == "suspended"
+        assert moments.accreditation_at(clinic, start) == "suspended"
 
 
 def test_clinic_held_key_registration_refuses_private_material(world: World) -> None:
@@ -158,10 +159,10 @@ def test_key_compromise_is_recorded_with_its_time(world: World) -> None:
     assert response.json["status"] == "compromised"
     with world.ctx.db.read_session() as session:
         key = session.get(Clinic, "TJ-DUS-0007").keys[0]  # type: ignore[union-attr]
-        assert service.key_status_at(key, created_at - timedelta(seconds=1)) == "not-yet-registered"
-        assert service.key_status_at(key, when - timedelta(microseconds=1)) == "active"
-        assert service.key_status_at(key, when) == "compromised"
-        assert service.compromised_since(key) == when
+        assert moments.key_status_at(key, created_at - timedelta(seconds=1)) == "not-yet-registered"
+        assert moments.key_status_at(key, when - timedelta(microseconds=1)) == "active"
+        assert moments.key_status_at(key, when) == "compromised"
+        assert moments.compromised_since(key) == when
     wrong_clinic = world.http.post(
         f"/api/v1/clinics/TJ-KHU-0003/keys/{kid}/status",
         headers=tj,

@@ -119,10 +119,6 @@ def submit(
             uow,
             principal=principal,
             bundle_json=body(bundle),
-            settings=ctx.settings,
-            cipher=ctx.cipher,
-            index_key=ctx.index_key,
-            keystore=ctx.keystore,
             now=now,
         )
         uow.commit()
@@ -142,10 +138,6 @@ def amend(
             principal=principal,
             examination_id=examination_id,
             bundle_json=body(bundle),
-            settings=ctx.settings,
-            cipher=ctx.cipher,
-            index_key=ctx.index_key,
-            keystore=ctx.keystore,
             now=now,
         )
         uow.commit()
@@ -165,7 +157,6 @@ def withdraw(
             principal=principal,
             examination_id=examination_id,
             reason="wrong person examined",
-            cipher=ctx.cipher,
             now=now,
         )
         uow.commit()

@@ -11,8 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from registry.audit.models import AuditEvent
-from registry.certificates import service as certificates
-from registry.certificates import shc
+from registry.certificates import holders, shc
 from registry.certificates.models import Certificate
 from tests.certificates.builders import (
     certified,
@@ -116,7 +115,7 @@ def test_a_secret_opens_only_the_certificates_of_its_examination(world: World) -
     response = world.http.get(f"/api/v1/certificates/{second['KZ'].id}/qr.svg?h={secret}")
     assert response.status_code == 403
     with world.ctx.db.read_session() as session:
-        opened = certificates.certificates_for_holder(session, secret)
+        opened = holders.certificates_for_holder(session, secret)
     assert sorted(c.id for c in opened) == sorted(c.id for c in first.values())
 
 

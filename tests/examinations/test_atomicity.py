@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from registry.audit import service as audit
+from registry.certificates import service as certificates
 from registry.examinations import persons, service
 from tests.bundles import body, examination_bundle
 from tests.examinations.test_submission import _counts
@@ -27,7 +29,8 @@ def _fail_after(original: Callable[..., Any]) -> Callable[..., Any]:
 STEPS = {
     "person matched": (persons, "match_or_create"),
     "version stored": (service, "_new_version"),
-    "audit event written": (service, "audit"),
+    "audit event written": (audit, "record"),
+    "certificates issued": (certificates, "issue_for_version"),
 }
 
 

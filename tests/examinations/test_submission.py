@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from registry.accreditation import service as accreditation
+from registry.accreditation import status as moments
 from registry.accreditation.models import Clinic
 from registry.audit.models import AuditEvent
 from registry.examinations.models import (
@@ -21,7 +22,7 @@ from registry.examinations.models import (
     TestResult,
 )
 from registry.examinations.persons import open_identity
-from registry.examinations.service import open_outcome
+from registry.examinations.sealed import open_outcome
 from tests.bundles import EXAMPLES, body, examination_bundle, signed
 from tests.support import OPERATOR, World
 
@@ -334,5 +335,5 @@ def test_clinic_status_at_examination_date_uses_history(world: World) -> None:
     with world.ctx.db.read_session() as session:
         clinic = session.get(Clinic, "TJ-DUS-0007")
         assert clinic is not None
-        assert accreditation.accredited_on(clinic, date(2021, 5, 1))
-        assert not accreditation.accredited_on(clinic, date(2019, 12, 31))
+        assert moments.accredited_on(clinic, date(2021, 5, 1))
+        assert not moments.accredited_on(clinic, date(2019, 12, 31))

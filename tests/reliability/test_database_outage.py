@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from registry.audit.models import AuditEvent
+from registry.audit import service as audit
 from registry.audit.service import verify_chain
 from registry.certificates import service as certificates
 from registry.certificates.models import Certificate, CertificateCard
@@ -158,7 +159,7 @@ STEPS = {
     "after the person is matched": (persons, "match_or_create", _cut_after),
     "after the version is stored": (service, "_new_version", _cut_after),
     "after the surveillance counts": (surveillance, "count", _cut_after),
-    "after the audit event": (service, "audit", _cut_after),
+    "after the audit event": (audit, "record", _cut_after),
     "after the certificates are issued": (certificates, "issue_for_version", _cut_after),
     "just before the commit": (UnitOfWork, "commit", _cut_before),
 }

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from registry.audit.models import AuditEvent
 from registry.certificates.holders import holder_secret
-from registry.verification.i18n import LANGUAGES
+from registry.pages import LANGUAGES
 from tests.support import World
 from tests.verification.helpers import BIRTH_DATE, certificate, publish, qr_of, verify
 

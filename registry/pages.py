@@ -1,4 +1,6 @@
-"""Languages of the employer and holder pages: gettext catalogues under ``registry/translations``.
+"""What every HTML page of the registry shares: its languages and its security headers.
+
+Languages: gettext catalogues under ``registry/translations``.
 
 The catalogues are flask-babel's (``messages.po`` and the compiled ``messages.mo``, both kept in
 the repository so a fresh clone needs no compile step). A page's language comes from ``?lang=``
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime
 
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
 from flask_babel import Babel
 
 # In the order the language switch shows them, each named in its own language.
@@ -63,3 +65,26 @@ def init_app(app: Flask) -> None:
         Babel(app, locale_selector=_locale, default_translation_directories="translations")
     app.jinja_env.filters.setdefault("day", day)
     app.jinja_env.filters.setdefault("moment", moment)
+
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def page_headers(response: Response) -> Response:
+    """What every HTML page of the registry is served with: no inline code, no framing, no cache."""
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response

@@ -1,0 +1,46 @@
+"""Stored bundles and test outcomes, sealed with the data cipher and bound to where they belong.
+
+A leaf module: the examination service seals, and whoever may read a bundle or an outcome
+(surveillance rebuilding its counts, the authority view) opens it here, not through the service.
+"""
+
+from __future__ import annotations
+
+from registry.crypto.encryption import DataCipher
+from registry.examinations.models import ExaminationVersion, TestResult
+
+
+def _bundle_context(examination_id: str, version: int) -> bytes:
+    return f"examination:{examination_id}:{version}".encode()
+
+
+def _outcome_context(examination_id: str, version: int, concept: str) -> bytes:
+    return f"result:{examination_id}:{version}:{concept}".encode()
+
+
+def seal_bundle(cipher: DataCipher, examination_id: str, version: int, raw: bytes) -> bytes:
+    """The bundle exactly as signed, encrypted for its examination version."""
+    return cipher.encrypt(raw, context=_bundle_context(examination_id, version))
+
+
+def open_bundle(cipher: DataCipher, version: ExaminationVersion) -> bytes:
+    """The bundle exactly as signed, decrypted."""
+    context = _bundle_context(version.examination_id, version.version)
+    return cipher.decrypt(version.sealed_bundle, context=context)
+
+
+def seal_outcome(
+    cipher: DataCipher, examination_id: str, version: int, concept: str, outcome: str
+) -> bytes:
+    """A test result's outcome, encrypted for its examination version and test."""
+    return cipher.encrypt(
+        outcome.encode(), context=_outcome_context(examination_id, version, concept)
+    )
+
+
+def open_outcome(cipher: DataCipher, result: TestResult) -> str:
+    """A test result's outcome, decrypted."""
+    context = _outcome_context(
+        result.version.examination_id, result.version.version, result.concept
+    )
+    return cipher.decrypt(result.sealed_outcome, context=context).decode()

@@ -1,0 +1,53 @@
+"""Who listens to which event: the one table of subscriptions, registered by create_app.
+
+Handlers run in the order listed, in the publisher's transaction. For a stored version the
+referrals come first (an amendment's completed referrals are counted), then the counts, the
+audit event and last the certificates, whose assessments the submission's receipt shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from registry.audit import service as audit
+from registry.certificates import service as certificates
+from registry.events import (
+    CertificateIssued,
+    CertificateRevoked,
+    ClinicStatusChanged,
+    Event,
+    Handler,
+    KeyCompromised,
+    MessageBus,
+    ReferralsCompleted,
+    VersionRetired,
+    VersionStored,
+)
+from registry.referrals import service as referrals
+from registry.surveillance import service as surveillance
+
+SUBSCRIPTIONS: dict[type[Event], Sequence[Handler]] = {
+    VersionStored: (
+        referrals.on_version_stored,
+        surveillance.on_version_stored,
+        audit.on_version_stored,
+        certificates.on_version_stored,
+    ),
+    VersionRetired: (
+        surveillance.on_version_retired,
+        referrals.on_version_retired,
+        audit.on_version_retired,
+        certificates.on_version_retired,
+    ),
+    ReferralsCompleted: (surveillance.on_referrals_completed,),
+    KeyCompromised: (certificates.on_key_compromised,),
+    # published for the subscribers to come (a transparency log); nobody listens yet
+    CertificateIssued: (),
+    CertificateRevoked: (),
+    ClinicStatusChanged: (),
+}
+
+
+def message_bus() -> MessageBus:
+    """The bus of a running app."""
+    return MessageBus(SUBSCRIPTIONS)
