@@ -11,6 +11,7 @@ from registry.certificates.holders import Holder
 from registry.certificates.ids import InvalidCertificateId, normalise_certificate_id
 from registry.certificates.models import Certificate, CertificateCard
 from registry.config import Settings
+from registry.crypto.encryption import DataCipher
 from registry.crypto.keystore import KeyStore
 from registry.errors import NotFound
 from registry.examinations.models import ExaminationVersion
@@ -34,12 +35,12 @@ def sign_card(
     *,
     keystore: KeyStore,
     settings: Settings,
+    cipher: DataCipher,
     now: datetime,
     holder: Holder | None = None,
     examination_sha256: str | None = None,
 ) -> None:
     """Sign a new card for the certificate under the active certificate key."""
-    cipher = holders.data_cipher(settings, keystore)
     if holder is None:
         holder = holders.open_holder(
             certificate.sealed_holder, cipher, certificate_id=certificate.id
@@ -76,15 +77,11 @@ def sign_card(
     )
 
 
-def certificate_holder(
-    certificate: Certificate, *, settings: Settings, keystore: KeyStore
-) -> Holder:
+def certificate_holder(certificate: Certificate, *, cipher: DataCipher) -> Holder:
     """The holder a certificate names, decrypted."""
-    cipher = holders.data_cipher(settings, keystore)
     return holders.open_holder(certificate.sealed_holder, cipher, certificate_id=certificate.id)
 
 
-def certificate_card(certificate: Certificate, *, settings: Settings, keystore: KeyStore) -> str:
+def certificate_card(certificate: Certificate, *, cipher: DataCipher) -> str:
     """The certificate's current SMART Health Card (compact JWS), decrypted."""
-    cipher = holders.data_cipher(settings, keystore)
     return holders.open_card(certificate.sealed_jws, cipher, certificate_id=certificate.id)

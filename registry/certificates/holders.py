@@ -23,6 +23,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from registry.audit.service import SystemActor
 from registry.certificates.models import Certificate
 from registry.config import Settings
 from registry.crypto.encryption import DataCipher
@@ -35,6 +36,9 @@ from registry.fhir.record import PersonData
 LANGUAGE_BY_CITIZENSHIP = {"TJ": "tg", "KG": "ky", "UZ": "uz", "KZ": "kk"}
 DEFAULT_LANGUAGE = "ru"
 _HOLDER_KEY_LABEL = b"registry holder link key v1"
+
+# the migrant opening their own certificates by the secret link, as the audit log names them
+HOLDER = SystemActor(actor_id="holder", role="holder")
 
 
 @dataclass(frozen=True)

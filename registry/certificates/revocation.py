@@ -24,6 +24,7 @@ from registry.config import Settings
 from registry.crypto.keystore import KeyStore
 from registry.db import UnitOfWork, utcnow
 from registry.errors import BadRequest, Conflict, NotFound
+from registry.events import CertificateRevoked
 from registry.examinations.models import ExaminationVersion
 
 KEY_COMPROMISE = "key-compromise"
@@ -75,7 +76,7 @@ def _list_revocation(
 
 
 def _end(
-    session: Session,
+    uow: UnitOfWork,
     certificate: Certificate,
     *,
     status: str,
@@ -83,6 +84,7 @@ def _end(
     actor: Actor,
     now: datetime,
 ) -> None:
+    session = uow.session
     certificate.status = status
     certificate.status_reason = reason
     certificate.revoked_at = now
@@ -97,6 +99,7 @@ def _end(
         detail={"status": status, "examination": certificate.examination_id},
         at=now,
     )
+    uow.publish(CertificateRevoked(certificate, reason=reason, now=now))
 
 
 def revoke(
@@ -115,7 +118,7 @@ def revoke(
     if certificate.status != "valid":
         raise Conflict(f"certificate {certificate.id} is already {certificate.status}")
     _end(
-        uow.session,
+        uow,
         certificate,
         status="revoked",
         reason=reason.strip(),
@@ -140,7 +143,7 @@ def revoke_for_examination(
     ).all()
     for certificate, version_status in rows:
         status = "superseded" if version_status == "amended" else "revoked"
-        _end(session, certificate, status=status, reason=reason, actor=actor, now=now)
+        _end(uow, certificate, status=status, reason=reason, actor=actor, now=now)
     return [certificate for certificate, _status in rows]
 
 
@@ -174,7 +177,7 @@ def revoke_after_key_compromise(
         )
         for certificate in certificates:
             _end(
-                session,
+                uow,
                 certificate,
                 status="revoked",
                 reason=f"{KEY_COMPROMISE}: the examination's signing key was compromised",
@@ -204,7 +207,14 @@ def revoke_after_key_compromise(
         )
         if certificate.kid != kid:
             continue  # its current card is already under another key
-        sign_card(session, certificate, keystore=keystore, settings=settings, now=now)
+        sign_card(
+            session,
+            certificate,
+            keystore=keystore,
+            settings=settings,
+            cipher=uow.cipher,
+            now=now,
+        )
         session.flush()
         record(
             session,

@@ -29,7 +29,7 @@ from registry.certificates.cards import (
     find_certificate,
     sign_card,
 )
-from registry.certificates.holders import Holder
+from registry.certificates.holders import HOLDER, Holder
 from registry.certificates.ids import new_certificate_id
 from registry.certificates.labels import LANGUAGES
 from registry.certificates.models import Certificate, RulesetVersion
@@ -55,7 +55,7 @@ from registry.config import Settings
 from registry.crypto.keystore import KeyStore
 from registry.db import UnitOfWork, utcnow
 from registry.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
-from registry.events import KeyCompromised, VersionRetired, VersionStored
+from registry.events import CertificateIssued, KeyCompromised, VersionRetired, VersionStored
 from registry.examinations.models import Examination, ExaminationVersion
 from registry.fhir.record import ExaminationRecord
 
@@ -81,7 +81,6 @@ __all__ = [
 ]
 
 REGISTRY = SystemActor()
-HOLDER = SystemActor(actor_id="holder", role="holder")
 DOWNLOAD_KINDS = ("qr.svg", "qr.png", "card", "pdf")
 _ID_ATTEMPTS = 8
 
@@ -165,7 +164,14 @@ def extend_validity(
         if valid_until <= certificate.valid_until:
             continue
         certificate.valid_until = valid_until
-        sign_card(uow.session, certificate, keystore=keystore, settings=settings, now=now)
+        sign_card(
+            uow.session,
+            certificate,
+            keystore=keystore,
+            settings=settings,
+            cipher=uow.cipher,
+            now=now,
+        )
         record(
             uow.session,
             actor=principal,
@@ -263,7 +269,7 @@ def issue_for_version(
                 )
             )
     issued = _new_certificates(
-        session,
+        uow,
         drafts,
         examination=examination,
         version=version,
@@ -298,7 +304,7 @@ class _Draft:
 
 
 def _new_certificates(
-    session: Session,
+    uow: UnitOfWork,
     drafts: Sequence[_Draft],
     *,
     examination: Examination,
@@ -317,7 +323,8 @@ def _new_certificates(
     """
     if not drafts:
         return {}
-    cipher = holders.data_cipher(settings, keystore)
+    session = uow.session
+    cipher = uow.cipher  # the app's data cipher, rotated with its keys
     secret_hash = holders.secret_hash(
         holders.holder_secret(keystore, examination_id=examination.id)
     )
@@ -350,6 +357,7 @@ def _new_certificates(
                 certificate,
                 keystore=keystore,
                 settings=settings,
+                cipher=cipher,
                 now=now,
                 holder=holder,
                 examination_sha256=version.bundle_sha256,
@@ -377,6 +385,8 @@ def _new_certificates(
             for draft in drafts
         ]
         record_all(session, actor=REGISTRY, entries=entries, at=now)
+        for certificate in issued.values():
+            uow.publish(CertificateIssued(certificate, now=now))
         return issued
     raise RuntimeError(f"no free certificate ids after {_ID_ATTEMPTS} draws") from collision
 
@@ -456,7 +466,7 @@ def download(
     )
     if certificate.status != "valid":
         raise Conflict(f"certificate {certificate.id} is {certificate.status}; nothing to print")
-    token = certificate_card(certificate, settings=settings, keystore=keystore)
+    token = certificate_card(certificate, cipher=uow.cipher)
     detail: dict[str, object] = {"format": kind}
     if kind == "qr.svg":
         result = Download(qr_svg(shc.qr_payload(token)), "image/svg+xml", f"{certificate.id}.svg")
@@ -471,7 +481,7 @@ def download(
             f"{certificate.id}.smart-health-card",
         )
     else:
-        holder = certificate_holder(certificate, settings=settings, keystore=keystore)
+        holder = certificate_holder(certificate, cipher=uow.cipher)
         language = language or holder.language
         detail.update(language=language, paper=paper)
         view = _view(certificate, holder, token, keystore=keystore, settings=settings)

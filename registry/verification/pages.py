@@ -12,6 +12,7 @@ from typing import Any
 import flask
 from flask import Response, render_template, request
 
+from registry.certificates.holder_page import holder_page as holder_page_of
 from registry.certificates.labels import COUNTRIES, PURPOSES
 from registry.db import utcnow
 from registry.errors import NotFound
@@ -106,9 +107,9 @@ def holder_page(secret: str) -> Response:
     """The holder's page: own certificates, downloads, who verified them."""
     ctx = context()
     try:
-        page = service.holder_page(
-            ctx.db, secret=secret, keystore=ctx.keystore, settings=ctx.settings
-        )
+        with ctx.db.unit_of_work() as uow:
+            page = holder_page_of(uow, secret=secret)
+            uow.commit()
     except NotFound:
         language = choose_language(request.args.get("lang"))
         body = render_template(

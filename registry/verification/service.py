@@ -17,11 +17,10 @@ from sqlalchemy import Row, bindparam, exists, insert, select
 from sqlalchemy.orm import Session, lazyload
 
 from registry.accreditation.models import Clinic, ClinicStatusEvent
-from registry.audit.service import Actor, SystemActor, record
+from registry.audit.service import Actor, record
 from registry.auth.principal import Principal
 from registry.certificates import shc
-from registry.certificates.cards import certificate_holder
-from registry.certificates.holders import certificates_for_holder, open_card, open_holder
+from registry.certificates.holders import open_card, open_holder
 from registry.certificates.ids import InvalidCertificateId, normalise_certificate_id
 from registry.certificates.models import Certificate, CertificateRevocation
 from registry.config import Settings
@@ -62,16 +61,13 @@ from registry.verification.verdict import (
 )
 
 __all__ = [
-    "HolderPage",
     "Photo",
-    "holder_page",
     "photo",
     "presented_from_json",
     "verify",
 ]
 
 PHOTO_LIFETIME = timedelta(minutes=10)
-HOLDER = SystemActor(actor_id="holder", role="holder")
 CHANNELS = ("api", "page", "cli")
 _PHOTO_CONTEXT = b"verification-photo"
 _NO_SUCH_CERTIFICATE = "no certificate with this number and date of birth"
@@ -559,109 +555,3 @@ def photo(
         )
         uow.commit()
     return Photo(content=content, media_type=media_type)
-
-
-# -- the holder's page -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class HeldCertificate:
-    """One certificate on the holder's page."""
-
-    id: str
-    status: str
-    destination: str
-    purpose: str
-    clinic_name: str
-    valid_from: date
-    valid_until: date
-    issued_at: datetime
-
-    def current(self, today: date) -> bool:
-        """Whether the certificate can be shown to an employer today."""
-        return self.status == "valid" and self.valid_from <= today <= self.valid_until
-
-
-@dataclass(frozen=True)
-class LoggedVerification:
-    """One check of one of the holder's certificates."""
-
-    certificate_id: str
-    verified_at: datetime
-    verifier_name: str | None
-    verifier_role: str | None
-    result: str
-
-
-@dataclass(frozen=True)
-class HolderPage:
-    """What a holder link shows: the holder's certificates and who checked them when."""
-
-    name: str
-    birth_date: date
-    language: str
-    certificates: list[HeldCertificate]
-    verifications: list[LoggedVerification]
-
-
-def holder_page(
-    db: Database,
-    *,
-    secret: str,
-    keystore: KeyStore,
-    settings: Settings,
-    log_limit: int = 200,
-    now: datetime | None = None,
-) -> HolderPage:
-    """The holder's certificates and their verification log; the read is audited."""
-    now = now or utcnow()
-    with db.read_session() as session:
-        certificates = certificates_for_holder(session, secret)
-        if not certificates:
-            raise NotFound("no certificates for this link")
-        holder = certificate_holder(certificates[-1], settings=settings, keystore=keystore)
-        held = [
-            HeldCertificate(
-                id=c.id,
-                status=c.status,
-                destination=c.destination,
-                purpose=c.purpose,
-                clinic_name=c.clinic.name,
-                valid_from=c.valid_from,
-                valid_until=c.valid_until,
-                issued_at=c.issued_at,
-            )
-            for c in reversed(certificates)
-        ]
-        events = session.scalars(
-            select(VerificationEvent)
-            .where(VerificationEvent.certificate_id.in_([c.id for c in certificates]))
-            .order_by(VerificationEvent.verified_at.desc(), VerificationEvent.id.desc())
-            .limit(log_limit)
-        ).all()
-        logged = [
-            LoggedVerification(
-                certificate_id=e.certificate_id,
-                verified_at=e.verified_at,
-                verifier_name=e.verifier_name,
-                verifier_role=e.verifier_role,
-                result=e.result,
-            )
-            for e in events
-        ]
-    with db.unit_of_work() as uow:
-        record(
-            uow.session,
-            actor=HOLDER,
-            action="holder.read",
-            object_type="Certificate",
-            object_id=held[0].id,
-            detail={"certificates": len(held)},
-            at=now,
-        )
-        uow.commit()
-    return HolderPage(
-        name=" ".join([holder.family_name, *holder.given_names]),
-        birth_date=holder.birth_date,
-        language=holder.language,
-        certificates=held,
-        verifications=logged,
-    )

@@ -399,9 +399,7 @@ def test_the_card_of_the_longest_names_fits_one_qr_code(
     with world.ctx.db.read_session() as session:
         stored = session.get(Certificate, certificate.id)
         assert stored is not None
-        holder = certificates.certificate_holder(
-            stored, settings=world.ctx.settings, keystore=world.ctx.keystore
-        )
+        holder = certificates.certificate_holder(stored, cipher=world.ctx.cipher)
     assert (holder.family_name, holder.given_names) == (family, (*given_names, patronymic))
     assert family.encode() not in stored.sealed_holder
 

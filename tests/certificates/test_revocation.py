@@ -54,9 +54,7 @@ def _revoke(world: World, certificate_id: str, headers: dict[str, str], reason: 
 
 
 def _card_nbf(world: World, certificate: Certificate) -> int:
-    token = certificates.certificate_card(
-        certificate, settings=world.ctx.settings, keystore=world.ctx.keystore
-    )
+    token = certificates.certificate_card(certificate, cipher=world.ctx.cipher)
     return int(shc.decode_card(token)[1]["nbf"])
 
 

@@ -41,7 +41,7 @@ def certificate(world: World, destination: str = "KZ", **arguments: Any) -> Cert
 
 def card_of(world: World, issued: Certificate) -> str:
     """The certificate's current card (compact JWS)."""
-    return certificate_card(issued, settings=world.ctx.settings, keystore=world.ctx.keystore)
+    return certificate_card(issued, cipher=world.ctx.cipher)
 
 
 def qr_of(world: World, issued: Certificate) -> str:

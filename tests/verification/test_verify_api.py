@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from registry.audit.models import AuditEvent
 from registry.certificates import shc
+from registry.certificates.holders import HOLDER
 from registry.certificates.ids import new_certificate_id
 from registry.crypto.keys import b64url, public_jwk
 from registry.verification import service
@@ -269,7 +270,7 @@ def test_dates_are_judged_as_of_the_check(published: World) -> None:
         return service.verify(
             ctx.db,
             presented=Presented(jws=token),
-            principal=service.HOLDER,
+            principal=HOLDER,
             channel="cli",
             keystore=ctx.keystore,
             settings=ctx.settings,
@@ -481,7 +482,7 @@ def test_the_photo_address_works_briefly_and_only_as_issued(published: World) ->
             ctx.db,
             token=token,
             cipher=ctx.cipher,
-            principal=service.HOLDER,
+            principal=HOLDER,
             now=datetime.now(UTC) + service.PHOTO_LIFETIME + timedelta(seconds=5),
         )
     assert len(_audit(published, "certificate.verify.photo")) == 1
