@@ -32,7 +32,7 @@ from registry.db import UnitOfWork, utcnow
 from registry.errors import Conflict, InvalidResource, Issue, NotFound
 from registry.events import VersionRetired, VersionStored
 from registry.examinations import linkage, persons, signing
-from registry.examinations.models import Examination, ExaminationVersion, TestResult
+from registry.examinations.models import Examination, ExaminationVersion, Person, TestResult
 from registry.examinations.sealed import open_bundle, seal_bundle, seal_outcome
 from registry.fhir import ExaminationRecord, parse_examination_bundle
 
@@ -255,12 +255,35 @@ def _replay(uow: UnitOfWork, existing: Examination, record: ExaminationRecord) -
     )
 
 
-def _match_person(uow: UnitOfWork, record: ExaminationRecord, now: datetime) -> tuple[Any, bool]:
+@dataclass(frozen=True)
+class _Received:
+    """A bundle accepted for storing: its record, as sent, from whom, and the person it names."""
+
+    record: ExaminationRecord
+    raw: bytes
+    clinic: Clinic
+    principal: Principal
+    now: datetime
+    person: Person
+    person_created: bool
+
+
+def _receive(
+    uow: UnitOfWork,
+    *,
+    principal: Principal,
+    raw: bytes,
+    record: ExaminationRecord,
+    clinic: Clinic,
+    now: datetime,
+) -> _Received:
+    """Check the clinic may submit this record now and find (or create) the person it names."""
+    _check_clinic(clinic, record, now)
     person, created = persons.match_or_create(
         uow.session, person=record.person, cipher=uow.cipher, index_key=uow.index_key, now=now
     )
     uow.session.flush()
-    return person, created
+    return _Received(record, raw, clinic, principal, now, person, created)
 
 
 def _previous_of(uow: UnitOfWork, record: ExaminationRecord, person_id: str) -> Examination | None:
@@ -300,8 +323,10 @@ def submit(
     existing = _existing(uow, clinic.id, record)
     if existing is not None:
         return _replay(uow, existing, record)
-    _check_clinic(clinic, record, now)
-    person, person_created = _match_person(uow, record, now)
+    received = _receive(
+        uow, principal=principal, raw=bundle_json, record=record, clinic=clinic, now=now
+    )
+    person = received.person
     previous = _previous_of(uow, record, person.id)
     examination = Examination(
         id=f"EX{secrets.token_hex(12)}",
@@ -330,39 +355,24 @@ def submit(
         if twin is None:
             raise
         return _replay(uow, twin, record)
-    return _store_version(
-        uow,
-        examination=examination,
-        record=record,
-        raw=bundle_json,
-        clinic=clinic,
-        person=person,
-        person_created=person_created,
-        principal=principal,
-        now=now,
-    )
+    return _store_version(uow, examination, received)
 
 
-def _store_version(
-    uow: UnitOfWork,
-    *,
-    examination: Examination,
-    record: ExaminationRecord,
-    raw: bytes,
-    clinic: Clinic,
-    person: Any,
-    person_created: bool,
-    principal: Principal,
-    now: datetime,
-) -> Submission:
+def _store_version(uow: UnitOfWork, examination: Examination, received: _Received) -> Submission:
     """The one pipeline of submit and amend: link the person, retire the current version (if
     any), store the new one and tell the subscribers (referrals, surveillance, audit,
     certificates) in this transaction."""
+    record, person, principal, now = (
+        received.record,
+        received.person,
+        received.principal,
+        received.now,
+    )
     linkage.propose_matches(
         uow.session,
         person=person,
         data=record.person,
-        created=person_created,
+        created=received.person_created,
         examination_id=examination.id,
         index_key=uow.index_key,
         now=now,
@@ -390,7 +400,13 @@ def _store_version(
         )
     number = examination.current_version + 1 if replaces is not None else 1
     version = _new_version(
-        uow, examination=examination, number=number, record=record, raw=raw, clinic=clinic, now=now
+        uow,
+        examination=examination,
+        number=number,
+        record=record,
+        raw=received.raw,
+        clinic=received.clinic,
+        now=now,
     )
     examination.current_version = number
     examination.person_id = person.id
@@ -399,12 +415,10 @@ def _store_version(
     examination.examination_date = record.examination_date
     examination.history_consent = record.consent_allows_history
     examination.updated_at = now
-    answers = uow.publish(
-        VersionStored(
-            examination, version, record, clinic, actor=principal, now=now, replaces=replaces
-        )
+    stored = VersionStored(
+        examination, version, record, received.clinic, actor=principal, now=now, replaces=replaces
     )
-    assessments = [answer for answer in answers if isinstance(answer, Assessment)]
+    assessments = [answer for answer in uow.publish(stored) if isinstance(answer, Assessment)]
     return Submission(examination, version, created=True, assessments=assessments)
 
 
@@ -458,19 +472,10 @@ def amend(
         return Submission(examination, examination.current, created=False)
     # the same record re-signed with a new key after a compromise is a new version: its
     # certificates were revoked with the key, and the new signature earns new ones
-    _check_clinic(clinic, record, now)
-    person, person_created = _match_person(uow, record, now)
-    return _store_version(
-        uow,
-        examination=examination,
-        record=record,
-        raw=bundle_json,
-        clinic=clinic,
-        person=person,
-        person_created=person_created,
-        principal=principal,
-        now=now,
+    received = _receive(
+        uow, principal=principal, raw=bundle_json, record=record, clinic=clinic, now=now
     )
+    return _store_version(uow, examination, received)
 
 
 def withdraw(
