@@ -193,3 +193,19 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
         assert any("registry.db" in cycle for cycle in _cycles())
     finally:
         GRAPH["registry.db"] = GRAPH["registry.db"] - {"registry.web"}
+
+
+@pytest.mark.parametrize("library", ["jwt", "hmac", "hashlib"])
+def test_keys_digests_and_tokens_have_one_home_in_crypto(library: str) -> None:
+    importers = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module.split(".")[0]]
+            if library in names:
+                importers.append(_module_name(path))
+    assert importers, f"nothing imports {library} at all"
+    assert sorted(m for m in importers if _layer(m) != "crypto") == []

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import jwt
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -18,6 +17,7 @@ from registry.audit.service import Actor, record
 from registry.auth.models import ROLES, Client, UsedAssertion
 from registry.auth.principal import ROLE_SCOPES, Principal
 from registry.config import Settings
+from registry.crypto import tokens
 from registry.crypto.keys import KeyFormatError, load_public_jwk, public_jwk, thumbprint
 from registry.crypto.keystore import KeyStore
 from registry.db import UnitOfWork, utcnow
@@ -124,11 +124,9 @@ class AccessToken:
 
 def _unverified(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
-        header = jwt.get_unverified_header(assertion)
-        claims = jwt.decode(assertion, options={"verify_signature": False})
-    except jwt.PyJWTError as exc:
+        return tokens.unverified(assertion)
+    except tokens.TokenProblem as exc:
         raise TokenError("invalid_client", f"client_assertion is not a JWT: {exc}", 401) from exc
-    return header, claims
 
 
 def _client_key(client: Client, kid: str | None) -> Any:
@@ -173,25 +171,21 @@ def issue_token(
         raise TokenError("invalid_client", "assertion sub must equal iss (the client id)", 401)
     key = _client_key(client, header.get("kid"))
     try:
-        claims = jwt.decode(
+        claims = tokens.verified_claims(
             assertion,
             key,
-            algorithms=["ES256"],
             audience=settings.token_url,
             issuer=client.id,
             leeway=LEEWAY,
-            options={"require": ["exp", "iss", "sub", "aud", "jti"]},
+            require=["exp", "iss", "sub", "aud", "jti"],
         )
-    except jwt.ExpiredSignatureError as exc:
-        raise TokenError("invalid_client", "client assertion has expired", 401) from exc
-    except jwt.ImmatureSignatureError as exc:
-        raise TokenError("invalid_client", "client assertion is not yet valid", 401) from exc
-    except jwt.InvalidAudienceError as exc:
-        raise TokenError(
-            "invalid_client", f"assertion aud must be {settings.token_url}", 401
-        ) from exc
-    except jwt.PyJWTError as exc:
-        raise TokenError("invalid_client", f"client assertion rejected: {exc}", 401) from exc
+    except tokens.TokenProblem as exc:
+        said = {
+            "expired": "client assertion has expired",
+            "immature": "client assertion is not yet valid",
+            "audience": f"assertion aud must be {settings.token_url}",
+        }.get(exc.kind, f"client assertion rejected: {exc}")
+        raise TokenError("invalid_client", said, 401) from exc
     expires_at = datetime.fromtimestamp(int(claims["exp"]), now.tzinfo)
     if expires_at - now > timedelta(seconds=settings.assertion_max_seconds) + LEEWAY:
         raise TokenError("invalid_client", "assertion exp may be at most 5 minutes ahead", 401)
@@ -217,7 +211,7 @@ def issue_token(
     scope = " ".join(sorted(requested))
     lifetime = settings.access_token_seconds
     token_key = keystore.active("token")
-    access = jwt.encode(
+    access = tokens.signed_token(
         {
             "iss": settings.base_url,
             "sub": client.id,
@@ -229,8 +223,8 @@ def issue_token(
             "role": client.role,
         },
         token_key.private_key,
-        algorithm="ES256",
-        headers={"kid": token_key.kid, "typ": "at+jwt"},
+        kid=token_key.kid,
+        typ="at+jwt",
     )
     return AccessToken(access_token=access, expires_in=lifetime, scope=scope)
 
@@ -252,24 +246,23 @@ def authenticate(
         raise Unauthorized("the Authorization header must be 'Bearer <access token>'")
     token = token.strip()
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as exc:
+        header = tokens.unverified_header(token)
+    except tokens.TokenProblem as exc:
         raise Unauthorized("the access token is not a JWT") from exc
     key = keystore.find(str(header.get("kid")))
     if header.get("alg") != "ES256" or key is None or key.purpose != "token":
         raise Unauthorized("the access token was not issued by this registry")
     try:
-        claims = jwt.decode(
+        claims = tokens.verified_claims(
             token,
             key.public_key,
-            algorithms=["ES256"],
             audience=settings.base_url,
             issuer=settings.base_url,
-            options={"require": ["exp", "iat", "sub", "scope"]},
+            require=["exp", "iat", "sub", "scope"],
         )
-    except jwt.ExpiredSignatureError as exc:
-        raise Unauthorized("the access token has expired; request a new one") from exc
-    except jwt.PyJWTError as exc:
+    except tokens.TokenProblem as exc:
+        if exc.kind == "expired":
+            raise Unauthorized("the access token has expired; request a new one") from exc
         raise Unauthorized(f"the access token is invalid: {exc}") from exc
     # one query per request: the client and, for a clinic, its current accreditation
     row = session.execute(

@@ -14,8 +14,6 @@ time. The database keeps only its SHA-256.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from dataclasses import dataclass
 from datetime import date
@@ -26,6 +24,7 @@ from sqlalchemy.orm import Session
 from registry.audit.service import SystemActor
 from registry.certificates.models import Certificate
 from registry.config import Settings
+from registry.crypto.digests import equal, hmac_sha256, sha256_text_hex
 from registry.crypto.encryption import DataCipher
 from registry.crypto.keys import b64url
 from registry.crypto.keystore import KeyStore
@@ -114,19 +113,18 @@ def open_card(sealed: bytes, cipher: DataCipher, *, certificate_id: str) -> str:
 
 def holder_secret(keystore: KeyStore, *, examination_id: str) -> str:
     """The secret of the holder link printed on every certificate of an examination."""
-    key = hmac.new(keystore.secret("rid"), _HOLDER_KEY_LABEL, hashlib.sha256).digest()
-    mac = hmac.new(key, f"examination:{examination_id}".encode(), hashlib.sha256)
-    return b64url(mac.digest()[:16])
+    key = hmac_sha256(keystore.secret("rid"), _HOLDER_KEY_LABEL)
+    return b64url(hmac_sha256(key, f"examination:{examination_id}".encode())[:16])
 
 
 def secret_hash(secret: str) -> str:
     """What the database keeps of a holder secret: its SHA-256, hex."""
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+    return sha256_text_hex(secret)
 
 
 def secret_matches(secret: str, stored_hash: str) -> bool:
     """Whether a presented holder secret is the one whose hash is stored (constant time)."""
-    return hmac.compare_digest(secret_hash(secret), stored_hash)
+    return equal(secret_hash(secret), stored_hash)
 
 
 def certificates_for_holder(session: Session, secret: str) -> list[Certificate]:

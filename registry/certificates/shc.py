@@ -11,8 +11,6 @@ correction level L.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import operator
 import re
@@ -25,6 +23,7 @@ from urllib.parse import urlsplit
 
 from registry.certificates.rulesets import PURPOSES
 from registry.crypto import jws
+from registry.crypto.digests import hmac_sha256
 from registry.crypto.keys import (
     PrivateKey,
     PublicKey,
@@ -482,8 +481,8 @@ def compute_rid(secret: bytes, kid: str, certificate_id: str) -> str:
     # can be revoked on its own, and its rid changes when it is re-issued under a new key.
     if len(secret) < 32:
         raise ValueError("the revocation secret must be at least 256 bits")
-    mac = hmac.new(secret + kid.encode("utf-8"), certificate_id.encode("utf-8"), hashlib.sha256)
-    return b64url(mac.digest()[:8])
+    mac = hmac_sha256(secret + kid.encode("utf-8"), certificate_id.encode("utf-8"))
+    return b64url(mac[:8])
 
 
 def _epoch(moment: int | datetime) -> int:

@@ -7,7 +7,6 @@ a withdrawal takes the old tally back in the same transaction. Extracts read onl
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import zlib
@@ -25,6 +24,7 @@ from registry.audit.service import record as audit
 from registry.auth.permissions import authorize
 from registry.auth.principal import Principal
 from registry.crypto import jws
+from registry.crypto.digests import sha256_of_parts
 from registry.crypto.encryption import DataCipher
 from registry.crypto.keystore import KeyStore
 from registry.db import UnitOfWork, utcnow
@@ -230,10 +230,8 @@ def closed_through(now: datetime) -> Period:
 
 def fingerprint(microcells: Iterable[Microcell]) -> str:
     """A digest of a year's microcells: the version of the data a protection belongs to."""
-    digest = hashlib.sha256()
-    for key, values in sorted((tuple(k), tuple(v[m] for m in MEASURES)) for k, v in microcells):
-        digest.update(json.dumps([key, values]).encode())
-    return digest.hexdigest()[:16]
+    ordered = sorted((tuple(k), tuple(v[m] for m in MEASURES)) for k, v in microcells)
+    return sha256_of_parts(json.dumps([key, values]).encode() for key, values in ordered)[:16]
 
 
 def protected_year(
