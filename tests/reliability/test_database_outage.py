@@ -20,8 +20,8 @@ from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from registry.audit.models import AuditEvent
 from registry.audit import service as audit
+from registry.audit.models import AuditEvent
 from registry.audit.service import verify_chain
 from registry.certificates import service as certificates
 from registry.certificates.models import Certificate, CertificateCard
