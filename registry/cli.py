@@ -401,8 +401,6 @@ def keys_rotate(purpose: str, compromised_since: str | None) -> None:
             rotation = run_service(
                 lambda: rotate_certificate_key(
                     uow,
-                    keystore=ctx.keystore,
-                    settings=ctx.settings,
                     actor=operator(),
                     compromised_since=since,
                 )

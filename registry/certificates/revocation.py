@@ -232,13 +232,12 @@ def revoke_after_key_compromise(
 def rotate_certificate_key(
     uow: UnitOfWork,
     *,
-    keystore: KeyStore,
-    settings: Settings,
     actor: Actor,
     compromised_since: datetime | None = None,
     now: datetime | None = None,
 ) -> Rotation:
     """Make a new certificate key active; when the old one was compromised, re-issue its cards."""
+    keystore, settings = uow.keystore, uow.settings
     now = now or utcnow()
     previous = keystore.active("certificate")
     new = keystore.add_key("certificate")

@@ -124,11 +124,10 @@ def extend_validity(
     ends: date,
     extra_days: int,
     reason: str,
-    keystore: KeyStore,
-    settings: Settings,
     now: datetime,
 ) -> Extension:
     """Publish a new version with a validity extension and re-sign the cards it lengthens."""
+    keystore, settings = uow.keystore, uow.settings
     authorize(principal, "ruleset.manage")
     if not reason.strip():
         raise BadRequest("an extension needs a reason")
@@ -215,11 +214,10 @@ def issue_for_version(
     version: ExaminationVersion,
     record: ExaminationRecord,
     clinic: Clinic,
-    keystore: KeyStore,
-    settings: Settings,
     now: datetime,
 ) -> list[Assessment]:
     """Assess a version against every ruleset that applies; certify each destination met."""
+    keystore, settings = uow.keystore, uow.settings
     session = uow.session
     chosen, stated_found = _rulesets_for(
         catalogue.rulesets(session),
@@ -443,13 +441,12 @@ def download(
     principal: Principal,
     certificate_id: str,
     kind: str,
-    keystore: KeyStore,
-    settings: Settings,
     holder_secret: str | None = None,
     language: str | None = None,
     paper: str = "A5",
 ) -> Download:
     """The QR (SVG, PNG), ``.smart-health-card`` file or PDF: for its clinic or its holder."""
+    keystore, settings = uow.keystore, uow.settings
     if kind not in DOWNLOAD_KINDS:
         raise NotFound(f"no download {kind!r}")
     if language is not None and language not in LANGUAGES:
@@ -536,8 +533,6 @@ def on_version_stored(uow: UnitOfWork, event: VersionStored) -> list[Assessment]
         version=event.version,
         record=event.record,
         clinic=event.clinic,
-        keystore=uow.keystore,
-        settings=uow.settings,
         now=event.now,
     )
 

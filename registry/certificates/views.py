@@ -76,8 +76,6 @@ def extend_validity(body: dict[str, Any], destination: str) -> service.Extension
             uow,
             principal=current_principal(),
             destination=destination,
-            keystore=ctx.keystore,
-            settings=ctx.settings,
             now=utcnow(),
             **body,
         )
@@ -129,8 +127,6 @@ def _download(certificate_id: str, kind: str, query: dict[str, Any]) -> Response
             principal=current_principal(),
             certificate_id=certificate_id,
             kind=kind,
-            keystore=ctx.keystore,
-            settings=ctx.settings,
             holder_secret=query.get("h"),
             language=query.get("lang"),
             paper=query.get("paper", "A5"),

@@ -57,8 +57,6 @@ def test_a_compromised_registry_key_revokes_its_later_cards_and_reissues_them(
     with world.ctx.db.unit_of_work() as uow:
         rotation = certificates.rotate_certificate_key(
             uow,
-            keystore=keystore,
-            settings=world.ctx.settings,
             actor=OPERATOR,
             compromised_since=since,
         )
@@ -97,9 +95,7 @@ def test_a_compromised_registry_key_revokes_its_later_cards_and_reissues_them(
 def test_a_plain_rotation_reissues_nothing(world: World) -> None:
     issued = certified(submit(world))
     with world.ctx.db.unit_of_work() as uow:
-        rotation = certificates.rotate_certificate_key(
-            uow, keystore=world.ctx.keystore, settings=world.ctx.settings, actor=OPERATOR
-        )
+        rotation = certificates.rotate_certificate_key(uow, actor=OPERATOR)
         uow.commit()
     assert rotation.reissued == []
     assert all(stored(world, c.id).kid == rotation.previous_kid for c in issued.values())

@@ -223,8 +223,6 @@ def test_a_card_replaced_after_a_key_compromise_is_revoked_while_its_certificate
         with world.ctx.db.unit_of_work() as uow:
             rotation = rotate_certificate_key(
                 uow,
-                keystore=world.ctx.keystore,
-                settings=world.ctx.settings,
                 actor=OPERATOR,
                 compromised_since=issued.issued_at - timedelta(minutes=1),
             )
