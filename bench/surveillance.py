@@ -118,9 +118,7 @@ def run() -> Measurement:
         def extract() -> float:
             start = time.perf_counter()
             with ctx.db.unit_of_work() as uow:
-                release = service.build_extract(
-                    uow, principal=operator, query=query, keystore=ctx.keystore, now=now
-                )
+                release = service.build_extract(uow, principal=operator, query=query, now=now)
                 uow.commit()
             assert release.body
             return time.perf_counter() - start

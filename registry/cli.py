@@ -214,7 +214,6 @@ def key_generate(clinic_id: str, custody: str, out: Path | None) -> None:
                 principal=operator(),
                 clinic_id=clinic_id,
                 custody=custody,
-                cipher=ctx.cipher,
             )
         )
         if secret is not None:

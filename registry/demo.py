@@ -359,7 +359,6 @@ def load_demo(ctx: RegistryContext, *, principal: Principal) -> Iterator[str]:
                 principal=principal,
                 clinic_id=spec.id,
                 custody=spec.custody,
-                cipher=ctx.cipher,
             )
             if secret is not None:
                 path = demo_dir / "clinic-keys" / f"{spec.id}.jwk.json"

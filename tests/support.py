@@ -118,7 +118,6 @@ class World:
                 principal=OPERATOR,
                 clinic_id=clinic_id,
                 custody=custody,
-                cipher=self.ctx.cipher,
             )
             uow.commit()
         return clinic_id
@@ -174,7 +173,6 @@ class World:
                 principal=OPERATOR,
                 clinic_id=clinic_id,
                 custody="clinic-held",
-                cipher=self.ctx.cipher,
             )
             uow.commit()
         assert secret is not None

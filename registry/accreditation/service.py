@@ -24,7 +24,6 @@ from registry.accreditation.models import (
 from registry.audit.service import record
 from registry.auth.permissions import authorize
 from registry.auth.principal import Principal
-from registry.crypto.encryption import DataCipher
 from registry.crypto.keys import (
     KeyFormatError,
     generate_key,
@@ -236,9 +235,9 @@ def generate_clinic_key(
     principal: Principal,
     clinic_id: str,
     custody: str,
-    cipher: DataCipher,
 ) -> tuple[SigningKey, dict[str, str] | None]:
     """Generate a key; custodial keys are sealed in the database, clinic-held ones are returned."""
+    cipher = uow.cipher
     clinic = _clinic(uow.session, clinic_id)
     authorize(principal, "clinic.manage", countries=(clinic.country,))
     if custody not in ("clinic-held", "custodial"):

@@ -144,11 +144,10 @@ def issue_token(
     uow: UnitOfWork,
     *,
     form: dict[str, str],
-    settings: Settings,
-    keystore: KeyStore,
     now: datetime | None = None,
 ) -> AccessToken:
     """Check a client_credentials request with a private_key_jwt assertion; issue a token."""
+    settings, keystore = uow.settings, uow.keystore
     now = now or utcnow()
     session = uow.session
     if form.get("grant_type") != "client_credentials":

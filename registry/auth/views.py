@@ -29,9 +29,7 @@ def token(form: dict[str, str]) -> Response:
     ctx = context()
     try:
         with ctx.db.unit_of_work() as uow:
-            issued = service.issue_token(
-                uow, form=dict(request.form), settings=ctx.settings, keystore=ctx.keystore
-            )
+            issued = service.issue_token(uow, form=dict(request.form))
             uow.commit()
     except service.TokenError as exc:
         response = jsonify(error=exc.error, error_description=exc.message)

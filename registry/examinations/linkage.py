@@ -337,8 +337,6 @@ def lookup(
     document_number: str,
     birth_date: date,
     destination: str | None,
-    cipher: DataCipher,
-    index_key: bytes,
     now: datetime | None = None,
 ) -> Lookup:
     """Whether the person with this document and birth date holds a valid certificate.
@@ -346,6 +344,7 @@ def lookup(
     An unknown document, a birth date that does not match and a person without a valid
     certificate all answer the same, so a lookup cannot tell whether someone is registered.
     """
+    cipher, index_key = uow.cipher, uow.index_key
     authorize(principal, "person.lookup")
     now = now or utcnow()
     if principal.role == "authority":

@@ -209,8 +209,6 @@ def lookup(body: dict[str, Any]) -> Any:
             document_number=body["document"]["number"],
             birth_date=body["birth_date"],
             destination=body.get("destination"),
-            cipher=ctx.cipher,
-            index_key=ctx.index_key,
         )
         uow.commit()
     return found

@@ -205,7 +205,6 @@ def fraud_signals(
     uow: UnitOfWork,
     *,
     principal: Principal,
-    index_key: bytes,
     country: str | None = None,
     since: date | None = None,
     until: date | None = None,
@@ -215,6 +214,7 @@ def fraud_signals(
     now: datetime | None = None,
 ) -> Signals:
     """The signals for the clinics of one country (an accreditor's own), or all (admin)."""
+    index_key = uow.index_key
     authorize(principal, "fraud.read")
     if principal.role != "admin":
         country = country or principal.country

@@ -27,7 +27,6 @@ def signals(query: dict[str, Any]) -> Any:
         found = service.fraud_signals(
             uow,
             principal=current_principal(),
-            index_key=ctx.index_key,
             country=query.get("country"),
             since=query.get("since"),
             until=query.get("until"),

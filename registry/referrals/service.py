@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from registry.audit.service import record as audit
 from registry.auth.permissions import authorize
 from registry.auth.principal import Principal
-from registry.crypto.encryption import DataCipher
 from registry.db import UnitOfWork, utcnow
 from registry.errors import Conflict, NotFound
 from registry.events import ReferralsCompleted, VersionRetired, VersionStored
@@ -183,11 +182,11 @@ def get_referral(
     *,
     principal: Principal,
     referral_id: str,
-    cipher: DataCipher,
     overdue_days: int,
     now: datetime | None = None,
 ) -> ReferralView:
     """One referral with the person's name, birth date and document hint; the read is audited."""
+    cipher = uow.cipher
     authorize(principal, "referral.read")
     now = now or utcnow()
     session = uow.session

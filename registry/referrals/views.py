@@ -69,7 +69,6 @@ def read(referral_id: str) -> Any:
             uow,
             principal=current_principal(),
             referral_id=referral_id,
-            cipher=ctx.cipher,
             overdue_days=ctx.settings.referral_overdue_days,
         )
         uow.commit()

@@ -81,9 +81,7 @@ def export(
         org_unit=org_unit,
     )
     with app_context() as (_app, ctx), ctx.db.unit_of_work() as uow:
-        release = run_service(
-            lambda: build_extract(uow, principal=operator(), query=query, keystore=ctx.keystore)
-        )
+        release = run_service(lambda: build_extract(uow, principal=operator(), query=query))
         uow.commit()
     if out is None:
         click.echo(release.body.decode(), nl=False)
@@ -105,7 +103,7 @@ def rebuild_command() -> None:
         click.echo(f"  {done}/{total} examinations", err=True)
 
     with app_context() as (_app, ctx), ctx.db.unit_of_work() as uow:
-        result = rebuild(uow, cipher=ctx.cipher, settings=ctx.settings, progress=progress)
+        result = rebuild(uow, progress=progress)
         uow.commit()
     click.echo(
         f"surveillance counts rebuilt: {result.examinations} examinations "

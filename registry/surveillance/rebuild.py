@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from registry.accreditation.models import Clinic
-from registry.config import Settings
-from registry.crypto.encryption import DataCipher
 from registry.db import UnitOfWork
 from registry.examinations.models import Examination, ExaminationVersion
 from registry.examinations.sealed import open_bundle
@@ -35,11 +33,10 @@ class Rebuilt:
 def rebuild(
     uow: UnitOfWork,
     *,
-    cipher: DataCipher,
-    settings: Settings,
     progress: Callable[[int, int], None] | None = None,
 ) -> Rebuilt:
     """Replace every count with one recomputed from the current examination versions."""
+    cipher, settings = uow.cipher, uow.settings
     session = uow.session
     service.clear(session)
     clinics = {c.id: c.country for c in session.scalars(select(Clinic))}

@@ -26,7 +26,6 @@ from registry.auth.principal import Principal
 from registry.crypto import jws
 from registry.crypto.digests import sha256_of_parts
 from registry.crypto.encryption import DataCipher
-from registry.crypto.keystore import KeyStore
 from registry.db import UnitOfWork, utcnow
 from registry.errors import BadRequest, Forbidden
 from registry.events import ReferralsCompleted, VersionRetired, VersionStored
@@ -372,10 +371,10 @@ def build_extract(
     *,
     principal: Principal,
     query: ExtractQuery,
-    keystore: KeyStore,
     now: datetime | None = None,
 ) -> Release:
     """A protected extract in the asked format, signed by the registry; the download is audited."""
+    keystore = uow.keystore
     now = now or utcnow()
     authorize(principal, "surveillance.read")  # the role first: then whose country
     where = _scope(principal, query)

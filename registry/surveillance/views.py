@@ -48,7 +48,6 @@ def extract(query: dict[str, Any]) -> Response:
             uow,
             principal=current_principal(),
             query=service.ExtractQuery(**query),
-            keystore=ctx.keystore,
         )
         uow.commit()
     EXTRACT_SECONDS.labels(query["format"]).observe(time.perf_counter() - started)

@@ -21,7 +21,6 @@ from registry.auth.principal import Principal
 from registry.certificates import catalogue
 from registry.certificates.models import Certificate
 from registry.certificates.rulesets import Ruleset, ruleset_in_force
-from registry.crypto.encryption import DataCipher
 from registry.db import UnitOfWork, utcnow
 from registry.errors import BadRequest, Forbidden, NotFound
 from registry.examinations.models import Examination, Person
@@ -70,10 +69,10 @@ def examination_for_authority(
     principal: Principal,
     examination_id: str,
     purpose_of_use: str,
-    cipher: DataCipher,
     now: datetime | None = None,
 ) -> AuthorityRead:
     """The required tests of an examination for the calling authority's country, audited."""
+    cipher = uow.cipher
     authorize(principal, "authority.read")
     purpose = (purpose_of_use or "").strip()
     if not 3 <= len(purpose) <= 64:

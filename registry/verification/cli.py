@@ -107,9 +107,6 @@ def _verify_online(presented: list[Any]) -> list[dict[str, Any]]:
                 presented=item,
                 principal=operator(),
                 channel="cli",
-                keystore=ctx.keystore,
-                settings=ctx.settings,
-                cipher=ctx.cipher,
             )
             answers.append(VerificationSchema().dump(verification))
     return answers

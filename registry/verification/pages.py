@@ -78,9 +78,6 @@ def verify_submit() -> str:
         presented=presented,
         principal=current_principal(),
         channel="page",
-        keystore=ctx.keystore,
-        settings=ctx.settings,
-        cipher=ctx.cipher,
     )
     return render_template(
         "verification/verify.html",

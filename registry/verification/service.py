@@ -409,16 +409,19 @@ def verify(
     presented: Presented | str,
     principal: Principal | Actor,
     channel: str,
-    keystore: KeyStore,
-    settings: Settings,
-    cipher: DataCipher,
     now: datetime | None = None,
 ) -> Verification:
     """Judge what was presented (or, given a text, answer it ``malformed``); log and audit it.
 
     Anyone may verify. An authenticated caller's registered name goes into the holder's log;
     an authority of the certificate's destination also gets the link to its authority view.
+    The judging reads in a read-only session and the log is written in a short unit of work
+    of its own; both use the app's context that the database carries.
     """
+    context = db.context
+    if context is None:
+        raise RuntimeError("verification needs the app's context (keys, settings, cipher)")
+    keystore, settings, cipher = context.keystore, context.settings, context.cipher
     if channel not in CHANNELS:
         raise ValueError(f"channel must be one of {', '.join(CHANNELS)}")
     now = now or utcnow()

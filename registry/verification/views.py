@@ -71,9 +71,6 @@ def verify() -> Response:
         presented=presented,
         principal=current_principal(),
         channel="api",
-        keystore=ctx.keystore,
-        settings=ctx.settings,
-        cipher=ctx.cipher,
     )
     # the schema's dump, made once and signed as the receipt: the body is exactly that
     return jsonify(verification.published)
@@ -108,7 +105,6 @@ def authority_examination(query: dict[str, Any], examination_id: str) -> authori
             principal=current_principal(),
             examination_id=examination_id,
             purpose_of_use=query["purpose_of_use"],
-            cipher=ctx.cipher,
         )
         uow.commit()
     return read

@@ -128,7 +128,7 @@ def test_a_referral_from_request_to_completion_is_followed_up_and_counted(clinic
 
     # rebuilding the counts from the stored bundles gives the same numbers
     with world.ctx.db.unit_of_work() as uow:
-        rebuild(uow, cipher=world.ctx.cipher, settings=world.ctx.settings)
+        rebuild(uow)
         uow.commit()
     assert _totals(world) == (1, 1, 1)
 

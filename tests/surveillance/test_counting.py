@@ -143,7 +143,7 @@ def test_rebuild_from_the_stored_examinations_agrees_with_the_kept_counts(world:
     assert sum(v["examined"] for v in kept.values() if "examined" in v) == 3
 
     with world.ctx.db.unit_of_work() as uow:
-        result = rebuild(uow, cipher=world.ctx.cipher, settings=world.ctx.settings)
+        result = rebuild(uow)
         uow.commit()
     assert result.examinations == 3
     assert nonzero(stored_counts(world)) == kept

@@ -270,9 +270,6 @@ def test_dates_are_judged_as_of_the_check(published: World) -> None:
             presented=Presented(jws=token),
             principal=HOLDER,
             channel="cli",
-            keystore=ctx.keystore,
-            settings=ctx.settings,
-            cipher=ctx.cipher,
             now=moment,
         ).result
 
