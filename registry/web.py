@@ -24,8 +24,8 @@ from registry.config import Settings
 from registry.crypto.encryption import DataCipher
 from registry.crypto.keystore import KeyStore
 from registry.db import Database
-from registry.errors import DomainError, InvalidResource, Unauthorized
-from registry.jsonlimits import loads_limited
+from registry.errors import BadRequest, DomainError, InvalidResource, Unauthorized
+from registry.jsonlimits import JSONHasNul, JSONNotFinite, loads_limited
 from registry.logs import bind_request, get_logger
 
 log = get_logger("registry.web")
@@ -50,11 +50,15 @@ def context() -> RegistryContext:
 
 
 class LimitedJSONProvider(DefaultJSONProvider):
-    """Request JSON is parsed with a nesting limit, so a deep document is a 400, not a crash."""
+    """Request JSON within a nesting limit, finite numbers, no NUL: else a 400, not a crash."""
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         settings: Settings = self._app.extensions["registry"].settings
-        return loads_limited(s, max_depth=settings.max_json_depth)
+        try:
+            return loads_limited(s, max_depth=settings.max_json_depth)
+        except (JSONHasNul, JSONNotFinite) as exc:
+            # Flask would answer a bare 400; the caller should learn what to change
+            raise BadRequest(str(exc)) from None
 
 
 class LimitedParser(FlaskParser):
@@ -218,6 +222,28 @@ def handle_unexpected(error: Exception) -> Response:
     return _problem(500, "internal_error", "an unexpected error occurred; it has been logged")
 
 
+def _refuse_nul_characters() -> None:
+    """A NUL character in the path, the query string or a form is a 400 before any view runs.
+
+    PostgreSQL text cannot hold U+0000 (it would be a 500 there and pass on SQLite); JSON bodies
+    and FHIR bundles are checked where they are parsed (``registry.jsonlimits``).
+    """
+    where = None
+    if "\x00" in request.path:
+        where = "the path"
+    elif any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
+        where = "the query string"
+    elif request.mimetype in _FORM_TYPES and any(
+        "\x00" in k or "\x00" in v for k, v in request.form.items(multi=True)
+    ):
+        where = "the form"
+    if where:
+        raise BadRequest(f"the NUL character (%00, \\u0000) is not accepted in {where}")
+
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def init_app(app: Flask) -> None:
     """Install the JSON provider, request ids and the one error handler."""
 
@@ -227,6 +253,7 @@ def init_app(app: Flask) -> None:
         ok = 0 < len(incoming) <= 64 and incoming.replace("-", "").isalnum()
         g.request_id = incoming if ok else secrets.token_hex(8)
         bind_request(g.request_id)
+        _refuse_nul_characters()
         if request.headers.get("Authorization"):
             current_principal()  # a bad token is a 401 before anything else is looked at
 
