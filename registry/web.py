@@ -18,13 +18,20 @@ from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
 
+from registry.audit.service import record
 from registry.auth.principal import ANONYMOUS, Principal
 from registry.auth.service import authenticate
 from registry.config import Settings
-from registry.crypto.encryption import DataCipher
+from registry.crypto.encryption import DataCipher, DecryptionError
 from registry.crypto.keystore import KeyStore
 from registry.db import Database
-from registry.errors import BadRequest, DomainError, InvalidResource, Unauthorized
+from registry.errors import (
+    BadRequest,
+    DomainError,
+    InvalidResource,
+    StoredDataUnreadable,
+    Unauthorized,
+)
 from registry.jsonlimits import JSONHasNul, JSONNotFinite, loads_limited
 from registry.logs import bind_request, get_logger
 
@@ -168,6 +175,36 @@ def handle_domain_error(error: DomainError) -> Response:
     return response
 
 
+def handle_unreadable(error: StoredDataUnreadable | DecryptionError) -> Response:
+    """A sealed value that does not open: one integrity error, logged and audited.
+
+    The request's transaction is rolled back; the audit event is written in one of its own.
+    """
+    if isinstance(error, DecryptionError):
+        error = StoredDataUnreadable(
+            "a stored record failed its integrity check; nothing can be read from it until the "
+            "registry's operator restores it"
+        )
+    details = {k: v for k, v in error.details.items() if v is not None}
+    log.error("stored data unreadable", **{k: str(v) for k, v in details.items()})
+    ctx = context()
+    try:
+        with ctx.db.unit_of_work() as uow:
+            record(
+                uow.session,
+                actor=g.get("principal") or ANONYMOUS,
+                action="integrity.unreadable",
+                object_type=str(details.get("object_type", "")) or None,
+                object_id=str(details.get("object_id", "")) or None,
+                outcome="failure",
+                detail={"path": request.path, "request_id": g.get("request_id")},
+            )
+            uow.commit()
+    except Exception:  # the answer must still be the integrity error
+        log.exception("integrity failure not audited")
+    return _problem(error.status, error.error, error.message, **details)
+
+
 def handle_http_exception(error: HTTPException) -> Response:
     """Every werkzeug/smorest HTTP error as JSON, keeping headers such as Allow on 405."""
     status = error.code or 500
@@ -265,6 +302,8 @@ def init_app(app: Flask) -> None:
         return response
 
     app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(StoredDataUnreadable, handle_unreadable)
+    app.register_error_handler(DecryptionError, handle_unreadable)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(OperationalError, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

@@ -25,12 +25,12 @@ from registry.auth.principal import Principal
 from registry.certificates import service as certificates
 from registry.config import Settings
 from registry.crypto.canonical import sha256_hex
-from registry.crypto.encryption import DataCipher
+from registry.crypto.encryption import DataCipher, DecryptionError
 from registry.crypto.jws import JWSError, read_header
 from registry.crypto.keys import load_public_jwk
 from registry.crypto.keystore import KeyStore
 from registry.db import UnitOfWork, utcnow
-from registry.errors import Conflict, InvalidResource, Issue, NotFound
+from registry.errors import Conflict, InvalidResource, Issue, NotFound, StoredDataUnreadable
 from registry.examinations import linkage, persons, signing
 from registry.examinations.models import Examination, ExaminationVersion, TestResult
 from registry.fhir import ExaminationRecord, parse_examination_bundle
@@ -60,15 +60,32 @@ def _seal_bundle(cipher: DataCipher, examination_id: str, version: int, raw: byt
 
 
 def open_bundle(cipher: DataCipher, version: ExaminationVersion) -> bytes:
-    """The bundle exactly as signed, decrypted."""
+    """The bundle exactly as signed, decrypted; StoredDataUnreadable when it does not open."""
     context = f"examination:{version.examination_id}:{version.version}".encode()
-    return cipher.decrypt(version.sealed_bundle, context=context)
+    try:
+        return cipher.decrypt(version.sealed_bundle, context=context)
+    except DecryptionError as exc:
+        raise _unreadable(version, "bundle") from exc
 
 
 def open_outcome(cipher: DataCipher, result: TestResult) -> str:
-    """A test result's outcome, decrypted."""
+    """A test result's outcome, decrypted; StoredDataUnreadable when it does not open."""
     context = f"result:{result.version.examination_id}:{result.version.version}:{result.concept}"
-    return cipher.decrypt(result.sealed_outcome, context=context.encode()).decode()
+    try:
+        return cipher.decrypt(result.sealed_outcome, context=context.encode()).decode()
+    except DecryptionError as exc:
+        raise _unreadable(result.version, "result") from exc
+
+
+def _unreadable(version: ExaminationVersion, part: str) -> StoredDataUnreadable:
+    return StoredDataUnreadable(
+        f"the stored {part} of examination {version.examination_id} version "
+        f"{version.version} failed its integrity check; nothing can be read from it until the "
+        "registry's operator restores it",
+        object_type="Examination",
+        object_id=version.examination_id,
+        version=version.version,
+    )
 
 
 # -- checks ----------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from registry.db import UnitOfWork, utcnow
 from registry.errors import BadRequest, Forbidden, NotFound
 from registry.examinations.models import Examination, Person
 from registry.examinations.persons import open_identity
-from registry.examinations.service import open_outcome
+from registry.examinations.service import open_bundle, open_outcome
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,7 @@ def examination_for_authority(
     assert person is not None
     identity = open_identity(person, cipher)
     version = examination.current
+    open_bundle(cipher, version)  # the record as signed must be intact, or nothing is answered
     required = ruleset.required_tests_at_age(
         _age(identity.birth_date, examination.examination_date)
     )
