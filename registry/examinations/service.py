@@ -333,6 +333,13 @@ def submit(
                 f"previous examination {record.previous_examination!r} is not an "
                 "examination of this person",
             )
+        if previous.examination_date > record.examination_date:
+            raise _refuse(
+                "Bundle.entry[0].resource.extension",
+                f"previous examination {previous.id} is dated "
+                f"{previous.examination_date.isoformat()}, after this examination "
+                f"({record.examination_date.isoformat()}): it cannot precede it",
+            )
     elif record.purpose == "return":
         previous = linkage.previous_pre_departure(
             uow.session, person_id=person.id, before=record.examination_date
