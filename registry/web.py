@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from marshmallow import INCLUDE, Schema, fields
 from sqlalchemy.exc import OperationalError
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from registry.audit.service import record
 from registry.auth.principal import ANONYMOUS, Principal
@@ -259,6 +260,35 @@ def handle_unexpected(error: Exception) -> Response:
     return _problem(500, "internal_error", "an unexpected error occurred; it has been logged")
 
 
+def _bound_streamed_body() -> None:
+    """A chunked body (no Content-Length) over the size limit is a 413, like a declared one.
+
+    Werkzeug cuts such a stream at the limit without a word, so the view would see truncated
+    JSON and answer 422. The body is read here, at most one byte past the limit, and handed on
+    with its length declared.
+    """
+    environ = request.environ
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    streamed = chunked or not environ.get("CONTENT_LENGTH")
+    if not streamed or not environ.get("wsgi.input_terminated"):
+        return  # a declared length is checked by werkzeug; an unterminated stream is empty
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    stream = environ["wsgi.input"]
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = stream.read(min(64 * 1024, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise RequestEntityTooLarge()
+    body = b"".join(chunks)
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+
+
 def _refuse_nul_characters() -> None:
     """A NUL character in the path, the query string or a form is a 400 before any view runs.
 
@@ -290,6 +320,7 @@ def init_app(app: Flask) -> None:
         ok = 0 < len(incoming) <= 64 and incoming.replace("-", "").isalnum()
         g.request_id = incoming if ok else secrets.token_hex(8)
         bind_request(g.request_id)
+        _bound_streamed_body()
         _refuse_nul_characters()
         if request.headers.get("Authorization"):
             current_principal()  # a bad token is a 401 before anything else is looked at
