@@ -11,7 +11,7 @@ from tests.certificates.builders import submit
 from tests.support import World
 from tests.verification.helpers import publish
 
-AUTHORITY = "/api/v1/authority/examinations/{id}?purpose_of_use=work-permit"
+AUTHORITY = "/api/v1/authority/examinations/{id}?purpose_of_use=GOV"
 
 
 @pytest.fixture
