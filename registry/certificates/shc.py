@@ -223,7 +223,8 @@ def _payload(
         "nbf": int(issued_at.timestamp()),
         "exp": int(expires.timestamp()),
         "vc": {
-            "type": [HEALTH_CARD_TYPE, EXAMINATION_CERTIFICATE_TYPE],
+            # SHC 1.4 deprecates types beyond health-card; the statement coding says what it is
+            "type": [HEALTH_CARD_TYPE],
             "credentialSubject": {
                 "fhirVersion": FHIR_VERSION,
                 "fhirBundle": {
@@ -426,9 +427,34 @@ def verify_card(token: str, key: PublicKey) -> dict[str, Any]:
 
 
 def card_type(payload: dict[str, Any]) -> str:
-    """``examination-certificate`` for one of our certificate cards, ``other`` for any other."""
-    types = payload.get("vc", {}).get("type", [])
-    return "examination-certificate" if EXAMINATION_CERTIFICATE_TYPE in types else "other"
+    """``examination-certificate`` for one of our certificate cards, ``other`` for any other.
+
+    A certificate card is recognised by its Observation coded with our certificate statement;
+    cards issued before the extra ``vc.type`` was dropped carry that type as well.
+    """
+    vc = payload.get("vc", {})
+    types = vc.get("type", [])
+    if EXAMINATION_CERTIFICATE_TYPE in types or _states_meeting_requirements(vc):
+        return "examination-certificate"
+    return "other"
+
+
+def _states_meeting_requirements(vc: dict[str, Any]) -> bool:
+    bundle = vc.get("credentialSubject", {}).get("fhirBundle", {})
+    entries = bundle.get("entry") if isinstance(bundle, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or resource.get("resourceType") != "Observation":
+            continue
+        codings = resource.get("code", {}).get("coding", [])
+        if isinstance(codings, list) and any(
+            isinstance(c, dict)
+            and c.get("system") == STATEMENT_SYSTEM
+            and c.get("code") == MEETS_REQUIREMENTS
+            for c in codings
+        ):
+            return True
+    return False
 
 
 def _find_component(observation: dict[str, Any], code: str) -> dict[str, Any] | None:

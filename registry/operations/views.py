@@ -97,8 +97,8 @@ def jwks() -> Response:
     ctx = context()
     document = ctx.keystore.jwks()
     with ctx.db.read_session() as session:
-        versions = crl_versions(session)
-    # SMART Health Cards: a key whose cards have been revoked announces its list's ctr.
+        versions = crl_versions(session, ctx.keystore)
+    # SMART Health Cards: every certificate key announces its list's ctr (empty lists too).
     for key in document["keys"]:
         if key["kid"] in versions:
             key["crlVersion"] = versions[key["kid"]]
