@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from registry.audit.service import record
 from registry.auth.permissions import authorize
 from registry.auth.principal import ANONYMOUS, Principal
-from registry.auth.service import authenticate
+from registry.auth.service import TokenError, authenticate
 from registry.config import Settings
 from registry.crypto.encryption import DataCipher, DecryptionError
 from registry.crypto.keystore import KeyStore
@@ -147,6 +148,92 @@ def authenticated(view: Callable[..., Any] | None = None, *, action: str | None 
     return documented
 
 
+# -- operations outside flask-smorest (pages, FHIR REST, metrics) ----------------------------
+ERROR_RESPONSE = {"$ref": "#/components/responses/DEFAULT_ERROR"}
+
+
+def page_operation(
+    summary: str,
+    *,
+    content: str | tuple[str, ...] = "text/html",
+    not_found: str | None = None,
+    parameters: list[dict[str, Any]] | None = None,
+    form: dict[str, Any] | None = None,
+    security: list[dict[str, list[str]]] | None = None,
+    tag: str = "pages",
+) -> dict[str, Any]:
+    """An OpenAPI operation for a route served outside flask-smorest (a page, FHIR, metrics).
+
+    ``content`` is what a success answers; ``not_found`` the media type of a 404 answered by
+    the route itself (a page or an OperationOutcome); any other error is our JSON problem.
+    """
+    types = (content,) if isinstance(content, str) else content
+    responses: dict[str, Any] = {
+        "200": {"description": summary, "content": {t: _media(t) for t in types}}
+    }
+    if not_found is not None:
+        responses["404"] = {"description": "not found", "content": {not_found: _media(not_found)}}
+    responses["default"] = ERROR_RESPONSE
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "tags": [tag],
+        "responses": responses,
+        "parameters": parameters or [],
+    }
+    if security is not None:  # absent: open to anyone, like the API's public reads
+        operation["security"] = security
+    if form is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {"type": "object", "properties": form}
+                }
+            },
+        }
+    return operation
+
+
+def _media(media_type: str) -> dict[str, Any]:
+    if media_type == "application/fhir+json":
+        resource = {"resourceType": {"type": "string"}}
+        return {"schema": {"type": "object", "required": ["resourceType"], "properties": resource}}
+    if media_type.startswith("image/"):
+        return {"schema": {"type": "string", "format": "binary"}}
+    return {"schema": {"type": "string"}}
+
+
+def path_parameter(name: str, description: str) -> dict[str, Any]:
+    """A required string path parameter of a documented page or FHIR route."""
+    return {
+        "in": "path",
+        "name": name,
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "minLength": 1},
+    }
+
+
+def query_parameter(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    """An optional query parameter of a documented page or FHIR route."""
+    return {
+        "in": "query",
+        "name": name,
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
+def document_paths(app: Flask, api: Api, paths: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """Add routes served outside flask-smorest to the API document, so contract tests see them."""
+    rules = {}
+    for rule in app.url_map.iter_rules():
+        rules[re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)] = rule
+    for path, operations in paths.items():
+        api.spec.path(rule=rules[path], operations=operations)
+
+
 # -- errors ----------------------------------------------------------------------------------
 def operation_outcome(error: InvalidResource) -> dict[str, Any]:
     """A FHIR OperationOutcome listing every issue."""
@@ -173,6 +260,11 @@ def _problem(status: int, error: str, message: str, **extra: Any) -> Response:
 
 def handle_domain_error(error: DomainError) -> Response:
     """Map a domain error to its status and a JSON body that says what is wrong."""
+    if isinstance(error, TokenError):
+        oauth = jsonify(error=error.error, error_description=error.message)
+        oauth.status_code = error.status
+        oauth.headers["Cache-Control"] = "no-store"
+        return oauth
     if isinstance(error, InvalidResource):
         response = jsonify(operation_outcome(error))
         response.status_code = error.status
@@ -316,10 +408,14 @@ def _refuse_nul_characters() -> None:
     ):
         where = "the form"
     if where:
-        raise BadRequest(f"the NUL character (%00, \\u0000) is not accepted in {where}")
+        message = f"the NUL character (%00, \\u0000) is not accepted in {where}"
+        if request.endpoint == TOKEN_ENDPOINT:  # OAuth clients expect RFC 6749 errors
+            raise TokenError("invalid_request", message)
+        raise BadRequest(message)
 
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+TOKEN_ENDPOINT = "auth.token"
 
 
 def init_app(app: Flask) -> None:

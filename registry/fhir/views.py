@@ -13,9 +13,15 @@ from registry.db import utcnow
 from registry.examinations import service as examinations
 from registry.extensions import public_reads
 from registry.fhir import conformance
-from registry.web import context, current_principal
+from registry.web import (
+    context,
+    current_principal,
+    page_operation,
+    path_parameter,
+    query_parameter,
+)
 
-# FHIR's own REST conventions (OperationOutcome errors, searchset Bundles): outside the API document
+# FHIR's own REST conventions (OperationOutcome errors, searchset Bundles), documented below
 blp = flask.Blueprint("fhir", __name__, url_prefix="/fhir")
 public_reads(blp)
 
@@ -87,3 +93,38 @@ def read(resource_type: str, resource_id: str) -> Response:
     if resource is None:
         return _not_found(f"no {resource_type} with id {resource_id!r}")
     return _answer(resource)
+
+
+def _fhir(summary: str, *parameters: dict[str, Any], **options: Any) -> dict[str, Any]:
+    return page_operation(
+        summary, content=FHIR_JSON, tag="fhir", parameters=list(parameters), **options
+    )
+
+
+_TYPE = path_parameter("resource_type", "StructureDefinition, ValueSet, CodeSystem, ConceptMap")
+OPENAPI_PATHS = {
+    "/fhir/metadata": {"get": _fhir("The CapabilityStatement")},
+    "/fhir/Bundle/{examination_id}": {
+        "get": _fhir(
+            "An examination Bundle exactly as signed: the examining clinic only",
+            path_parameter("examination_id", "the registry's examination id"),
+            security=[{"bearer": []}],
+        )
+    },
+    "/fhir/{resource_type}": {
+        "get": _fhir(
+            "Every resource of a conformance type (a searchset Bundle), or the one with ?url=",
+            _TYPE,
+            query_parameter("url", "the canonical URL of one resource"),
+            not_found=FHIR_JSON,
+        )
+    },
+    "/fhir/{resource_type}/{resource_id}": {
+        "get": _fhir(
+            "One conformance resource by id",
+            _TYPE,
+            path_parameter("resource_id", "the resource's id"),
+            not_found=FHIR_JSON,
+        )
+    },
+}

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from registry.certificates.service import crl_versions
 from registry.extensions import public_reads
 from registry.operations.metrics import exposition
-from registry.web import Blueprint, context
+from registry.web import Blueprint, context, page_operation
 
 
 class HealthSchema(Schema):
@@ -106,3 +106,14 @@ def jwks() -> Response:
     response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
+
+
+OPENAPI_PATHS = {
+    "/metrics": {
+        "get": page_operation(
+            "Prometheus metrics (text exposition format)",
+            content=CONTENT_TYPE_LATEST.split(";")[0],
+            tag="operations",
+        )
+    }
+}

@@ -17,7 +17,7 @@ from registry.surveillance.cube import MEASURES
 from registry.surveillance.service import closed_through
 from registry.verification import i18n
 from registry.verification.pages import page_headers
-from registry.web import context
+from registry.web import context, page_operation
 
 blp = flask.Blueprint("surveillance_pages", __name__)
 blp.after_request(page_headers)
@@ -56,3 +56,12 @@ def dashboard() -> str:
         measures=MEASURE_LABELS,
         token_url=context().settings.token_url,
     )
+
+
+OPENAPI_PATHS = {
+    "/surveillance": {
+        "get": page_operation(
+            "The ministries' dashboard page (it fetches extracts with the ministry's token)"
+        )
+    }
+}
