@@ -65,6 +65,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for SQLite (serialised writers) or PostgreSQL (psycopg 3)."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    # a failed statement's message (and so a logged traceback) never carries its parameters:
+    # they hold names, document numbers and whatever text a caller sent
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs

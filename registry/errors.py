@@ -52,6 +52,17 @@ class Conflict(DomainError):
     error = "conflict"
 
 
+class StoredDataUnreadable(DomainError):
+    """A stored sealed value does not open (corrupted, swapped between rows, or a missing key).
+
+    Not the caller's fault and not retryable: the answer says so, and every occurrence is
+    audited so an operator restores the row from a backup.
+    """
+
+    status = 500
+    error = "integrity_error"
+
+
 class PayloadTooLarge(DomainError):
     status = 413
     error = "payload_too_large"

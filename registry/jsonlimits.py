@@ -1,4 +1,10 @@
-"""JSON parsing that refuses documents nested deeper than a limit, without crashing on them."""
+"""JSON parsing for everything the registry accepts: bounded nesting, finite numbers, no NUL.
+
+Python's ``json`` accepts ``NaN``, ``Infinity`` and ``-Infinity`` by default, which are not JSON
+(RFC 8259) and compare false with every date, so ``"exp": NaN`` would never expire. PostgreSQL
+text refuses the NUL character; a ``\\u0000`` anywhere in a document is refused here, before a
+value reaches the database or a log line.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,19 @@ from typing import Any
 
 class JSONTooDeep(ValueError):
     """The document nests arrays/objects deeper than allowed."""
+
+
+class JSONNotFinite(ValueError):
+    """The document holds NaN, Infinity or -Infinity, which JSON does not have."""
+
+
+class JSONHasNul(ValueError):
+    """A key or string of the document holds the NUL character (U+0000)."""
+
+
+def refuse_constant(name: str) -> Any:
+    """``parse_constant`` for ``json.loads``: NaN, Infinity and -Infinity are not JSON."""
+    raise JSONNotFinite(f"{name} is not a JSON number")
 
 
 def nesting_depth(value: Any) -> int:
@@ -28,13 +47,46 @@ def nesting_depth(value: Any) -> int:
     return deepest
 
 
+def nul_location(value: Any) -> str | None:
+    """Where the first NUL character sits in a parsed JSON value (a JSON path), or None."""
+    stack: list[tuple[Any, str]] = [(value, "$")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return path
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                if isinstance(key, str) and "\x00" in key:
+                    return f"{path} (a key)"
+                stack.append((child, f"{path}.{key}"))
+        elif isinstance(node, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(node))
+    return None
+
+
+def refuse_nul(value: Any) -> None:
+    """Raise JSONHasNul when a key or string of a parsed JSON value holds U+0000."""
+    where = nul_location(value)
+    if where is not None:
+        raise JSONHasNul(f"the NUL character (\\u0000) is not accepted in text, found at {where}")
+
+
+def loads_strict(text: str | bytes) -> Any:
+    """``json.loads`` refusing NaN/Infinity and NUL characters (for cards, tokens, files)."""
+    value = json.loads(text, parse_constant=refuse_constant)
+    refuse_nul(value)
+    return value
+
+
 def loads_limited(text: str | bytes, *, max_depth: int = 64) -> Any:
-    """``json.loads`` that refuses documents nested deeper than ``max_depth``."""
+    """``loads_strict`` that also refuses documents nested deeper than ``max_depth``."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=refuse_constant)
     except RecursionError as exc:
         # the C decoder guards its recursion and raises cleanly; nothing is left half-parsed
         raise JSONTooDeep(f"JSON nests deeper than {max_depth} levels") from exc
     if nesting_depth(value) > max_depth:
         raise JSONTooDeep(f"JSON nests deeper than {max_depth} levels")
+    refuse_nul(value)
     return value

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import io
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,16 +18,24 @@ from marshmallow import INCLUDE, Schema, fields
 from sqlalchemy.exc import OperationalError
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from registry.audit.service import record
+from registry.auth.permissions import authorize
 from registry.auth.principal import ANONYMOUS, Principal
-from registry.auth.service import authenticate
+from registry.auth.service import TokenError, authenticate
 from registry.config import Settings
-from registry.crypto.encryption import DataCipher
+from registry.crypto.encryption import DataCipher, DecryptionError
 from registry.crypto.keystore import KeyStore
 from registry.db import Database
-from registry.errors import DomainError, InvalidResource, Unauthorized
-from registry.jsonlimits import loads_limited
+from registry.errors import (
+    BadRequest,
+    DomainError,
+    InvalidResource,
+    StoredDataUnreadable,
+    Unauthorized,
+)
+from registry.jsonlimits import JSONHasNul, JSONNotFinite, loads_limited
 from registry.logs import bind_request, get_logger
 
 log = get_logger("registry.web")
@@ -50,11 +60,15 @@ def context() -> RegistryContext:
 
 
 class LimitedJSONProvider(DefaultJSONProvider):
-    """Request JSON is parsed with a nesting limit, so a deep document is a 400, not a crash."""
+    """Request JSON within a nesting limit, finite numbers, no NUL: else a 400, not a crash."""
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         settings: Settings = self._app.extensions["registry"].settings
-        return loads_limited(s, max_depth=settings.max_json_depth)
+        try:
+            return loads_limited(s, max_depth=settings.max_json_depth)
+        except (JSONHasNul, JSONNotFinite) as exc:
+            # Flask would answer a bare 400; the caller should learn what to change
+            raise BadRequest(str(exc)) from None
 
 
 class LimitedParser(FlaskParser):
@@ -107,13 +121,23 @@ def current_principal() -> Principal:
     return principal
 
 
-def authenticated(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Refuse anonymous callers with 401 before the body is even parsed (services authorise)."""
+def authenticated(view: Callable[..., Any] | None = None, *, action: str | None = None) -> Any:
+    """Refuse anonymous callers with 401 before the body is even parsed (services authorise).
+
+    With ``action``, a caller whose role or scopes may never perform it gets its 403 before its
+    input is validated: a role without the permission learns nothing from a 422. Which object,
+    clinic or country is still the service's check.
+    """
+    if view is None:
+        return functools.partial(authenticated, action=action)
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not current_principal().authenticated:
+        principal = current_principal()
+        if not principal.authenticated:
             raise Unauthorized("this endpoint needs a bearer access token from /oauth/token")
+        if action is not None:
+            authorize(principal, action)
         return view(*args, **kwargs)
 
     manual = getattr(wrapper, "_apidoc", {}).get("manual_doc", {})
@@ -122,6 +146,92 @@ def authenticated(view: Callable[..., Any]) -> Callable[..., Any]:
     # the API document says which operations take a bearer token
     documented: Callable[..., Any] = SmorestBlueprint.doc(security=[{"bearer": []}])(wrapper)
     return documented
+
+
+# -- operations outside flask-smorest (pages, FHIR REST, metrics) ----------------------------
+ERROR_RESPONSE = {"$ref": "#/components/responses/DEFAULT_ERROR"}
+
+
+def page_operation(
+    summary: str,
+    *,
+    content: str | tuple[str, ...] = "text/html",
+    not_found: str | None = None,
+    parameters: list[dict[str, Any]] | None = None,
+    form: dict[str, Any] | None = None,
+    security: list[dict[str, list[str]]] | None = None,
+    tag: str = "pages",
+) -> dict[str, Any]:
+    """An OpenAPI operation for a route served outside flask-smorest (a page, FHIR, metrics).
+
+    ``content`` is what a success answers; ``not_found`` the media type of a 404 answered by
+    the route itself (a page or an OperationOutcome); any other error is our JSON problem.
+    """
+    types = (content,) if isinstance(content, str) else content
+    responses: dict[str, Any] = {
+        "200": {"description": summary, "content": {t: _media(t) for t in types}}
+    }
+    if not_found is not None:
+        responses["404"] = {"description": "not found", "content": {not_found: _media(not_found)}}
+    responses["default"] = ERROR_RESPONSE
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "tags": [tag],
+        "responses": responses,
+        "parameters": parameters or [],
+    }
+    if security is not None:  # absent: open to anyone, like the API's public reads
+        operation["security"] = security
+    if form is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {"type": "object", "properties": form}
+                }
+            },
+        }
+    return operation
+
+
+def _media(media_type: str) -> dict[str, Any]:
+    if media_type == "application/fhir+json":
+        resource = {"resourceType": {"type": "string"}}
+        return {"schema": {"type": "object", "required": ["resourceType"], "properties": resource}}
+    if media_type.startswith("image/"):
+        return {"schema": {"type": "string", "format": "binary"}}
+    return {"schema": {"type": "string"}}
+
+
+def path_parameter(name: str, description: str) -> dict[str, Any]:
+    """A required string path parameter of a documented page or FHIR route."""
+    return {
+        "in": "path",
+        "name": name,
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "minLength": 1},
+    }
+
+
+def query_parameter(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    """An optional query parameter of a documented page or FHIR route."""
+    return {
+        "in": "query",
+        "name": name,
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
+def document_paths(app: Flask, api: Api, paths: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """Add routes served outside flask-smorest to the API document, so contract tests see them."""
+    rules = {}
+    for rule in app.url_map.iter_rules():
+        rules[re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)] = rule
+    for path, operations in paths.items():
+        api.spec.path(rule=rules[path], operations=operations)
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -150,6 +260,11 @@ def _problem(status: int, error: str, message: str, **extra: Any) -> Response:
 
 def handle_domain_error(error: DomainError) -> Response:
     """Map a domain error to its status and a JSON body that says what is wrong."""
+    if isinstance(error, TokenError):
+        oauth = jsonify(error=error.error, error_description=error.message)
+        oauth.status_code = error.status
+        oauth.headers["Cache-Control"] = "no-store"
+        return oauth
     if isinstance(error, InvalidResource):
         response = jsonify(operation_outcome(error))
         response.status_code = error.status
@@ -162,6 +277,36 @@ def handle_domain_error(error: DomainError) -> Response:
             f'Bearer error="invalid_token", error_description="{error.message}"'
         )
     return response
+
+
+def handle_unreadable(error: StoredDataUnreadable | DecryptionError) -> Response:
+    """A sealed value that does not open: one integrity error, logged and audited.
+
+    The request's transaction is rolled back; the audit event is written in one of its own.
+    """
+    if isinstance(error, DecryptionError):
+        error = StoredDataUnreadable(
+            "a stored record failed its integrity check; nothing can be read from it until the "
+            "registry's operator restores it"
+        )
+    details = {k: v for k, v in error.details.items() if v is not None}
+    log.error("stored data unreadable", **{k: str(v) for k, v in details.items()})
+    ctx = context()
+    try:
+        with ctx.db.unit_of_work() as uow:
+            record(
+                uow.session,
+                actor=g.get("principal") or ANONYMOUS,
+                action="integrity.unreadable",
+                object_type=str(details.get("object_type", "")) or None,
+                object_id=str(details.get("object_id", "")) or None,
+                outcome="failure",
+                detail={"path": request.path, "request_id": g.get("request_id")},
+            )
+            uow.commit()
+    except Exception:  # the answer must still be the integrity error
+        log.exception("integrity failure not audited")
+    return _problem(error.status, error.error, error.message, **details)
 
 
 def handle_http_exception(error: HTTPException) -> Response:
@@ -218,6 +363,61 @@ def handle_unexpected(error: Exception) -> Response:
     return _problem(500, "internal_error", "an unexpected error occurred; it has been logged")
 
 
+def _bound_streamed_body() -> None:
+    """A chunked body (no Content-Length) over the size limit is a 413, like a declared one.
+
+    Werkzeug cuts such a stream at the limit without a word, so the view would see truncated
+    JSON and answer 422. The body is read here, at most one byte past the limit, and handed on
+    with its length declared.
+    """
+    environ = request.environ
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    streamed = chunked or not environ.get("CONTENT_LENGTH")
+    if not streamed or not environ.get("wsgi.input_terminated"):
+        return  # a declared length is checked by werkzeug; an unterminated stream is empty
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    stream = environ["wsgi.input"]
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = stream.read(min(64 * 1024, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise RequestEntityTooLarge()
+    body = b"".join(chunks)
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+
+
+def _refuse_nul_characters() -> None:
+    """A NUL character in the path, the query string or a form is a 400 before any view runs.
+
+    PostgreSQL text cannot hold U+0000 (it would be a 500 there and pass on SQLite); JSON bodies
+    and FHIR bundles are checked where they are parsed (``registry.jsonlimits``).
+    """
+    where = None
+    if "\x00" in request.path:
+        where = "the path"
+    elif any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
+        where = "the query string"
+    elif request.mimetype in _FORM_TYPES and any(
+        "\x00" in k or "\x00" in v for k, v in request.form.items(multi=True)
+    ):
+        where = "the form"
+    if where:
+        message = f"the NUL character (%00, \\u0000) is not accepted in {where}"
+        if request.endpoint == TOKEN_ENDPOINT:  # OAuth clients expect RFC 6749 errors
+            raise TokenError("invalid_request", message)
+        raise BadRequest(message)
+
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+TOKEN_ENDPOINT = "auth.token"
+
+
 def init_app(app: Flask) -> None:
     """Install the JSON provider, request ids and the one error handler."""
 
@@ -227,6 +427,8 @@ def init_app(app: Flask) -> None:
         ok = 0 < len(incoming) <= 64 and incoming.replace("-", "").isalnum()
         g.request_id = incoming if ok else secrets.token_hex(8)
         bind_request(g.request_id)
+        _bound_streamed_body()
+        _refuse_nul_characters()
         if request.headers.get("Authorization"):
             current_principal()  # a bad token is a 401 before anything else is looked at
 
@@ -238,6 +440,8 @@ def init_app(app: Flask) -> None:
         return response
 
     app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(StoredDataUnreadable, handle_unreadable)
+    app.register_error_handler(DecryptionError, handle_unreadable)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(OperationalError, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

@@ -40,11 +40,14 @@ def test_server_refuses_to_start_without_keys_instead_of_making_its_own(tmp_path
     assert not (tmp_path / "empty").exists()
 
 
-def test_jwks_publishes_public_es256_keys_only(client: FlaskClient) -> None:
+def test_jwks_publishes_public_es256_keys_only(app: Flask, client: FlaskClient) -> None:
     keys = client.get("/.well-known/jwks.json").json["keys"]
     assert keys, "the registry publishes at least its certificate key"
+    certificate_kids = {k.kid for k in app.extensions["registry"].keystore.keys("certificate")}
     for key in keys:
-        assert set(key) == {"kty", "crv", "x", "y", "kid", "use", "alg"}
+        # a certificate key announces its revocation list's version (published from day one)
+        extra = {"crlVersion"} if key["kid"] in certificate_kids else set()
+        assert set(key) == {"kty", "crv", "x", "y", "kid", "use", "alg"} | extra
         assert (key["kty"], key["crv"], key["alg"], key["use"]) == ("EC", "P-256", "ES256", "sig")
 
 

@@ -212,7 +212,7 @@ ENDPOINTS += [
     Endpoint(
         "authority view",
         "GET",
-        "/api/v1/authority/examinations/{examination}?purpose_of_use=work-permit",
+        "/api/v1/authority/examinations/{examination}?purpose_of_use=GOV",
         frozenset({"authority KZ"}),
         _rulesets,
     ),

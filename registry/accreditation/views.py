@@ -38,7 +38,7 @@ def list_clinics(query: dict[str, Any]) -> list[Clinic]:
 
 
 @blp.route("", methods=["POST"])
-@authenticated
+@authenticated(action="clinic.manage")
 @blp.arguments(ClinicCreateSchema)
 @blp.response(201, ClinicSchema)
 def create_clinic(body: dict[str, Any]) -> Clinic:
@@ -59,7 +59,7 @@ def get_clinic(clinic_id: str) -> Clinic:
 
 
 @blp.route("/<clinic_id>/status", methods=["POST"])
-@authenticated
+@authenticated(action="clinic.manage")
 @blp.arguments(ClinicStatusChangeSchema)
 @blp.response(200, ClinicSchema)
 def change_status(body: dict[str, Any], clinic_id: str) -> Clinic:
@@ -72,7 +72,7 @@ def change_status(body: dict[str, Any], clinic_id: str) -> Clinic:
 
 
 @blp.route("/<clinic_id>/keys", methods=["POST"])
-@authenticated
+@authenticated(action="clinic.manage")
 @blp.arguments(KeyRegisterSchema)
 @blp.response(201, ClinicKeySchema)
 def register_key(body: dict[str, Any], clinic_id: str) -> SigningKey:
@@ -85,7 +85,7 @@ def register_key(body: dict[str, Any], clinic_id: str) -> SigningKey:
 
 
 @blp.route("/<clinic_id>/keys/<kid>/status", methods=["POST"])
-@authenticated
+@authenticated(action="clinic.manage")
 @blp.arguments(KeyStatusChangeSchema)
 @blp.response(200, ClinicKeySchema)
 def change_key_status(body: dict[str, Any], clinic_id: str, kid: str) -> SigningKey:

@@ -18,13 +18,22 @@ from registry.auth.models import ROLES, Client, UsedAssertion
 from registry.auth.principal import ROLE_SCOPES, Principal
 from registry.config import Settings
 from registry.crypto import tokens
-from registry.crypto.keys import KeyFormatError, load_public_jwk, public_jwk, thumbprint
+from registry.crypto.keys import (
+    KeyFormatError,
+    b64url_decode,
+    load_public_jwk,
+    public_jwk,
+    thumbprint,
+)
 from registry.crypto.keystore import KeyStore
 from registry.db import UnitOfWork, utcnow
 from registry.errors import BadRequest, DomainError, Forbidden, NotFound, Unauthorized
+from registry.jsonlimits import loads_strict
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 LEEWAY = timedelta(seconds=30)
+# an ES256 client assertion with the usual claims is under 600 characters
+MAX_ASSERTION_CHARS = 4096
 
 
 class TokenError(DomainError):
@@ -123,10 +132,16 @@ class AccessToken:
 
 
 def _unverified(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    if len(assertion) > MAX_ASSERTION_CHARS:
+        raise TokenError(
+            "invalid_request", f"client_assertion is longer than {MAX_ASSERTION_CHARS} characters"
+        )
     try:
-        return tokens.unverified(assertion)
-    except tokens.TokenProblem as exc:
+        header, claims = tokens.unverified(assertion)
+        loads_strict(b64url_decode(assertion.split(".")[1]))  # no NaN/Infinity, no NUL
+    except (tokens.TokenProblem, ValueError) as exc:
         raise TokenError("invalid_client", f"client_assertion is not a JWT: {exc}", 401) from exc
+    return header, claims
 
 
 def _client_key(client: Client, kid: str | None) -> Any:
@@ -185,9 +200,11 @@ def issue_token(
             "audience": f"assertion aud must be {settings.token_url}",
         }.get(exc.kind, f"client assertion rejected: {exc}")
         raise TokenError("invalid_client", said, 401) from exc
-    expires_at = datetime.fromtimestamp(int(claims["exp"]), now.tzinfo)
-    if expires_at - now > timedelta(seconds=settings.assertion_max_seconds) + LEEWAY:
+    # compared as numbers: an exp of 1e20 is refused here, not an overflow in fromtimestamp
+    ahead = int(claims["exp"]) - now.timestamp()
+    if ahead > settings.assertion_max_seconds + LEEWAY.total_seconds():
         raise TokenError("invalid_client", "assertion exp may be at most 5 minutes ahead", 401)
+    expires_at = now + timedelta(seconds=ahead)
     if client.status != "active":
         raise TokenError("invalid_client", f"client {client.id} is disabled", 401)
     if client.clinic_id:

@@ -48,6 +48,10 @@ def qr_svg(text: str, *, scale: int = 4, size_attributes: bool = True) -> bytes:
         light="#fff",
         omitsize=not size_attributes,
         title="SMART Health Card",
+        # no "<?xml …?>" declaration: the SMART Health Cards validator (and some image
+        # pipelines) only recognise a document that starts with <svg
+        xmldecl=False,
+        svgns=True,
     )
     return out.getvalue()
 

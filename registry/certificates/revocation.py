@@ -270,7 +270,11 @@ def rotate_certificate_key(
 
 # -- revocation lists ------------------------------------------------------------------------
 def crl(session: Session, *, kid: str, keystore: KeyStore) -> dict[str, object]:
-    """The revocation list of a registry certificate key (404 while nothing is revoked)."""
+    """The revocation list of a registry certificate key, empty (ctr 1) until a revocation.
+
+    Published from the key's first day, so a verifier that finds ``crlVersion`` in the JWKS
+    always finds the list, and an empty list says "nothing revoked" rather than a 404.
+    """
     key = keystore.find(kid)
     if key is None or key.purpose != "certificate":
         raise NotFound(f"no certificate key {kid!r}")
@@ -279,17 +283,21 @@ def crl(session: Session, *, kid: str, keystore: KeyStore) -> dict[str, object]:
             CertificateRevocation.kid == kid
         )
     ).all()
-    if not rows:
-        raise NotFound(f"no card signed with key {kid} has been revoked")
     # "rid.t" revokes cards whose nbf is before t; a card's nbf is its signing second, so the
     # second after the revocation covers every card signed up to it.
     entries = [(rid, int(revoked_at.timestamp()) + 1) for rid, revoked_at in rows]
-    return shc.crl_document(kid, len(rows), entries)
+    return shc.crl_document(kid, crl_version(len(rows)), entries)
 
 
-def crl_versions(session: Session) -> dict[str, int]:
-    """The ``ctr`` of every key with a revocation list: the JWKS's ``crlVersion``."""
+def crl_version(entries: int) -> int:
+    """A list's ``ctr``: 1 for the empty list, one more for each entry added since."""
+    return entries + 1
+
+
+def crl_versions(session: Session, keystore: KeyStore) -> dict[str, int]:
+    """The ``ctr`` of every registry certificate key's list: the JWKS's ``crlVersion``."""
     rows = session.execute(
         select(CertificateRevocation.kid, func.count()).group_by(CertificateRevocation.kid)
     )
-    return {kid: int(count) for kid, count in rows}
+    counts = {kid: int(count) for kid, count in rows}
+    return {key.kid: crl_version(counts.get(key.kid, 0)) for key in keystore.keys("certificate")}

@@ -32,6 +32,7 @@ from registry.crypto.keys import (
     public_jwk,
     thumbprint,
 )
+from registry.jsonlimits import JSONHasNul, JSONNotFinite, loads_strict
 
 HEALTH_CARD_TYPE = "https://smarthealth.cards#health-card"
 FHIR_BASE = "https://exam-registry.org/fhir"
@@ -56,6 +57,9 @@ QR_PREFIX = "shc:/"
 MAX_SINGLE_QR_JWS = 1195
 # A genuine card inflates to a few kilobytes; anything past this is a decompression bomb.
 MAX_INFLATED_PAYLOAD = 256 * 1024
+# the range of card times (nbf, exp) we read, in seconds since 1970: up to 3000-01-01
+EARLIEST_CARD_TIME = 0
+LATEST_CARD_TIME = 32_503_680_000
 MAX_HEALTH_CARD_FILE = 1024 * 1024
 TRUNCATION_MARK = "…"
 
@@ -109,7 +113,9 @@ def _instant(moment: datetime) -> str:
 def minify(value: Any) -> bytes:
     """Minified UTF-8 JSON: no optional whitespace, non-ASCII letters kept as they are."""
     # ensure_ascii=False matters: a Cyrillic letter is 2 bytes in UTF-8 but 6 as a \u escape.
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+        "utf-8"
+    )
 
 
 def deflate(raw: bytes) -> bytes:
@@ -216,7 +222,8 @@ def _payload(
         "nbf": int(issued_at.timestamp()),
         "exp": int(expires.timestamp()),
         "vc": {
-            "type": [HEALTH_CARD_TYPE, EXAMINATION_CERTIFICATE_TYPE],
+            # SHC 1.4 deprecates types beyond health-card; the statement coding says what it is
+            "type": [HEALTH_CARD_TYPE],
             "credentialSubject": {
                 "fhirVersion": FHIR_VERSION,
                 "fhirBundle": {
@@ -336,7 +343,11 @@ def encode_card(payload: dict[str, Any], key: PrivateKey, kid: str) -> str:
 def _read_payload(compressed: bytes) -> dict[str, Any]:
     raw = inflate(compressed)
     try:
-        payload = json.loads(raw.decode("utf-8"))
+        payload = loads_strict(raw.decode("utf-8"))
+    except JSONNotFinite as exc:
+        raise CardFormatError(f"the payload is not JSON: {exc}") from exc
+    except JSONHasNul as exc:
+        raise CardFormatError(f"the payload holds a NUL character: {exc}") from exc
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise CardFormatError("the payload is not UTF-8 JSON") from exc
     if not isinstance(payload, dict):
@@ -345,15 +356,26 @@ def _read_payload(compressed: bytes) -> dict[str, Any]:
     return payload
 
 
+def _check_time(payload: dict[str, Any], claim: str) -> None:
+    value = payload[claim]
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise CardFormatError(f"the payload's {claim} is not a number")
+    # NaN and infinities never reach here (the JSON parser refuses them); a time outside these
+    # years is a mistake (milliseconds instead of seconds) or an attack on date arithmetic
+    if not EARLIEST_CARD_TIME <= value < LATEST_CARD_TIME:
+        raise CardFormatError(
+            f"the payload's {claim} is not a time in seconds between 1970 and 3000: {value!r}"
+        )
+
+
 def _check_card_shape(payload: dict[str, Any]) -> None:
     if not isinstance(payload.get("iss"), str):
         raise CardFormatError("the payload has no iss")
-    if not isinstance(payload.get("nbf"), int | float) or isinstance(payload.get("nbf"), bool):
+    if "nbf" not in payload:
         raise CardFormatError("the payload has no numeric nbf")
-    if "exp" in payload and (
-        not isinstance(payload["exp"], int | float) or isinstance(payload["exp"], bool)
-    ):
-        raise CardFormatError("the payload's exp is not a number")
+    _check_time(payload, "nbf")
+    if "exp" in payload:
+        _check_time(payload, "exp")
     vc = payload.get("vc")
     if not isinstance(vc, dict):
         raise CardFormatError("the payload has no vc object")
@@ -404,9 +426,34 @@ def verify_card(token: str, key: PublicKey) -> dict[str, Any]:
 
 
 def card_type(payload: dict[str, Any]) -> str:
-    """``examination-certificate`` for one of our certificate cards, ``other`` for any other."""
-    types = payload.get("vc", {}).get("type", [])
-    return "examination-certificate" if EXAMINATION_CERTIFICATE_TYPE in types else "other"
+    """``examination-certificate`` for one of our certificate cards, ``other`` for any other.
+
+    A certificate card is recognised by its Observation coded with our certificate statement;
+    cards issued before the extra ``vc.type`` was dropped carry that type as well.
+    """
+    vc = payload.get("vc", {})
+    types = vc.get("type", [])
+    if EXAMINATION_CERTIFICATE_TYPE in types or _states_meeting_requirements(vc):
+        return "examination-certificate"
+    return "other"
+
+
+def _states_meeting_requirements(vc: dict[str, Any]) -> bool:
+    bundle = vc.get("credentialSubject", {}).get("fhirBundle", {})
+    entries = bundle.get("entry") if isinstance(bundle, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or resource.get("resourceType") != "Observation":
+            continue
+        codings = resource.get("code", {}).get("coding", [])
+        if isinstance(codings, list) and any(
+            isinstance(c, dict)
+            and c.get("system") == STATEMENT_SYSTEM
+            and c.get("code") == MEETS_REQUIREMENTS
+            for c in codings
+        ):
+            return True
+    return False
 
 
 def _find_component(observation: dict[str, Any], code: str) -> dict[str, Any] | None:
@@ -545,7 +592,7 @@ def read_health_card_file(raw: bytes) -> list[str]:
     if len(raw) > MAX_HEALTH_CARD_FILE:
         raise CardFormatError("the file is too large to be a health card file")
     try:
-        document = json.loads(raw.decode("utf-8"))
+        document = loads_strict(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise CardFormatError("a health card file is UTF-8 JSON") from exc
     cards = document.get("verifiableCredential") if isinstance(document, dict) else None

@@ -65,7 +65,7 @@ def destination_rulesets(destination: str) -> Sequence[RulesetVersion]:
 
 
 @rulesets_blp.route("/<destination>/extensions", methods=["POST"])
-@authenticated
+@authenticated(action="ruleset.manage")
 @rulesets_blp.arguments(ExtensionRequestSchema)
 @rulesets_blp.response(201, ExtensionResultSchema)
 def extend_validity(body: dict[str, Any], destination: str) -> service.Extension:
@@ -102,7 +102,7 @@ def get_certificate(query: dict[str, Any], certificate_id: str) -> Certificate:
 
 
 @blp.route("/<certificate_id>/revoke", methods=["POST"])
-@authenticated
+@authenticated(action="certificate.revoke")
 @blp.arguments(RevokeSchema)
 @blp.response(200, CertificateSchema)
 def revoke(body: dict[str, Any], certificate_id: str) -> Certificate:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import jwt
 from jwt.exceptions import InvalidSignatureError, PyJWTError
 
 from registry.crypto.keys import PrivateKey, PublicKey, b64url, b64url_decode
+from registry.jsonlimits import loads_strict
 
 ALGORITHMS = ["ES256"]
 _jws = jwt.PyJWS(algorithms=ALGORITHMS)
@@ -27,7 +27,7 @@ def read_header(token: str) -> dict[str, Any]:
     if not isinstance(token, str) or token.count(".") != 2:
         raise JWSError("a compact JWS has three dot-separated parts", malformed=True)
     try:
-        header = json.loads(b64url_decode(token.split(".", 1)[0]))
+        header = loads_strict(b64url_decode(token.split(".", 1)[0]))
     except ValueError as exc:
         raise JWSError("the JWS header is not base64url JSON", malformed=True) from exc
     if not isinstance(header, dict):

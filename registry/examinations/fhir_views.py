@@ -7,8 +7,8 @@ from flask import Response
 
 from registry.examinations import service
 from registry.extensions import public_reads
-from registry.fhir.views import FHIR_JSON
-from registry.web import context, current_principal
+from registry.fhir.views import FHIR_JSON, fhir_operation
+from registry.web import context, current_principal, path_parameter
 
 # FHIR's REST conventions, outside the API document, beside the conformance resources of /fhir
 blp = flask.Blueprint("fhir_examinations", __name__, url_prefix="/fhir")
@@ -27,3 +27,14 @@ def examination_bundle(examination_id: str) -> Response:
     response.headers["ETag"] = f'W/"{stored.version}"'
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+OPENAPI_PATHS = {
+    "/fhir/Bundle/{examination_id}": {
+        "get": fhir_operation(
+            "An examination Bundle exactly as signed: the examining clinic only",
+            path_parameter("examination_id", "the registry's examination id"),
+            security=[{"bearer": []}],
+        )
+    },
+}

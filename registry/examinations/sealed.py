@@ -6,7 +6,8 @@ A leaf module: the examination service seals, and whoever may read a bundle or a
 
 from __future__ import annotations
 
-from registry.crypto.encryption import DataCipher
+from registry.crypto.encryption import DataCipher, DecryptionError
+from registry.errors import StoredDataUnreadable
 from registry.examinations.models import ExaminationVersion, TestResult
 
 
@@ -24,9 +25,12 @@ def seal_bundle(cipher: DataCipher, examination_id: str, version: int, raw: byte
 
 
 def open_bundle(cipher: DataCipher, version: ExaminationVersion) -> bytes:
-    """The bundle exactly as signed, decrypted."""
+    """The bundle exactly as signed, decrypted; StoredDataUnreadable when it does not open."""
     context = _bundle_context(version.examination_id, version.version)
-    return cipher.decrypt(version.sealed_bundle, context=context)
+    try:
+        return cipher.decrypt(version.sealed_bundle, context=context)
+    except DecryptionError as exc:
+        raise _unreadable(version, "bundle") from exc
 
 
 def seal_outcome(
@@ -39,8 +43,21 @@ def seal_outcome(
 
 
 def open_outcome(cipher: DataCipher, result: TestResult) -> str:
-    """A test result's outcome, decrypted."""
-    context = _outcome_context(
-        result.version.examination_id, result.version.version, result.concept
+    """A test result's outcome, decrypted; StoredDataUnreadable when it does not open."""
+    version = result.version
+    context = _outcome_context(version.examination_id, version.version, result.concept)
+    try:
+        return cipher.decrypt(result.sealed_outcome, context=context).decode()
+    except DecryptionError as exc:
+        raise _unreadable(version, "result") from exc
+
+
+def _unreadable(version: ExaminationVersion, part: str) -> StoredDataUnreadable:
+    return StoredDataUnreadable(
+        f"the stored {part} of examination {version.examination_id} version "
+        f"{version.version} failed its integrity check; nothing can be read from it until the "
+        "registry's operator restores it",
+        object_type="Examination",
+        object_id=version.examination_id,
+        version=version.version,
     )
-    return cipher.decrypt(result.sealed_outcome, context=context).decode()

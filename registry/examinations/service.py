@@ -296,6 +296,13 @@ def _previous_of(uow: UnitOfWork, record: ExaminationRecord, person_id: str) -> 
                 f"previous examination {record.previous_examination!r} is not an "
                 "examination of this person",
             )
+        if previous.examination_date > record.examination_date:
+            raise _refuse(
+                "Bundle.entry[0].resource.extension",
+                f"previous examination {previous.id} is dated "
+                f"{previous.examination_date.isoformat()}, after this examination "
+                f"({record.examination_date.isoformat()}): it cannot precede it",
+            )
         return previous
     if record.purpose == "return":
         return linkage.previous_pre_departure(

@@ -116,7 +116,7 @@ def submit() -> Any:
 
 
 @blp.route("/<examination_id>", methods=["GET"])
-@authenticated
+@authenticated(action="examination.read")
 @blp.arguments(VersionQuerySchema, location="query")
 @blp.response(200, description="The bundle byte for byte as signed (application/fhir+json)")
 def read(query: dict[str, Any], examination_id: str) -> Response:
@@ -157,7 +157,7 @@ def amend(examination_id: str) -> Any:
 
 
 @blp.route("/<examination_id>/withdraw", methods=["POST"])
-@authenticated
+@authenticated(action="examination.submit")
 @blp.arguments(WithdrawSchema)
 @blp.response(200, ExaminationReceiptSchema)
 def withdraw(body: dict[str, Any], examination_id: str) -> Any:
@@ -175,7 +175,7 @@ def withdraw(body: dict[str, Any], examination_id: str) -> Any:
 
 
 @blp.route("/<examination_id>/history", methods=["GET"])
-@authenticated
+@authenticated(action="examination.read")
 @blp.arguments(PurposeOfUseSchema, location="query")
 @blp.response(200, HistorySchema)
 @blp.alt_response(403, description="the migrant did not consent to sharing earlier examinations")
@@ -195,7 +195,7 @@ def history(query: dict[str, Any], examination_id: str) -> Any:
 
 
 @persons_blp.route("/lookup", methods=["POST"])
-@authenticated
+@authenticated(action="person.lookup")
 @persons_blp.arguments(LookupRequestSchema)
 @persons_blp.response(200, LookupSchema)
 def lookup(body: dict[str, Any]) -> Any:

@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from registry.errors import InvalidResource, Issue
-from registry.jsonlimits import nesting_depth
+from registry.jsonlimits import nesting_depth, nul_location
 
 
 def strip_signature(bundle: dict[str, Any]) -> dict[str, Any]:
@@ -21,6 +21,7 @@ def load_json(raw: bytes | str | dict[str, Any], *, max_depth: int) -> dict[str,
         problem = _check_value_tree(raw, max_depth)
         if problem:
             raise _invalid("structure", problem)
+        _refuse_nul(raw)
         return raw
     if isinstance(raw, bytes | bytearray | memoryview):
         try:
@@ -48,7 +49,24 @@ def load_json(raw: bytes | str | dict[str, Any], *, max_depth: int) -> dict[str,
         raise too_deep
     if not isinstance(value, dict):
         raise _invalid("structure", f"expected a JSON object, got {_json_type(value)}")
+    _refuse_nul(value)
     return value
+
+
+def _refuse_nul(value: dict[str, Any]) -> None:
+    # PostgreSQL text cannot hold U+0000; FHIR strings should hold no control characters
+    where = nul_location(value)
+    if where is not None:
+        location = "Bundle" + where[1:]
+        raise InvalidResource(
+            issues=[
+                Issue(
+                    code="value",
+                    diagnostics="the NUL character (\\u0000) is not allowed in FHIR strings",
+                    location=location,
+                )
+            ]
+        )
 
 
 def _check_value_tree(root: dict[str, Any], max_depth: int) -> str | None:

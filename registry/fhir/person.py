@@ -33,6 +33,11 @@ DEPENDANT_ROLES = {
     "SPS": "spouse",
 }
 PHOTO_MAX_BYTES = 512 * 1024
+# the longest names in the region's passports are well under these; beyond them a name only
+# costs storage, blind-index work and space on the certificate
+MAX_NAMES = 10
+MAX_GIVEN_NAMES = 10
+MAX_NAME_CHARACTERS = 100
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png"})
 
 
@@ -211,10 +216,29 @@ def _names(
     families: list[str] = []
     givens: list[str] = []
     patronymics: list[str] = []
+    if len(names) > MAX_NAMES:
+        ctx.fail("too-long", f"{loc}.name", f"a person has at most {MAX_NAMES} names")
+        return None
     for index, name in enumerate(names):
         name_loc = f"{loc}.name[{index}]"
         family = (name.family or "").strip()
         given = [g.strip() for g in name.given or [] if g and g.strip()]
+        if len(name.given or []) > MAX_GIVEN_NAMES:
+            ctx.fail("too-long", f"{name_loc}.given", f"at most {MAX_GIVEN_NAMES} given names")
+            ok = False
+        parts = [(f"{name_loc}.family", family)]
+        parts += [(f"{name_loc}.given[{i}]", g) for i, g in enumerate(given)]
+        parts += [
+            (f"{name_loc}.extension[{i}].valueString", e.valueString or "")
+            for i, e in enumerate(name.extension or [])
+            if e.url == PATRONYMIC_URL
+        ]
+        for where, part in parts:
+            if len(part.strip()) > MAX_NAME_CHARACTERS:
+                ctx.fail(
+                    "too-long", where, f"a name part has at most {MAX_NAME_CHARACTERS} characters"
+                )
+                ok = False
         if not family:
             ctx.fail("required", f"{name_loc}.family", "every name needs a family name")
             ok = False

@@ -14,9 +14,15 @@ from registry.db import utcnow
 from registry.errors import InvalidResource, Issue
 from registry.extensions import public_reads
 from registry.fhir import conformance
-from registry.web import context, operation_outcome
+from registry.web import (
+    context,
+    operation_outcome,
+    page_operation,
+    path_parameter,
+    query_parameter,
+)
 
-# FHIR's own REST conventions (OperationOutcome errors, searchset Bundles): outside the API document
+# FHIR's own REST conventions (OperationOutcome errors, searchset Bundles), documented below
 blp = flask.Blueprint("fhir", __name__, url_prefix="/fhir")
 public_reads(blp)
 
@@ -67,3 +73,32 @@ def read(resource_type: str, resource_id: str) -> Response:
     if resource is None:
         return _not_found(f"no {resource_type} with id {resource_id!r}")
     return _answer(resource)
+
+
+def fhir_operation(summary: str, *parameters: dict[str, Any], **options: Any) -> dict[str, Any]:
+    """A FHIR read interaction as the API document describes it."""
+    return page_operation(
+        summary, content=FHIR_JSON, tag="fhir", parameters=list(parameters), **options
+    )
+
+
+_TYPE = path_parameter("resource_type", "StructureDefinition, ValueSet, CodeSystem, ConceptMap")
+OPENAPI_PATHS = {
+    "/fhir/metadata": {"get": fhir_operation("The CapabilityStatement")},
+    "/fhir/{resource_type}": {
+        "get": fhir_operation(
+            "Every resource of a conformance type (a searchset Bundle), or the one with ?url=",
+            _TYPE,
+            query_parameter("url", "the canonical URL of one resource"),
+            not_found=FHIR_JSON,
+        )
+    },
+    "/fhir/{resource_type}/{resource_id}": {
+        "get": fhir_operation(
+            "One conformance resource by id",
+            _TYPE,
+            path_parameter("resource_id", "the resource's id"),
+            not_found=FHIR_JSON,
+        )
+    },
+}

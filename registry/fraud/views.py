@@ -17,7 +17,7 @@ blp = Blueprint(
 
 
 @blp.route("/signals", methods=["GET"])
-@authenticated
+@authenticated(action="fraud.read")
 @blp.arguments(SignalQuerySchema, location="query")
 @blp.response(200, SignalsSchema)
 def signals(query: dict[str, Any]) -> Any:

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from registry.certificates.revocation import crl_versions
 from registry.extensions import public_reads
 from registry.operations.metrics import exposition
-from registry.web import Blueprint, context
+from registry.web import Blueprint, context, page_operation
 
 
 class HealthSchema(Schema):
@@ -97,8 +97,8 @@ def jwks() -> Response:
     ctx = context()
     document = ctx.keystore.jwks()
     with ctx.db.read_session() as session:
-        versions = crl_versions(session)
-    # SMART Health Cards: a key whose cards have been revoked announces its list's ctr.
+        versions = crl_versions(session, ctx.keystore)
+    # SMART Health Cards: every certificate key announces its list's ctr (empty lists too).
     for key in document["keys"]:
         if key["kid"] in versions:
             key["crlVersion"] = versions[key["kid"]]
@@ -106,3 +106,14 @@ def jwks() -> Response:
     response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
+
+
+OPENAPI_PATHS = {
+    "/metrics": {
+        "get": page_operation(
+            "Prometheus metrics (text exposition format)",
+            content=CONTENT_TYPE_LATEST.split(";")[0],
+            tag="operations",
+        )
+    }
+}

@@ -39,7 +39,7 @@ def _shape(view: service.ReferralView) -> dict[str, Any]:
 
 
 @blp.route("", methods=["GET"])
-@authenticated
+@authenticated(action="referral.read")
 @blp.arguments(ReferralQuerySchema, location="query")
 @blp.response(200, ReferralListSchema)
 def list_referrals(query: dict[str, Any]) -> Any:
@@ -76,7 +76,7 @@ def read(referral_id: str) -> Any:
 
 
 @blp.route("/<referral_id>/status", methods=["POST"])
-@authenticated
+@authenticated(action="referral.update")
 @blp.arguments(ReferralStatusSchema)
 @blp.response(200, ReferralSchema)
 @blp.alt_response(409, description="the referral cannot move to that status")

@@ -16,7 +16,7 @@ from registry.extensions import public_reads
 from registry.pages import LANGUAGES, choose_language, page_headers
 from registry.surveillance.cube import MEASURES
 from registry.surveillance.service import closed_through
-from registry.web import context
+from registry.web import context, page_operation
 
 blp = flask.Blueprint("surveillance_pages", __name__)
 blp.after_request(page_headers)
@@ -55,3 +55,12 @@ def dashboard() -> str:
         measures=MEASURE_LABELS,
         token_url=context().settings.token_url,
     )
+
+
+OPENAPI_PATHS = {
+    "/surveillance": {
+        "get": page_operation(
+            "The ministries' dashboard page (it fetches extracts with the ministry's token)"
+        )
+    }
+}

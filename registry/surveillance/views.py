@@ -26,7 +26,7 @@ _FORMAT_CONTENT = {
 
 
 @blp.route("/extract")
-@authenticated
+@authenticated(action="surveillance.read")
 @blp.arguments(ExtractQuerySchema, location="query")
 @blp.doc(
     responses={

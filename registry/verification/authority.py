@@ -25,7 +25,18 @@ from registry.db import UnitOfWork, utcnow
 from registry.errors import BadRequest, Forbidden, NotFound
 from registry.examinations.models import Examination, Person
 from registry.examinations.persons import open_identity
-from registry.examinations.sealed import open_outcome
+from registry.examinations.sealed import open_bundle, open_outcome
+
+# The purposes an authority may state, from HL7's PurposeOfUse value set (codes of
+# v3-ActReason); every other code, and free text, is refused (registry/verification/README.md).
+PURPOSE_OF_USE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+PURPOSES_OF_USE = {
+    "GOV": "government: a migration, work-permit or entry decision",
+    "PUBHLTH": "public health: tuberculosis or HIV follow-up, contact tracing",
+    "HCOMPL": "health compliance: checking the entry health requirements are met",
+    "HLEGAL": "legal: a court or legal proceeding",
+    "FRAUD": "fraud: investigating a suspected false certificate or borrowed identity",
+}
 
 
 @dataclass(frozen=True)
@@ -75,13 +86,19 @@ def examination_for_authority(
     cipher = uow.cipher
     authorize(principal, "authority.read")
     purpose = (purpose_of_use or "").strip()
-    if not 3 <= len(purpose) <= 64:
-        raise BadRequest("state the purpose of use (3 to 64 characters)")
+    if purpose not in PURPOSES_OF_USE:
+        raise BadRequest(
+            f"purpose_of_use is one of {', '.join(PURPOSES_OF_USE)} "
+            f"(HL7 PurposeOfUse, {PURPOSE_OF_USE_SYSTEM})"
+        )
     now = now or utcnow()
     session = uow.session
+    # an examination outside the caller's jurisdiction answers exactly like one that does not
+    # exist: the answer must not confirm that someone was examined
+    unknown = NotFound(f"no examination {examination_id!r} for {principal.country}")
     examination = session.get(Examination, examination_id)
     if examination is None:
-        raise NotFound(f"no examination {examination_id!r}")
+        raise unknown
     certificates = list(
         session.scalars(
             select(Certificate)
@@ -93,11 +110,7 @@ def examination_for_authority(
     if examination.destination:
         countries.add(examination.destination)
     if principal.country not in countries:
-        raise Forbidden(
-            f"an authority of {principal.country} reads only examinations made or certified for "
-            f"{principal.country}",
-            action="authority.read",
-        )
+        raise unknown
     authorize(principal, "authority.read", countries=(principal.country,))
     assert principal.country is not None
     ruleset = ruleset_in_force(
@@ -114,6 +127,7 @@ def examination_for_authority(
     assert person is not None
     identity = open_identity(person, cipher)
     version = examination.current
+    open_bundle(cipher, version)  # the record as signed must be intact, or nothing is answered
     required = ruleset.required_tests_at_age(
         _age(identity.birth_date, examination.examination_date)
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from registry.jsonlimits import loads_strict
 from registry.verification.verdict import EXAMINATION_CERTIFICATE, VALID, Presented
 
 __all__ = ["register"]
@@ -24,7 +25,7 @@ def _print_json(document: Any) -> None:
 
 def _read_json(path: Path, what: str) -> Any:
     try:
-        return json.loads(Path(path).read_text("utf-8"))
+        return loads_strict(Path(path).read_text("utf-8"))
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot read the {what} {path}: {exc}") from exc
 

@@ -13,7 +13,6 @@ registry.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -26,6 +25,7 @@ from registry.certificates import shc
 from registry.crypto import jws
 from registry.crypto.keys import KeyFormatError, PublicKey, b64url_decode, load_public_jwk
 from registry.db import utcnow
+from registry.jsonlimits import loads_strict
 from registry.verification.clinics import detached_clinic, standing_on
 from registry.verification.trustlist import FORMAT_VERSION, TRUST_LIST_TYPE
 from registry.verification.verdict import (
@@ -153,14 +153,14 @@ class TrustList:
         token = text
         if text.startswith("{"):
             try:
-                token = json.loads(text)["jws"]
+                token = loads_strict(text)["jws"]
             except (ValueError, KeyError, TypeError) as exc:
                 raise TrustListError('a trust list file holds {"jws": …}') from exc
         try:
             kid = str(jws.read_header(token).get("kid"))
             pinned = registry_keys is not None
             if registry_keys is None:
-                carried = json.loads(b64url_decode(token.split(".")[1]))
+                carried = loads_strict(b64url_decode(token.split(".")[1]))
                 registry_keys = registry_keys_from_jwks({"keys": carried["signing_keys"]})
         except (jws.JWSError, ValueError, KeyError, TypeError) as exc:
             raise TrustListError(f"the trust list is not a signed document: {exc}") from exc
@@ -168,8 +168,8 @@ class TrustList:
         if key is None:
             raise TrustListError(f"the trust list is signed with key {kid}, not a registry key")
         try:
-            payload = json.loads(jws.verify(token, key))
-        except jws.JWSError as exc:
+            payload = loads_strict(jws.verify(token, key))
+        except ValueError as exc:  # JWSError, or a payload that is not strict JSON
             raise TrustListError(f"the trust list's signature does not verify: {exc}") from exc
         if not isinstance(payload, dict):
             raise TrustListError("the trust list is not a JSON object")

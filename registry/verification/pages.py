@@ -22,7 +22,7 @@ from registry.pages import init_app as init_pages
 from registry.verification import service
 from registry.verification.verdict import Unreadable, Verification
 from registry.verification.views import verify_limit
-from registry.web import context, current_principal
+from registry.web import context, current_principal, page_operation, path_parameter, query_parameter
 
 # HTML pages, not part of the API document: a plain Flask blueprint
 blp = flask.Blueprint("verification_pages", __name__)
@@ -126,3 +126,41 @@ def holder_page(secret: str) -> Response:
         response = Response(body, mimetype="text/html")
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     return response
+
+
+TOKEN_OR_ANYONE: list[dict[str, list[str]]] = [
+    {"bearer": []},
+    {},
+]  # an employer's or authority's token, or none
+_LANG = query_parameter("lang", "language of the page (en, ru, kk, ky, tg, uz, tk)")
+OPENAPI_PATHS = {
+    "/verify": {
+        "get": page_operation("The employer's verification page", parameters=[_LANG]),
+        "post": page_operation(
+            "The verification page after a check: the verdict and whom to compare",
+            security=TOKEN_OR_ANYONE,
+            form={
+                "qr": {"type": "string", "description": "the QR code's text (shc:/…)"},
+                "jws": {"type": "string", "description": "a card's compact JWS"},
+                "certificate_id": {"type": "string", "example": "KZ-7F3K-9QPX"},
+                "birth_date": {"type": "string", "example": "1991-03-14"},
+                "lang": {"type": "string"},
+            },
+        ),
+    },
+    "/verify/photo/{token}": {
+        "get": page_operation(
+            "The verified holder's photo, for a few minutes after the check",
+            content=("image/jpeg", "image/png"),
+            security=TOKEN_OR_ANYONE,
+            parameters=[path_parameter("token", "the photo address a verification gave")],
+        )
+    },
+    "/h/{secret}": {
+        "get": page_operation(
+            "The holder's page: own certificates, downloads, who verified them",
+            not_found="text/html",
+            parameters=[path_parameter("secret", "the holder link's secret"), _LANG],
+        )
+    },
+}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from registry.verification.authority import PURPOSES_OF_USE
 from registry.verification.verdict import EXAMINATION_CERTIFICATE, OTHER_CARD, RESULTS
 
 
@@ -77,8 +78,12 @@ class TrustListSchema(Schema):
 class AuthorityQuerySchema(Schema):
     purpose_of_use = fields.String(
         required=True,
-        validate=validate.Length(min=3, max=64),
-        metadata={"example": "work-permit"},
+        validate=validate.OneOf(sorted(PURPOSES_OF_USE)),
+        metadata={
+            "example": "GOV",
+            "description": "a code of HL7 PurposeOfUse (v3-ActReason): "
+            + "; ".join(f"{code} {text}" for code, text in PURPOSES_OF_USE.items()),
+        },
     )
 
 

@@ -30,10 +30,10 @@ from registry.crypto.encryption import DataCipher, DecryptionError
 from registry.crypto.keys import b64url, b64url_decode
 from registry.crypto.keystore import KeyStore
 from registry.db import Database, utcnow
-from registry.errors import NotFound
+from registry.errors import BadRequest, NotFound
 from registry.examinations.models import ExaminationVersion, Person
 from registry.examinations.persons import open_identity, open_photo
-from registry.jsonlimits import JSONTooDeep, loads_limited
+from registry.jsonlimits import JSONHasNul, JSONTooDeep, loads_limited
 from registry.operations.metrics import VERIFICATIONS
 from registry.verification.clinics import detached_clinic, standing
 from registry.verification.issuers import issuer_keys
@@ -79,6 +79,8 @@ def presented_from_json(raw: bytes, *, max_depth: int = 64) -> Presented:
     """The verification request in a JSON body; raises Unreadable for anything else."""
     try:
         body = loads_limited(raw, max_depth=max_depth) if raw else None
+    except JSONHasNul as exc:
+        raise BadRequest(str(exc)) from None
     except (ValueError, UnicodeDecodeError, JSONTooDeep) as exc:
         raise Unreadable("the request body is not JSON") from exc
     if not isinstance(body, dict):

@@ -42,7 +42,7 @@ def _instant(moment: datetime | None) -> str | None:
 
 
 def _registry_entry(session: Session, keystore: KeyStore, settings: Settings) -> dict[str, Any]:
-    versions = crl_versions(session)
+    versions = crl_versions(session, keystore)
     keys = []
     for key in keystore.keys("certificate"):
         jwk: dict[str, Any] = key.public_jwk()
@@ -96,7 +96,7 @@ def _registry_revocations(
     for kid, rid in rows:
         superseded.setdefault(kid, set()).add(rid)
     entries = []
-    for kid in sorted(crl_versions(session)):
+    for kid in sorted(crl_versions(session, keystore)):
         entries.append(
             {
                 "iss": settings.base_url,

@@ -17,7 +17,6 @@ current) but reports ``card_type: other`` and no certificate, so it is never tak
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any, Protocol
 from registry.certificates import shc
 from registry.crypto import jws
 from registry.crypto.keys import PublicKey, b64url_decode
+from registry.jsonlimits import loads_strict
 
 VALID = "valid"
 EXPIRED = "expired"
@@ -233,7 +233,7 @@ def _header(token: str) -> dict[str, Any]:
     if len(parts) != 3 or not all(_PART.fullmatch(part) for part in parts):
         raise Unreadable("a card is a compact JWS: three base64url parts joined by dots")
     try:
-        header = json.loads(b64url_decode(parts[0]))
+        header = loads_strict(b64url_decode(parts[0]))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise Unreadable("the JWS header is not base64url-encoded JSON") from exc
     if not isinstance(header, dict):

@@ -93,7 +93,7 @@ def trust_list() -> Response:
 
 
 @blp.route("/api/v1/authority/examinations/<examination_id>")
-@authenticated
+@authenticated(action="authority.read")
 @blp.arguments(AuthorityQuerySchema, location="query")
 @blp.response(200, AuthorityExaminationSchema)
 def authority_examination(query: dict[str, Any], examination_id: str) -> authority.AuthorityRead:

@@ -66,14 +66,14 @@ def test_a_compromised_registry_key_revokes_its_later_cards_and_reissues_them(
     assert sorted(c.id for c in rotation.reissued) == sorted(c.id for c in after.values())
 
     crl = world.http.get(f"/.well-known/crl/{old_kid}.json").json
-    assert crl["ctr"] == 3
+    assert crl["ctr"] == 4
     assert {e.partition(".")[0] for e in crl["rids"]} == {rid for rid, _ in old_cards.values()}
     for rid, token in old_cards.values():
         assert shc.rid_revoked(crl, rid=rid, nbf=shc.decode_card(token)[1]["nbf"])
     jwks = _jwks(world)
-    assert jwks[old_kid]["crlVersion"] == 3
-    assert "crlVersion" not in jwks[rotation.kid]
-    assert world.http.get(f"/.well-known/crl/{rotation.kid}.json").status_code == 404
+    assert jwks[old_kid]["crlVersion"] == 4
+    assert jwks[rotation.kid]["crlVersion"] == 1  # the new key's list: published, empty
+    assert world.http.get(f"/.well-known/crl/{rotation.kid}.json").json["rids"] == []
 
     new_key = load_public_jwk(jwks[rotation.kid])
     for certificate in after.values():

@@ -105,11 +105,13 @@ def test_a_revocation_needs_a_reason(world: World) -> None:
 
 def test_revoked_and_amended_certificates_are_listed_with_the_right_ctr(world: World) -> None:
     kid = world.ctx.keystore.active("certificate").kid
-    assert world.http.get(f"/.well-known/crl/{kid}.json").status_code == 404
+    # published empty from the start: ctr 1, no rids, and the JWKS announces it
+    assert _crl(world) == {"kid": kid, "method": "rid", "ctr": 1, "rids": []}
+    assert _crl_version(world, kid) == 1
     assert world.http.get("/.well-known/crl/not-a-key.json").status_code == 404
     token_kid = world.ctx.keystore.active("token").kid
     assert world.http.get(f"/.well-known/crl/{token_kid}.json").status_code == 404
-    assert _crl_version(world, kid) is None
+    assert _crl_version(world, token_kid) is None
     first = submit(world)
     second = certified(submit(world, number="2026-000002"))
     revoked = certified(first)["KZ"]
@@ -119,12 +121,12 @@ def test_revoked_and_amended_certificates_are_listed_with_the_right_ctr(world: W
     )
 
     crl = _crl(world)
-    assert (crl["kid"], crl["method"], crl["ctr"]) == (kid, "rid", 1)
+    assert (crl["kid"], crl["method"], crl["ctr"]) == (kid, "rid", 2)
     (entry,) = crl["rids"]
     rid, _, timestamp = entry.partition(".")
     assert rid == revoked.rid and int(timestamp) > revoked.signed_at.timestamp()
     assert shc.rid_revoked(crl, rid=revoked.rid, nbf=_card_nbf(world, revoked))
-    assert _crl_version(world, kid) == 1
+    assert _crl_version(world, kid) == 2
 
     amended = amend(
         world,
@@ -140,12 +142,12 @@ def test_revoked_and_amended_certificates_are_listed_with_the_right_ctr(world: W
     assert stored(world, revoked.id).status == "revoked"  # not listed twice
 
     crl = _crl(world)
-    assert crl["ctr"] == 3
+    assert crl["ctr"] == 4
     listed = {entry.partition(".")[0] for entry in crl["rids"]}
     assert listed == {revoked.rid, *(c.rid for c in superseded)}
     for certificate in [*renewed.values(), *second.values()]:
         assert not shc.rid_revoked(crl, rid=certificate.rid, nbf=_card_nbf(world, certificate))
-    assert _crl_version(world, kid) == 3
+    assert _crl_version(world, kid) == 4
 
 
 def test_a_withdrawn_examinations_certificates_are_revoked(world: World) -> None:
@@ -154,7 +156,7 @@ def test_a_withdrawn_examinations_certificates_are_revoked(world: World) -> None
     for certificate in certified(submission).values():
         now = stored(world, certificate.id)
         assert (now.status, now.status_reason) == ("revoked", "examination entered in error")
-    assert _crl(world)["ctr"] == 3
+    assert _crl(world)["ctr"] == 4
 
 
 def test_a_compromised_clinic_key_revokes_exactly_what_it_signed_after_the_compromise(
@@ -187,4 +189,4 @@ def test_a_compromised_clinic_key_revokes_exactly_what_it_signed_after_the_compr
         assert stored(world, certificate.id).status == "revoked"
     for certificate in [*before.values(), *elsewhere.values()]:
         assert stored(world, certificate.id).status == "valid"
-    assert _crl(world)["ctr"] == 3
+    assert _crl(world)["ctr"] == 4

@@ -16,6 +16,7 @@ import pytest
 
 from registry.certificates import qr, shc
 from registry.crypto.keys import load_public_jwk, thumbprint
+from tests.support import World
 
 
 def example(folder: Path, number: str, suffix: str) -> str:
@@ -88,3 +89,44 @@ def test_our_crl_document_has_the_published_crl_shape(shc_examples: Path) -> Non
     ours = shc.crl_document(crl["kid"], crl["ctr"], entries)
     assert set(ours) == set(crl)
     assert sorted(ours["rids"]) == sorted(crl["rids"])
+
+
+# -- what the official validator checks of our own output -----------------------------------
+def test_our_qr_svg_is_recognised_as_svg_from_its_first_byte(card: str) -> None:
+    svg = qr.qr_svg(shc.qr_payload(card))
+    assert svg.startswith(b"<svg ") and b"<?xml" not in svg
+    assert b'xmlns="http://www.w3.org/2000/svg"' in svg
+
+
+def test_our_cards_carry_only_the_health_card_type_and_are_still_recognised(card: str) -> None:
+    _header, payload = shc.decode_card(card)
+    # SMART Health Cards 1.4 deprecates further vc.type entries (the validator warns on them)
+    assert payload["vc"]["type"] == ["https://smarthealth.cards#health-card"]
+    assert shc.card_type(payload) == "examination-certificate"
+    assert shc.read_certificate(payload).certificate_id.startswith("KZ-")
+
+
+def test_a_card_issued_with_the_old_extra_type_is_still_our_certificate(card: str) -> None:
+    _header, payload = shc.decode_card(card)
+    payload["vc"]["type"].append(shc.EXAMINATION_CERTIFICATE_TYPE)
+    assert shc.card_type(payload) == "examination-certificate"
+
+
+def test_a_card_of_another_kind_with_only_the_health_card_type_is_other(
+    shc_examples: Path,
+) -> None:
+    _header, payload = shc.decode_card(example(shc_examples, "00", "d-jws.txt"))
+    assert payload["vc"]["type"][0] == "https://smarthealth.cards#health-card"
+    assert shc.card_type(payload) == "other"
+
+
+def test_every_certificate_key_publishes_an_empty_crl_from_the_start(world: World) -> None:
+    from tests.certificates.builders import load_rulesets
+
+    load_rulesets(world.app)
+    kid = world.ctx.keystore.active("certificate").kid
+    crl = world.http.get(f"/.well-known/crl/{kid}.json")
+    assert crl.status_code == 200
+    assert crl.json == {"kid": kid, "method": "rid", "ctr": 1, "rids": []}
+    keys = {k["kid"]: k for k in world.http.get("/.well-known/jwks.json").json["keys"]}
+    assert keys[kid]["crlVersion"] == crl.json["ctr"]

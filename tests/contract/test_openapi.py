@@ -74,3 +74,34 @@ def test_no_operation_fails_on_generated_input(world: World, role: str) -> None:
         # the role's token was accepted throughout: a token-only endpoint does not answer 401
         probe = world.http.get("/api/v1/examinations/EX-none", headers=headers)
         assert probe.status_code in (403, 404), (role, probe.json)
+
+
+# the API document itself, its viewer and static files: not operations of the registry
+NOT_OPERATIONS = {"GET /openapi.json", "GET /docs", "GET /static/{filename}"}
+_CONVERTER = r"<(?:[^:>]+:)?([^>]+)>"  # werkzeug's <converter:name>
+_PARAMETER = r"{\1}"
+
+
+def test_every_route_of_the_app_is_a_documented_operation(world: World) -> None:
+    import re
+
+    served = {
+        f"{method} {re.sub(_CONVERTER, _PARAMETER, rule.rule)}"
+        for rule in world.app.url_map.iter_rules()
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+    document = world.http.get("/openapi.json").json
+    documented = {
+        f"{method.upper()} {path}"
+        for path, item in document["paths"].items()
+        for method in item
+        if method in ("get", "put", "post", "delete", "patch")
+    }
+    assert served - NOT_OPERATIONS == documented
+    # pages say they answer HTML, FHIR routes FHIR JSON
+    for path in ("/verify", "/h/{secret}", "/surveillance"):
+        assert "text/html" in document["paths"][path]["get"]["responses"]["200"]["content"]
+    assert "text/html" in document["paths"]["/verify"]["post"]["responses"]["200"]["content"]
+    for path in ("/fhir/metadata", "/fhir/{resource_type}", "/fhir/Bundle/{examination_id}"):
+        content = document["paths"][path]["get"]["responses"]["200"]["content"]
+        assert "application/fhir+json" in content

@@ -15,6 +15,14 @@ OPEN = {
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("post", "/oauth/token"),  # the client authenticates with its signed assertion instead
+    # pages and FHIR conformance reads (documented by hand)
+    ("get", "/verify"),
+    ("get", "/h/{secret}"),  # the secret in the link is the credential
+    ("get", "/surveillance"),  # the page asks for the ministry's token itself
+    ("get", "/metrics"),  # scraped inside the deployment; nginx keeps it from the internet
+    ("get", "/fhir/metadata"),
+    ("get", "/fhir/{resource_type}"),
+    ("get", "/fhir/{resource_type}/{resource_id}"),
 }
 TOKEN_OR_ANYONE = {  # a bearer token, or nothing (holder link, anonymous verification)
     ("post", "/api/v1/verify"),
@@ -23,6 +31,8 @@ TOKEN_OR_ANYONE = {  # a bearer token, or nothing (holder link, anonymous verifi
     ("get", "/api/v1/certificates/{certificate_id}/certificate.pdf"),
     ("get", "/api/v1/certificates/{certificate_id}/qr.png"),
     ("get", "/api/v1/certificates/{certificate_id}/qr.svg"),
+    ("post", "/verify"),
+    ("get", "/verify/photo/{token}"),
 }
 
 

@@ -165,6 +165,45 @@ def test_a_named_previous_examination_of_another_person_is_refused(clinics: Worl
         )
 
 
+def test_a_return_examination_dated_before_the_one_it_cites_is_refused(clinics: World) -> None:
+    world = clinics
+    departure = submit(world, number="TJ-1", examined_on=TODAY - timedelta(days=5))
+    before = {e.id for e in _all_examinations(world)}
+    with pytest.raises(InvalidResource) as refused:
+        submit(
+            world,
+            clinic_id="TJ-KHU-0003",
+            number="KHU-1",
+            purpose="return",
+            examined_on=TODAY - timedelta(days=30),
+            previous=departure.examination.id,
+        )
+    assert refused.value.status == 422
+    (issue,) = refused.value.issues
+    assert issue.location == "Bundle.entry[0].resource.extension"
+    assert issue.diagnostics == (
+        f"previous examination {departure.examination.id} is dated "
+        f"{(TODAY - timedelta(days=5)).isoformat()}, after this examination "
+        f"({(TODAY - timedelta(days=30)).isoformat()}): it cannot precede it"
+    )
+    assert {e.id for e in _all_examinations(world)} == before
+    # the same day, or later, is a return from that trip
+    same_day = submit(
+        world,
+        clinic_id="TJ-KHU-0003",
+        number="KHU-2",
+        purpose="return",
+        examined_on=TODAY - timedelta(days=5),
+        previous=departure.examination.id,
+    )
+    assert same_day.examination.previous_examination_id == departure.examination.id
+
+
+def _all_examinations(world: World) -> list[Examination]:
+    with world.ctx.db.read_session() as session:
+        return list(session.scalars(select(Examination)))
+
+
 # -- the name and birth date fallback proposes, never merges ---------------------------------
 
 KARIMOV_CYRILLIC_ONLY = Migrant(

@@ -85,7 +85,10 @@ def test_the_trust_list_names_issuers_clinics_windows_and_revocations(world: Wor
     assert registry["iss"] == BASE_URL and registry["kind"] == "registry"
     certificate_kids = [k.kid for k in world.ctx.keystore.keys("certificate")]
     assert [k["kid"] for k in registry["keys"]] == certificate_kids
-    assert registry["keys"][-1]["crlVersion"] == 1
+    # every certificate key announces its list, empty ones (ctr 1) included
+    versions = {k["kid"]: k["crlVersion"] for k in registry["keys"]}
+    assert versions[issued.kid] == 2
+    assert set(versions.values()) <= {1, 2}
     assert partner["iss"] == PARTNER_ISSUER and [k["kid"] for k in partner["keys"]] == [kid]
     clinics = {c["id"]: c for c in document["clinics"]}
     assert sorted(clinics) == ["KG-BIS-0001", "TJ-DUS-0007"]
@@ -93,8 +96,11 @@ def test_the_trust_list_names_issuers_clinics_windows_and_revocations(world: Wor
     assert clinic["accredited_from"] == "2020-01-01" and clinic["accredited_until"] is None
     assert [e["status"] for e in clinic["history"]] == ["active"]
     assert len(clinic["keys"]) == 1 and "d" not in clinic["keys"][0]["jwk"]
-    [revocation] = document["revocations"]
-    assert revocation["iss"] == BASE_URL and revocation["kid"] == issued.kid
+    lists = {r["kid"]: r for r in document["revocations"]}
+    assert sorted(lists) == sorted(certificate_kids)
+    revocation = lists[issued.kid]
+    assert revocation["iss"] == BASE_URL
+    assert all(not r["crl"]["rids"] for kid, r in lists.items() if kid != issued.kid)
     assert revocation["crl"]["rids"][0].startswith(f"{issued.rid}.")
     assert revocation["as_of"] == document["revocations_as_of"]
 
@@ -209,7 +215,8 @@ def test_export_then_verify_offline_prints_the_api_answer_and_the_data_age(
     trust_file = tmp_path / "trust-list.json"
     exported = _run(["trust-list", "export", "-o", str(trust_file)], cli_env)
     assert exported.exit_code == 0, exported.output
-    assert "1 issuer(s), 1 clinic(s), 0 revocation list(s)" in exported.output
+    lists = len(world.ctx.keystore.keys("certificate"))  # each key's list, empty ones too
+    assert f"1 issuer(s), 1 clinic(s), {lists} revocation list(s)" in exported.output
     jwks_file = tmp_path / "jwks.json"
     jwks_file.write_text(json.dumps(world.http.get("/.well-known/jwks.json").json))
     qr = qr_of(world, issued)
