@@ -94,14 +94,28 @@
     return Math.floor(Number(last[1]) / 3);
   }
 
+  function pause(seconds) {
+    return new Promise(function (resolve) { setTimeout(resolve, seconds * 1000); });
+  }
+
   async function extract(params) {
+    // 202: the year's suppression pattern is being computed in the background; ask again
     var query = new URLSearchParams(params);
-    var response = await fetch(root.dataset.extractUrl + "?" + query.toString(), {
-      headers: { Authorization: "Bearer " + await token() }
-    });
-    var answer = await response.json();
-    if (!response.ok) { throw new Error(answer.message || ("HTTP " + response.status)); }
-    return answer;
+    for (;;) {
+      var response = await fetch(root.dataset.extractUrl + "?" + query.toString(), {
+        headers: { Authorization: "Bearer " + await token() }
+      });
+      var answer = await response.json();
+      if (response.status === 202) {
+        var wait = Math.min(Math.max(Number(response.headers.get("Retry-After")) || 10, 1), 60);
+        say($("status"), "The registry is protecting the newest counts of this year; the " +
+          "charts appear when it is done (next try in " + wait + " s).");
+        await pause(wait);
+        continue;
+      }
+      if (!response.ok) { throw new Error(answer.message || ("HTTP " + response.status)); }
+      return answer;
+    }
   }
 
   function series(document, measure, dimension) {
@@ -195,8 +209,8 @@
       scope: scope, format: "json"
     };
     var corridor = scope === "origin" ? "destination" : "origin";
-    say($("status"), "Loading the protected counts… The first extract after new data computes " +
-      "the year's suppression pattern, which can take a minute; later ones are quick.");
+    say($("status"), "Loading the protected counts…");
+    var asked = state.asked = (state.asked || 0) + 1;
     try {
       var answers = await Promise.all([
         extract(base),
@@ -205,9 +219,12 @@
         extract(Object.assign({ group_by: "age_band" }, base))
       ]);
     } catch (error) {
-      say($("status"), "Could not load the counts: " + error.message, true);
+      if (asked === state.asked) {
+        say($("status"), "Could not load the counts: " + error.message, true);
+      }
       return;
     }
+    if (asked !== state.asked) { return; }  // the choice changed while this was waiting
     var totals = answers[0];
     var periods = [];
     for (var q = 1; q <= quarters; q++) { periods.push(year + "-Q" + q); }
