@@ -139,7 +139,33 @@ def test_a_ministry_signs_in_with_its_key_and_sees_protected_charts(
     assert (f"{hidden} of 12 counts withheld" in note) or (
         note.startswith("All 12") and hidden == 12
     )
+    if hidden:
+        assert "hatched" in note and "not zero" in note
     desk.screenshot(path=str(SCREENSHOTS / "surveillance-hiv.png"), full_page=True)
+
+    # every chart has an accessible name (its caption) and a description (its note)
+    names = desk.evaluate(
+        "[...document.querySelectorAll('canvas[role=img]')].map(c => [c.id, "
+        "document.getElementById(c.getAttribute('aria-labelledby')).textContent.trim(), "
+        "document.getElementById(c.getAttribute('aria-describedby')) !== null])"
+    )
+    assert [n[0] for n in names] == [
+        "chart-examined",
+        "chart-findings",
+        "chart-corridor",
+        "chart-sex",
+        "chart-age",
+    ]
+    assert all(name and described for _id, name, described in names), names
+    assert names[2][1] == "By destination: HIV reactive on screening"
+
+    # nobody names Tajikistan as destination: the page says why the view is all zeros
+    desk.select_option("#scope", "destination")
+    status = desk.locator("#status", has_text="our country as destination")
+    status.wait_for()
+    assert "No examination recorded in the registry for these quarters" in status.inner_text()
+    assert "Every count is zero" in desk.locator("#chart-examined-note").inner_text()
+    desk.screenshot(path=str(SCREENSHOTS / "surveillance-destination.png"), full_page=True)
     assert desk.problems == []
 
 
