@@ -35,7 +35,9 @@ run: install
 	@echo "  surveillance (ministry): http://127.0.0.1:8000/surveillance  (key: keys/demo/clients/demo-ministry-tj.jwk.json)"
 	@echo "  demo client keys:      keys/demo/clients/ (see README: getting a token)"
 	@echo
-	$(BIN)/registry serve --host 127.0.0.1 --port 8000
+	# the surveillance worker protects new data in the background while the server runs
+	$(BIN)/registry surveillance worker & worker=$$!; \
+	  trap 'kill $$worker' EXIT; $(BIN)/registry serve --host 127.0.0.1 --port 8000
 
 test: system-packages-test install
 	$(BIN)/pytest

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.common import RESULTS, machine
 
-BENCHMARKS = ["submission", "verification", "offline", "surveillance", "soak"]
+BENCHMARKS = ["submission", "verification", "offline", "surveillance", "suppression", "soak"]
 
 
 def main(argv: list[str]) -> int:

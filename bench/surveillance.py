@@ -8,7 +8,7 @@ examination's transaction; here they are loaded from the rows with one GROUP BY 
 totals the write path would have kept). The extract then reads those microcells, applies
 the stored suppression pattern, projects, renders and signs.
 
-Three extract figures: cold (the year's suppression computed, once per data version),
+Three figures: cold (the year's suppression computed by the worker, once per data version),
 shared (another worker: the pattern read from the database) and warm (the worker's memory).
 """
 
@@ -126,7 +126,11 @@ def run() -> Measurement:
         group_by()  # warm the buffers for both sides
         bare = median([group_by() for _ in range(5)])
         service.PROTECTED.clear()
-        cold = extract()
+        started = time.perf_counter()
+        with ctx.db.unit_of_work() as uow:  # what the surveillance worker does
+            service.protected_year(uow.session, year=2026, k=5, now=now, compute=True)
+            uow.commit()
+        cold = time.perf_counter() - started
         shared = []
         for _ in range(5):
             service.PROTECTED.clear()
@@ -145,10 +149,9 @@ def run() -> Measurement:
             "bare_group_by_ms": round(bare * 1000, 1),
             "extract_shared_pattern_ms": round(median(shared) * 1000, 1),
             "extract_in_memory_ms": round(warm * 1000, 1),
-            "extract_cold_s": round(cold, 2),
+            "protect_in_worker_s": round(cold, 2),
             "ratio": round(ratio, 3),
             "ratio_in_memory": round(warm / bare, 3),
-            "ratio_cold": round(cold / bare, 1),
         },
         met=ratio <= 1.5,
         command="make bench  (or: .venv/bin/python -m bench surveillance)",
@@ -156,9 +159,9 @@ def run() -> Measurement:
             "The extract (2026-Q1 to Q3, origin x destination with every margin, all nine "
             "measures, JSON, signed, audited) reads the kept microcells, never the rows, so it "
             "costs time in proportion to the cells. The ratio is for the steady state: the "
-            "year's suppression pattern is computed once per data version (cold figure: the "
-            "witness search in pure Python over every cell of the year) and then read from "
-            "the database by every worker. A late record for a closed month makes a new data "
-            "version and one cold extract."
+            "year's suppression pattern is computed once per data version by the surveillance "
+            "worker (protect_in_worker_s: the witness search in pure Python over every cell of "
+            "the year; requests answer 202 meanwhile) and then read from the database by every "
+            "web worker. A late record for a closed month makes a new data version."
         ),
     )

@@ -316,7 +316,12 @@ def load_examinations(ctx: RegistryContext) -> Iterator[str]:
 
 def load_surveillance_history(ctx: RegistryContext) -> Iterator[str]:
     """Synthetic surveillance counts for last year and this year's closed months (demo only)."""
-    from registry.surveillance.service import add_microcells, closed_through, counts
+    from registry.surveillance.service import (
+        add_microcells,
+        closed_through,
+        counts,
+        protect_outstanding,
+    )
     from registry.surveillance.synthetic import population
 
     last = closed_through(utcnow())
@@ -327,6 +332,10 @@ def load_surveillance_history(ctx: RegistryContext) -> Iterator[str]:
         for year, months in ((first_year, 12), (last.year, last.index)):
             add_microcells(uow.session, population(year, year=year, months=months, per_month=8_000))
         uow.commit()
+    # what the surveillance worker does after new data, done ahead so the dashboard answers
+    with ctx.db.unit_of_work() as uow:
+        for done in protect_outstanding(uow, now=utcnow()):
+            yield f"surveillance: {done.year} protected at k={done.k} ({done.seconds:.0f} s)"
     yield (
         f"surveillance: synthetic counts for {first_year}-01 to {last.label} (demo only: no "
         "examinations behind them; `registry surveillance rebuild` replaces them with the real "

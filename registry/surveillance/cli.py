@@ -1,4 +1,4 @@
-"""The `surveillance export` and `surveillance rebuild` commands of the `registry` command line.
+"""The `surveillance` commands of the `registry` command line: export, rebuild, protect, worker.
 
 ``register(main)`` mounts them; ``registry.cli`` is imported lazily, since it mounts these at
 its end.
@@ -128,10 +128,61 @@ def protect_command(years: tuple[int, ...], k: int) -> None:
     with app_context() as (_app, ctx), ctx.db.unit_of_work() as uow:
         for year in years or (last - 1, last):
             started = time.perf_counter()
-            _protected, version = protected_year(uow.session, year=year, k=k, now=now)
+            _protected, version = protected_year(uow.session, year=year, k=k, now=now, compute=True)
             elapsed = time.perf_counter() - started
             click.echo(f"{year}: pattern for data version {version} at k={k} ({elapsed:.1f} s)")
         uow.commit()
+
+
+@surveillance.command("worker")
+@click.option(
+    "--k",
+    "ks",
+    type=click.IntRange(min=MIN_K),
+    multiple=True,
+    default=(DEFAULT_K,),
+    show_default=True,
+    help="Thresholds kept ready (any other k is computed once a request asks for it)",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=1),
+    default=30,
+    show_default=True,
+    help="Seconds between looks for new data and requested patterns",
+)
+@click.option("--once", is_flag=True, help="One pass, then exit (cron, tests)")
+def worker_command(ks: tuple[int, ...], interval: float, once: bool) -> None:
+    """Compute suppression patterns in the background whenever the data changes.
+
+    Web requests never compute a pattern: an extract asked before its pattern exists answers
+    202 with Retry-After. This process computes the patterns of the current data versions of
+    last year and this year, and every pattern a request asked for, then stores them for every
+    web worker. Run exactly one (it stops cleanly on SIGTERM).
+    """
+    import signal
+    import threading
+
+    from registry.cli_support import app_context
+    from registry.db import utcnow
+    from registry.surveillance.service import protect_outstanding
+
+    stop = threading.Event()
+    if not once:
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        click.echo(f"surveillance worker: every {interval:g} s, k = {sorted(set(ks))}", err=True)
+    with app_context() as (_app, ctx):
+        while not stop.is_set():
+            with ctx.db.unit_of_work() as uow:
+                for done in protect_outstanding(uow, now=utcnow(), ks=sorted(set(ks))):
+                    click.echo(
+                        f"{done.year}: pattern for data version {done.version} at k={done.k} "
+                        f"({done.seconds:.1f} s)"
+                    )
+            if once:
+                break
+            stop.wait(interval)
 
 
 def register(main: click.Group) -> None:

@@ -29,6 +29,8 @@ from itertools import product
 from registry.surveillance.cube import CLINICAL_FINDINGS, Cube
 from registry.surveillance.witness import (
     COMPLEMENTARY,
+    COST_BY_COARSENESS,
+    COST_BY_VALUE,
     HIDDEN,
     PRIMARY,
     PUBLISHED,
@@ -40,7 +42,7 @@ from registry.surveillance.witness import (
 MIN_K = 3
 DEFAULT_K = 5
 METHOD_NAME = "cell-suppression-with-witnesses"
-METHOD_VERSION = "1.0"
+METHOD_VERSION = "1.1"
 
 
 class Flag(StrEnum):
@@ -116,8 +118,17 @@ def check_k(k: int) -> None:
 
 def protect(cube: Cube, *, k: int = DEFAULT_K) -> ProtectedCube:
     """Suppress and prove the canonical cube at threshold k; deterministic in the data."""
+    return _protect(cube, k=k, base=COST_BY_VALUE)
+
+
+def protect_by_coarseness(cube: Cube, *, k: int = DEFAULT_K) -> ProtectedCube:
+    """Method 1.0, cells priced by table coarseness first: kept for comparison (bench/)."""
+    return _protect(cube, k=k, base=COST_BY_COARSENESS)
+
+
+def _protect(cube: Cube, *, k: int, base: float) -> ProtectedCube:
     check_k(k)
-    search = Search(cube, sensitivity)
+    search = Search(cube, sensitivity, base=base)
     for threshold in range(MIN_K, k + 1):
         search.protect_at(threshold)
     return ProtectedCube(

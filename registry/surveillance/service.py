@@ -27,7 +27,7 @@ from registry.crypto import jws
 from registry.crypto.digests import sha256_of_parts
 from registry.crypto.encryption import DataCipher
 from registry.db import UnitOfWork, utcnow
-from registry.errors import BadRequest, Forbidden
+from registry.errors import BadRequest, DomainError, Forbidden
 from registry.events import ReferralsCompleted, VersionRetired, VersionStored
 from registry.examinations.models import Examination
 from registry.referrals.queries import completed_programme_referrals
@@ -64,6 +64,21 @@ EXTENSIONS = {"csv": "csv", "json": "json", "fhir": "json", "dhis2": "json", "ad
 SCOPES = ("origin", "destination")
 # A pre-departure examination always names its destination: the cell can never hold a count.
 KNOWN_EMPTY = ({"purpose": "pre-departure", "destination": NO_DESTINATION},)
+# What a client is told to wait before asking again for an extract whose pattern is pending.
+RETRY_AFTER_SECONDS = 30
+# A stored row with no cells is a request for the pattern, left for the surveillance worker.
+_REQUESTED = 0
+
+
+class ProtectionPending(DomainError):
+    """The suppression pattern of a data version is not computed yet: ask again later.
+
+    Protecting a year takes longer than a web request may last, so requests never compute it;
+    the surveillance worker does (`registry surveillance worker`).
+    """
+
+    status = 202
+    error = "protection_pending"
 
 
 # --- counting, in the examination's transaction ---------------------------------------------
@@ -233,19 +248,35 @@ def fingerprint(microcells: Iterable[Microcell]) -> str:
     return sha256_of_parts(json.dumps([key, values]).encode() for key, values in ordered)[:16]
 
 
-def protected_year(
-    session: Session, *, year: int, k: int, now: datetime
-) -> tuple[ProtectedCube, str]:
-    """The year's protected cube for the months closed at `now` and its data version."""
+def _year_cells(session: Session, *, year: int, now: datetime) -> tuple[list[Microcell], int]:
+    """The microcells of a year's closed months at `now`, and how many months are closed."""
     last = closed_through(now)
     if year > last.year:
         raise BadRequest(f"no month of {year} is closed yet")
     closed = 12 if year < last.year else last.index
-    cells = [
+    cells: list[Microcell] = [
         (key, values)
         for key, values in counts(session, year=year).items()
         if int(key[0][5:]) <= closed
     ]
+    return cells, closed
+
+
+def data_version(session: Session, *, year: int, now: datetime) -> str:
+    """The data version of a year at `now`: year, closed months and a digest of the counts."""
+    cells, closed = _year_cells(session, year=year, now=now)
+    return f"{year}:{closed}:{fingerprint(cells)}"
+
+
+def protected_year(
+    session: Session, *, year: int, k: int, now: datetime, compute: bool = False
+) -> tuple[ProtectedCube, str]:
+    """The year's protected cube for the months closed at `now` and its data version.
+
+    Without `compute`, a pattern nobody has computed yet is requested (a row the worker picks
+    up) and `ProtectionPending` is raised: web requests only ever read patterns.
+    """
+    cells, closed = _year_cells(session, year=year, now=now)
     version = f"{year}:{closed}:{fingerprint(cells)}"
     cache_key = (version, k)
     found = PROTECTED.get(cache_key)
@@ -260,10 +291,77 @@ def protected_year(
             return found, version
         protected = _stored_protection(session, cube, version=version, k=k)
         if protected is None:
+            if not compute:
+                _request_protection(session, version=version, k=k, now=now)
+                raise ProtectionPending(
+                    f"the suppression pattern of {year} (data version {version}, k={k}) is "
+                    f"being computed; ask again in {RETRY_AFTER_SECONDS} seconds",
+                    data_version=version,
+                    k=k,
+                    retry_after=RETRY_AFTER_SECONDS,
+                )
             protected = protect(cube, k=k)
             _store_protection(session, protected, version=version, now=now)
         PROTECTED.put(cache_key, protected)
     return protected, version
+
+
+@dataclass(frozen=True)
+class Computed:
+    """One pattern the worker computed."""
+
+    year: int
+    k: int
+    version: str
+    seconds: float
+
+
+def protect_outstanding(
+    uow: UnitOfWork, *, now: datetime, ks: Sequence[int] = (DEFAULT_K,)
+) -> list[Computed]:
+    """Compute every pattern that is missing now, committing each: the worker's one pass.
+
+    Missing means: the current data version of last year and this year (of the months closed
+    at `now`) at each threshold in `ks`, and every threshold a request asked for since.
+    """
+    import time
+
+    last = closed_through(now).year
+    table = cast(Table, SurveillanceProtection.__table__)
+    asked = {
+        (int(version[:4]), int(k))
+        for version, k in uow.session.execute(
+            select(table.c.data_version, table.c.k).where(table.c.cells == _REQUESTED)
+        )
+    }
+    # a year without any count is protected (instantly) only when somebody asks for it
+    years = [year for year in (last - 1, last) if counts(uow.session, year=year)]
+    standing = {(year, k) for year in years for k in ks}
+    done = []
+    for year, k in sorted(standing | {(y, k) for y, k in asked if y <= last}):
+        started = time.perf_counter()
+        version = data_version(uow.session, year=year, now=now)
+        if _has_pattern(uow.session, version, k):
+            continue
+        protected_year(uow.session, year=year, k=k, now=now, compute=True)
+        uow.commit()
+        done.append(Computed(year, k, version, time.perf_counter() - started))
+    return done
+
+
+def _has_pattern(session: Session, version: str, k: int) -> bool:
+    row = session.get(SurveillanceProtection, (version, k))
+    return row is not None and row.cells != _REQUESTED
+
+
+def _request_protection(session: Session, *, version: str, k: int, now: datetime) -> None:
+    """Leave a request for a pattern (an empty row); one already there is kept."""
+    table = cast(Table, SurveillanceProtection.__table__)
+    session.execute(
+        _insert(session)(table)
+        .values(data_version=version, k=k, cells=_REQUESTED, status=b"", created_at=now)
+        .on_conflict_do_nothing()
+    )
 
 
 def _stored_protection(
@@ -283,7 +381,7 @@ def _stored_protection(
 def _store_protection(
     session: Session, protected: ProtectedCube, *, version: str, now: datetime
 ) -> None:
-    """Keep a computed pattern; a concurrent twin of the same version is left as it is."""
+    """Keep a computed pattern in place of its request; the same version gives the same one."""
     cube = protected.cube
     values = {
         "data_version": version,
@@ -300,7 +398,14 @@ def _store_protection(
         )
     )
     table = cast(Table, SurveillanceProtection.__table__)
-    session.execute(_insert(session)(table).values(**values).on_conflict_do_nothing())
+    statement = _insert(session)(table).values(**values)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["data_version", "k"],
+            set_={c: statement.excluded[c] for c in ("cells", "status", "created_at")},
+        )
+    )
+    session.expire_all()
 
 
 def _covering(protected: ProtectedCube, where: Mapping[str, str]) -> ProtectedCube:
@@ -391,10 +496,19 @@ def build_extract(
         raise BadRequest(str(exc)) from exc
     if len(periods) > 120:
         raise BadRequest("an extract covers at most 120 periods")
+    last = closed_through(now)
+    for period in periods:
+        # a period still under way is refused before any pattern is read or requested
+        if (period.year, period.months.stop - 1) > (last.year, last.index):
+            raise BadRequest(f"{period.label} is not closed yet")
     years: dict[int, ProtectedCube] = {}
     versions = []
     for year in sorted({p.year for p in periods}):
-        protected, year_version = protected_year(uow.session, year=year, k=request.k, now=now)
+        try:
+            protected, year_version = protected_year(uow.session, year=year, k=request.k, now=now)
+        except ProtectionPending:
+            uow.commit()  # keep the request for the worker; nothing was released
+            raise
         years[year] = _covering(protected, where)
         versions.append(year_version)
     try:

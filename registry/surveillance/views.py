@@ -11,7 +11,13 @@ from flask import Response
 from registry.operations.metrics import EXTRACT_SECONDS
 from registry.surveillance import service
 from registry.surveillance.schemas import ExtractQuerySchema
-from registry.web import Blueprint, authenticated, context, current_principal
+from registry.web import (
+    Blueprint,
+    authenticated,
+    context,
+    current_principal,
+    handle_domain_error,
+)
 
 blp = Blueprint(
     "surveillance",
@@ -36,20 +42,33 @@ _FORMAT_CONTENT = {
                 "/.well-known/jwks.json) over the body; X-Disclosure-Control: the method."
             ),
             "content": _FORMAT_CONTENT,
-        }
+        },
+        "202": {
+            "description": (
+                "The year's suppression pattern for the current data is not computed yet (the "
+                "surveillance worker computes it in the background). Retry-After: seconds to "
+                "wait; the JSON body names the data version and k. Nothing is released."
+            ),
+        },
     }
 )
 def extract(query: dict[str, Any]) -> Response:
     """Counts by period and the chosen dimensions, small counts suppressed; never a line list."""
     ctx = context()
     started = time.perf_counter()
-    with ctx.db.unit_of_work() as uow:
-        release = service.build_extract(
-            uow,
-            principal=current_principal(),
-            query=service.ExtractQuery(**query),
-        )
-        uow.commit()
+    try:
+        with ctx.db.unit_of_work() as uow:
+            release = service.build_extract(
+                uow,
+                principal=current_principal(),
+                query=service.ExtractQuery(**query),
+            )
+            uow.commit()
+    except service.ProtectionPending as pending:
+        response = handle_domain_error(pending)
+        response.headers["Retry-After"] = str(pending.details["retry_after"])
+        response.headers["Cache-Control"] = "no-store"
+        return response
     EXTRACT_SECONDS.labels(query["format"]).observe(time.perf_counter() - started)
     response = Response(release.body, content_type=release.media_type)
     response.headers["X-Extract-Signature"] = release.signature

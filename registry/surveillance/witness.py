@@ -13,11 +13,11 @@ change in another category (or month); on the dimensions where the target is a t
 the target's own microcells. Each corner of the hypercube places its change on microcells that
 can give it (parallel to the target where possible, on its own microcells otherwise, which costs
 the finer cells it touches). Shapes are enumerated by branch and bound on the cost of the cells
-they would newly suppress, weighted so that coarse tables (totals, one-way tables, long periods)
-are given up last. Moving the cell together with every total above it is always a witness, so
-the search always ends.
+they would newly suppress, each cell priced by its count (the information its loss costs), so a
+cell of thousands is never given up where a few small ones do. Moving the cell together with
+every total above it is always a witness, so the search always ends.
 
-After the greedy pass, every complementary cell is offered back, coarsest first: it is published
+After the greedy pass, every complementary cell is offered back, largest first: it is published
 again if each witness that leaned on it can be replaced by one among the cells still suppressed.
 """
 
@@ -35,9 +35,12 @@ PRIMARY = 1
 COMPLEMENTARY = 2
 HIDDEN = 3  # finer than the canonical table set: never published
 
-# A cell's weight is BASE ** coarseness: one crossed dimension less counts for two steps, one
-# period level longer (month, quarter, year) for one and a half.
-_BASE = 20.0
+# A cell's cost is (1 + its count) x BASE ** coarseness: one crossed dimension less counts for
+# two steps, one period level longer (month, quarter, year) for one and a half. BASE 1 prices a
+# cell by its count alone (the information lost); method 1.0 used 20, which gave up two-way
+# cells of thousands to keep one-way cells of a few.
+COST_BY_VALUE = 1.0
+COST_BY_COARSENESS = 20.0
 _PER_DIMENSION = 2.0
 _PER_PERIOD_LEVEL = 1.5
 # How a shape places its change: the whole hypercube with every corner parallel to the target,
@@ -121,7 +124,7 @@ class _Target:
 class Search:
     """Suppression pattern and witnesses for one cube; deterministic."""
 
-    def __init__(self, cube: Cube, rule: Rule) -> None:
+    def __init__(self, cube: Cube, rule: Rule, *, base: float = COST_BY_VALUE) -> None:
         self.cube = cube
         self.rule = rule
         self.values = cube.values
@@ -129,7 +132,7 @@ class Search:
         self.status = {
             m: bytearray(HIDDEN if h else PUBLISHED for h in self.hidden) for m in cube.measures
         }
-        self.weight = [_BASE ** self._coarseness(i) for i in range(cube.size)]
+        self.weight = [base ** self._coarseness(i) for i in range(cube.size)]
         self.uppers = {m: [u for lo, u in cube.relations if lo == m] for m in cube.measures}
         self.lowers = {m: [lo for lo, u in cube.relations if u == m] for m in cube.measures}
         self._upper_values = {m: [self.values[u] for u in self.uppers[m]] for m in cube.measures}

@@ -21,6 +21,11 @@ REGISTRY_ENV = {
     "REGISTRY_KEYS_DIR",
     "REGISTRY_DATA_KEY",
 }
+REGISTRY_PODS = [
+    "Deployment/registry",
+    "Job/registry-migrate",
+    "Deployment/registry-surveillance-worker",
+]
 GUNICORN_CMD = ["gunicorn", "-c", "deploy/gunicorn.conf.py", "registry.wsgi:app"]
 WEASYPRINT_PACKAGES = {
     "libpango-1.0-0",
@@ -40,8 +45,28 @@ def compose() -> dict:
     return yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
 
 
-def test_compose_has_the_five_services(compose):
-    assert set(compose["services"]) == {"app", "migrate", "postgres", "redis", "nginx"}
+def test_compose_has_the_six_services(compose):
+    assert set(compose["services"]) == {
+        "app",
+        "migrate",
+        "postgres",
+        "redis",
+        "nginx",
+        "surveillance-worker",
+    }
+
+
+def test_compose_surveillance_worker_runs_the_worker_after_migration(compose):
+    worker = compose["services"]["surveillance-worker"]
+    assert worker["command"] == ["registry", "surveillance", "worker"]
+    assert worker["image"] == compose["services"]["app"]["image"]
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert worker["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert worker["restart"] == "unless-stopped"
+    assert "ports" not in worker and "expose" not in worker  # nothing connects to it
+    assert worker["read_only"] is True
+    assert worker["cap_drop"] == ["ALL"]
+    assert "registry-keys:/run/registry-keys:ro" in worker["volumes"]
 
 
 def test_compose_app_waits_for_a_successful_migration_and_healthy_stores(compose):
@@ -61,7 +86,7 @@ def test_compose_migrate_runs_registry_init_once(compose):
     assert migrate["restart"] == "no"
 
 
-@pytest.mark.parametrize("service", ["app", "migrate"])
+@pytest.mark.parametrize("service", ["app", "migrate", "surveillance-worker"])
 def test_compose_registry_services_get_the_production_settings(compose, service):
     env = compose["services"][service]["environment"]
     assert set(env) >= REGISTRY_ENV
@@ -241,7 +266,15 @@ def test_k8s_deployment_gives_gunicorn_time_to_finish_requests(k8s):
     assert pod["terminationGracePeriodSeconds"] > pause + graceful_timeout
 
 
-@pytest.mark.parametrize("pod", ["Deployment/registry", "Job/registry-migrate", "Deployment/redis"])
+@pytest.mark.parametrize(
+    "pod",
+    [
+        "Deployment/registry",
+        "Job/registry-migrate",
+        "Deployment/redis",
+        "Deployment/registry-surveillance-worker",
+    ],
+)
 def test_k8s_pods_run_non_root_with_a_read_only_root(k8s, pod):
     spec = _pod_specs(k8s)[pod]
     assert spec["securityContext"]["runAsNonRoot"] is True
@@ -260,11 +293,11 @@ def test_k8s_pods_run_non_root_with_a_read_only_root(k8s, pod):
 def test_k8s_image_uid_matches_the_pod_uid(k8s, dockerfile):
     (user,) = [i.arguments for i in dockerfile if i.keyword == "USER"]
     uid = int(user.split(":")[0])
-    for name in ("Deployment/registry", "Job/registry-migrate"):
+    for name in REGISTRY_PODS:
         assert _pod_specs(k8s)[name]["securityContext"]["runAsUser"] == uid
 
 
-@pytest.mark.parametrize("pod", ["Deployment/registry", "Job/registry-migrate"])
+@pytest.mark.parametrize("pod", REGISTRY_PODS)
 def test_k8s_registry_pods_mount_tmp_and_keys_where_the_config_says(k8s, pod):
     spec = _pod_specs(k8s)[pod]
     keys_dir = k8s[("ConfigMap", "registry-config")]["data"]["REGISTRY_KEYS_DIR"]
@@ -276,7 +309,7 @@ def test_k8s_registry_pods_mount_tmp_and_keys_where_the_config_says(k8s, pod):
     assert volumes[keys["name"]]["emptyDir"]["medium"] == "Memory"
 
 
-@pytest.mark.parametrize("pod", ["Deployment/registry", "Job/registry-migrate"])
+@pytest.mark.parametrize("pod", REGISTRY_PODS)
 def test_k8s_init_container_unpacks_the_keys_secret_into_the_keys_folder(k8s, pod):
     spec = _pod_specs(k8s)[pod]
     keys_dir = k8s[("ConfigMap", "registry-config")]["data"]["REGISTRY_KEYS_DIR"]
@@ -306,7 +339,7 @@ def test_k8s_deployment_has_an_empty_dir_for_prometheus_multiprocess_files(k8s):
     assert "emptyDir" in volumes[mount["name"]]
 
 
-@pytest.mark.parametrize("pod", ["Deployment/registry", "Job/registry-migrate"])
+@pytest.mark.parametrize("pod", REGISTRY_PODS)
 def test_k8s_settings_come_from_the_config_map_and_the_secret(k8s, pod):
     container = _pod_specs(k8s)[pod]["containers"][0]
     sources = container["envFrom"]
@@ -341,6 +374,24 @@ def test_k8s_migration_job_runs_registry_init_with_the_app_image(k8s):
     job = k8s[("Job", "registry-migrate")]["spec"]
     assert job["template"]["spec"]["restartPolicy"] == "Never"
     assert job["backoffLimit"] <= 3
+
+
+def test_k8s_surveillance_worker_is_one_replica_of_the_app_image_and_takes_no_traffic(k8s):
+    worker = k8s[("Deployment", "registry-surveillance-worker")]
+    assert worker["spec"]["replicas"] == 1
+    assert worker["spec"]["strategy"]["type"] == "Recreate"
+    container = _container(k8s, "Deployment", "registry-surveillance-worker")
+    assert container["command"] == ["registry", "surveillance", "worker"]
+    assert container["image"] == _container(k8s, "Deployment", "registry")["image"]
+    assert "ports" not in container
+    labels = worker["spec"]["template"]["metadata"]["labels"]
+    assert worker["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    web = k8s[("Service", "registry")]["spec"]["selector"]
+    assert not web.items() <= labels.items()  # the web Service never routes to it
+    policy = k8s[("NetworkPolicy", "registry-surveillance-worker")]["spec"]
+    assert policy["podSelector"]["matchLabels"].items() <= labels.items()
+    assert policy["ingress"] == []
+    assert ("HorizontalPodAutoscaler", "registry-surveillance-worker") not in k8s
 
 
 def test_k8s_service_selects_the_deployment_pods(k8s):
@@ -561,6 +612,34 @@ def test_systemd_unit_passes_systemd_analyze_verify(tmp_path):
     # verify insists that executables exist; everything else is checked as written.
     text = re.sub(r"/opt/registry/venv/bin/\S+", "/bin/true", text)
     unit = tmp_path / "registry.service"
+    unit.write_text(text)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, check=False
+    )
+    problems = [line for line in result.stderr.splitlines() if str(unit) in line]
+    assert result.returncode == 0, result.stderr
+    assert problems == []
+
+
+def test_systemd_worker_unit_runs_the_surveillance_worker_like_the_app():
+    worker = _unit(DEPLOY / "registry-surveillance-worker.service")["Service"]
+    app = _unit(DEPLOY / "registry.service")["Service"]
+    assert worker["ExecStart"] == ["/opt/registry/venv/bin/registry surveillance worker"]
+    for key in ("User", "Group", "EnvironmentFile", "WorkingDirectory", "NoNewPrivileges"):
+        assert worker[key] == app[key], key
+    for setting in app["Environment"]:
+        if not setting.startswith("PROMETHEUS_MULTIPROC_DIR="):
+            assert setting in worker["Environment"]
+    assert worker["ProtectSystem"] == ["strict"]
+    assert worker["CapabilityBoundingSet"] == [""]
+    assert worker["Restart"] == ["on-failure"]
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_systemd_worker_unit_passes_systemd_analyze_verify(tmp_path):
+    text = (DEPLOY / "registry-surveillance-worker.service").read_text()
+    text = re.sub(r"/opt/registry/venv/bin/\S+", "/bin/true", text)
+    unit = tmp_path / "registry-surveillance-worker.service"
     unit.write_text(text)
     result = subprocess.run(
         ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, check=False

@@ -212,7 +212,7 @@ def _sample(exposition: str, name: str, **labels: str) -> float:
 def test_a_certificate_goes_from_submission_to_revocation_through_gunicorn(
     server: Server, operated: tuple[dict[str, str], dict[str, ApiClient], tuple[str, Any]]
 ) -> None:
-    _environment, clients, (kid, clinic_key) = operated
+    environment, clients, (kid, clinic_key) = operated
     form = {"Content-Type": "application/x-www-form-urlencoded"}
 
     # the clinic's system gets a token with a private_key_jwt client assertion
@@ -309,9 +309,13 @@ def test_a_certificate_goes_from_submission_to_revocation_through_gunicorn(
     assert status == 200, raw
     ministry = {"Authorization": f"Bearer {json.loads(raw)['access_token']}"}
     month = last_month.strftime("%Y-%m")
-    status, headers, extract = server.request(
-        "GET", f"/api/v1/surveillance/extract?granularity=month&from={month}", **ministry
-    )
+    url = f"/api/v1/surveillance/extract?granularity=month&from={month}"
+    status, headers, pending = server.request("GET", url, **ministry)
+    assert status == 202, pending  # the request never computes the year's suppression
+    assert json.loads(pending)["error"] == "protection_pending"
+    assert int(headers["Retry-After"]) > 0
+    _registry(environment, "surveillance", "worker", "--once")  # what the worker does
+    status, headers, extract = server.request("GET", url, **ministry)
     assert status == 200, extract
     signature = headers["X-Extract-Signature"]
     jws.verify_detached(

@@ -45,7 +45,15 @@ def world(app: Flask) -> World:
             destination="RU" if n in (3, 7) else "KZ",
             outcomes={"hiv-screening": "positive"} if n == 5 else None,
         )
+    protect(world)
     return world
+
+
+def protect(world: World, year: int = 2026) -> None:
+    """What the surveillance worker does after new data: compute and store the year's pattern."""
+    with world.ctx.db.unit_of_work() as uow:
+        service.protected_year(uow.session, year=year, k=5, now=datetime.now(UTC), compute=True)
+        uow.commit()
 
 
 def extract(world: World, headers: dict[str, str], **params: str) -> object:
@@ -226,6 +234,8 @@ def test_the_pattern_is_computed_once_per_data_version_and_shared(world: World) 
 
     # a late record for a closed month is a new version of the year: protected anew
     submit(world, number="2026-Q3-late", examined_on=date(2026, 9, 28), passport="7100000001")
+    assert extract(world, headers, group_by="sex").status_code == 202
+    protect(world)
     late = extract(world, headers, group_by="sex")
     assert late.headers["X-Data-Version"] != first.headers["X-Data-Version"]
     with world.ctx.db.read_session() as session:
@@ -253,3 +263,84 @@ def test_the_protect_command_stores_the_pattern_extracts_then_read(
     assert f"2026: pattern for data version {stored[0]} at k=5" in result.output
     served = extract(world, world.bearer("ministry", country="TJ"))
     assert served.headers["X-Data-Version"] == stored[0]
+
+
+def test_an_extract_asked_before_its_pattern_exists_answers_202_and_computes_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import select
+
+    from registry.audit.models import AuditEvent
+    from registry.surveillance.models import SurveillanceProtection
+
+    def never(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a web request computed a suppression pattern")
+
+    monkeypatch.setattr(service, "protect", never)
+    submit(world, number="2026-Q3-late", examined_on=date(2026, 8, 28), passport="7100000002")
+    service.PROTECTED.clear()
+    headers = world.bearer("ministry", country="TJ")
+
+    pending = extract(world, headers, group_by="sex")
+    again = extract(world, headers, group_by="sex")
+
+    assert pending.status_code == again.status_code == 202
+    assert pending.headers["Retry-After"] == str(service.RETRY_AFTER_SECONDS)
+    body = pending.json
+    assert body["error"] == "protection_pending"
+    assert body["k"] == 5 and body["retry_after"] == service.RETRY_AFTER_SECONDS
+    assert body["data_version"].startswith("2026:")
+    assert "being computed" in body["message"]
+    assert "cells" not in body
+    with world.ctx.db.read_session() as session:
+        rows = session.execute(
+            select(SurveillanceProtection.data_version, SurveillanceProtection.cells)
+        ).all()
+        released = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "surveillance.extract")
+        ).all()
+    requests = [version for version, cells in rows if cells == 0]
+    assert requests == [body["data_version"]]  # one request, left for the worker
+    assert released == []
+
+    monkeypatch.undo()
+    with world.ctx.db.unit_of_work() as uow:
+        done = service.protect_outstanding(uow, now=datetime.now(UTC))
+    assert [(d.year, d.k, d.version) for d in done if d.year == 2026] == [
+        (2026, 5, body["data_version"])
+    ]
+    ready = extract(world, headers, group_by="sex")
+    assert ready.status_code == 200
+    assert ready.headers["X-Data-Version"] == body["data_version"]
+
+
+def test_a_threshold_nobody_keeps_ready_is_computed_once_asked(world: World) -> None:
+    headers = world.bearer("ministry", country="TJ")
+    assert extract(world, headers, k="7").status_code == 202
+
+    with world.ctx.db.unit_of_work() as uow:
+        done = service.protect_outstanding(uow, now=datetime.now(UTC), ks=())
+
+    assert [(d.year, d.k) for d in done] == [(2026, 7)]
+    answer = extract(world, headers, k="7")
+    assert answer.status_code == 200
+    assert answer.json["method"]["k"] == 7
+
+
+@pytest.mark.committed
+def test_the_worker_command_computes_what_requests_left_for_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REGISTRY_KEYS_DIR", str(world.ctx.settings.keys_dir))
+    monkeypatch.setenv("REGISTRY_DATABASE_URL", world.ctx.settings.database_url)
+    headers = world.bearer("ministry", country="TJ")
+    assert extract(world, headers, k="6").status_code == 202
+
+    result = CliRunner().invoke(main, ["surveillance", "worker", "--once", "--k", "5"])
+
+    assert result.exit_code == 0, result.output
+    assert "2026: pattern for data version 2026:" in result.output
+    assert "at k=6" in result.output
+    assert extract(world, headers, k="6").status_code == 200
+    again = CliRunner().invoke(main, ["surveillance", "worker", "--once", "--k", "5"])
+    assert again.exit_code == 0 and "pattern" not in again.output  # nothing left to do

@@ -1,5 +1,6 @@
 // The ministry dashboard: signs in with the ministry's client key (kept in this page's memory),
-// reads the protected extracts over the public API and draws them. Withheld counts are gaps.
+// reads the protected extracts over the public API and draws them. Withheld counts are drawn as
+// hatched stubs on the axis, labelled "withheld", never as a gap that reads as zero.
 (function () {
   "use strict";
 
@@ -94,14 +95,28 @@
     return Math.floor(Number(last[1]) / 3);
   }
 
+  function pause(seconds) {
+    return new Promise(function (resolve) { setTimeout(resolve, seconds * 1000); });
+  }
+
   async function extract(params) {
+    // 202: the year's suppression pattern is being computed in the background; ask again
     var query = new URLSearchParams(params);
-    var response = await fetch(root.dataset.extractUrl + "?" + query.toString(), {
-      headers: { Authorization: "Bearer " + await token() }
-    });
-    var answer = await response.json();
-    if (!response.ok) { throw new Error(answer.message || ("HTTP " + response.status)); }
-    return answer;
+    for (;;) {
+      var response = await fetch(root.dataset.extractUrl + "?" + query.toString(), {
+        headers: { Authorization: "Bearer " + await token() }
+      });
+      var answer = await response.json();
+      if (response.status === 202) {
+        var wait = Math.min(Math.max(Number(response.headers.get("Retry-After")) || 10, 1), 60);
+        say($("status"), "The registry is protecting the newest counts of this year; the " +
+          "charts appear when it is done (next try in " + wait + " s).");
+        await pause(wait);
+        continue;
+      }
+      if (!response.ok) { throw new Error(answer.message || ("HTTP " + response.status)); }
+      return answer;
+    }
   }
 
   function series(document, measure, dimension) {
@@ -121,16 +136,69 @@
   }
 
   // --- drawing -------------------------------------------------------------------------------
+  var hatch = null;
+
+  function hatching(context) {
+    if (hatch) { return hatch; }
+    var tile = document.createElement("canvas");
+    tile.width = tile.height = 8;
+    var pen = tile.getContext("2d");
+    pen.strokeStyle = "#55606e";
+    pen.lineWidth = 1.5;
+    pen.beginPath();
+    pen.moveTo(0, 8); pen.lineTo(8, 0); pen.moveTo(-2, 2); pen.lineTo(2, -2);
+    pen.moveTo(6, 10); pen.lineTo(10, 6);
+    pen.stroke();
+    hatch = context.createPattern(tile, "repeat");
+    return hatch;
+  }
+
+  // A withheld count is drawn where its bar or point would be: a hatched stub on the axis with
+  // the word "withheld" above it, so that it can never be read as zero.
+  var WITHHELD = {
+    id: "withheld",
+    afterDatasetsDraw: function (chart) {
+      var context = chart.ctx;
+      var base = chart.scales.y.getPixelForValue(0);
+      context.save();
+      chart.data.datasets.forEach(function (dataset, d) {
+        var meta = chart.getDatasetMeta(d);
+        if (meta.hidden) { return; }
+        dataset.data.forEach(function (value, i) {
+          if (value !== null) { return; }
+          var element = meta.data[i];
+          var x = element && isFinite(element.x) ? element.x : chart.scales.x.getPixelForValue(i);
+          var width = element && element.width ? element.width : 10;
+          context.fillStyle = hatching(context);
+          context.fillRect(x - width / 2, base - 14, width, 14);
+          context.strokeStyle = dataset.borderColor;
+          context.strokeRect(x - width / 2, base - 14, width, 14);
+          if (width >= 44 || chart.data.datasets.length === 1) {
+            context.fillStyle = "#33383f";
+            context.font = "11px sans-serif";
+            context.textAlign = "center";
+            context.fillText("withheld", x, base - 18);
+          }
+        });
+      });
+      context.restore();
+    }
+  };
+
   function draw(id, type, periods, datasets) {
     if (state.charts[id]) { state.charts[id].destroy(); }
     var values = [].concat.apply([], datasets.map(function (d) { return d.data; }));
     var hidden = values.filter(function (v) { return v === null; }).length;
     var zeros = values.filter(function (v) { return v === 0; }).length;
-    $(id + "-note").textContent = (!values.length ? "Nothing to show." :
+    $(id + "-note").textContent = (!values.length ? "Nothing to show: no category was counted." :
       hidden === values.length ? "All " + hidden + " counts withheld: too few people to publish." :
-      hidden ? hidden + " of " + values.length + " counts withheld (gaps)." : "") +
-      (zeros ? " " + zeros + " published as zero." : "");
+      zeros === values.length ? "Every count is zero: nobody in this view was examined or had " +
+        "the finding in these quarters." :
+      hidden ? hidden + " of " + values.length + " counts withheld (hatched, labelled " +
+        "\u201cwithheld\u201d; not zero)." : "") +
+      (zeros && zeros < values.length ? " " + zeros + " published as zero." : "");
     state.charts[id] = new Chart($(id), {
+      plugins: [WITHHELD],
       type: type,
       data: { labels: periods, datasets: datasets },
       options: {
@@ -195,8 +263,8 @@
       scope: scope, format: "json"
     };
     var corridor = scope === "origin" ? "destination" : "origin";
-    say($("status"), "Loading the protected counts… The first extract after new data computes " +
-      "the year's suppression pattern, which can take a minute; later ones are quick.");
+    say($("status"), "Loading the protected counts…");
+    var asked = state.asked = (state.asked || 0) + 1;
     try {
       var answers = await Promise.all([
         extract(base),
@@ -205,9 +273,12 @@
         extract(Object.assign({ group_by: "age_band" }, base))
       ]);
     } catch (error) {
-      say($("status"), "Could not load the counts: " + error.message, true);
+      if (asked === state.asked) {
+        say($("status"), "Could not load the counts: " + error.message, true);
+      }
       return;
     }
+    if (asked !== state.asked) { return; }  // the choice changed while this was waiting
     var totals = answers[0];
     var periods = [];
     for (var q = 1; q <= quarters; q++) { periods.push(year + "-Q" + q); }
@@ -229,11 +300,17 @@
       "By destination" : "By country of origin") + ": " + MEASURES[measure];
     var method = totals.method;
     $("method").textContent = "Method " + method.name + " " + method.version + ", k = " +
-      method.k + ": " + method.protection + ". Gaps in the charts are these withheld counts.";
+      method.k + ": " + method.protection + ". The hatched stubs in the charts are these " +
+      "withheld counts.";
     withheld(answers);
     $("charts").hidden = false;
+    var examined = series(totals, "examined", null).all || {};
+    var nobody = periods.every(function (p) { return examined[p] === 0; });
     say($("status"), "Counts for " + year + ", quarters 1–" + quarters + ", " +
-      (scope === "origin" ? "our country as origin" : "our country as destination") + ".");
+      (scope === "origin" ? "our country as origin" : "our country as destination") + "." +
+      (nobody ? " No examination recorded in the registry for these quarters names our " +
+        "country as " + (scope === "origin" ? "origin" : "destination") + ", so every count " +
+        "is zero (nothing is withheld)." : ""));
   }
 
   $("key-file").addEventListener("change", async function (event) {

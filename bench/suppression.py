@@ -1,0 +1,127 @@
+"""Cells withheld when complementary cells are priced by their count versus by table coarseness.
+
+Generated data at the rates of the domain facts (`registry/surveillance/synthetic.py`), one
+complete calendar year, k = 5. For each method: the time to protect, and per measure the share
+of the total count and of the non-zero cells withheld in the canonical tables, the worst
+one-way quarterly table (target: no such table withholds more than 5 % of its total), and the
+total count withheld across the canonical tables (target: at most a third of method 1.0, which
+priced cells by the coarseness of their table first).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from bench.common import Measurement
+from registry.surveillance.cube import Cube, Granularity, build_cube
+from registry.surveillance.disclosure import ProtectedCube, audit
+from registry.surveillance.synthetic import population
+from registry.surveillance.witness import PUBLISHED
+
+PER_MONTH = int(os.environ.get("BENCH_SUPPRESSION_PER_MONTH", "20000"))
+SEED = int(os.environ.get("BENCH_SUPPRESSION_SEED", "1"))
+K = 5
+
+
+def pilot_year() -> Cube:
+    """A complete year of pilot-sized generated counts (4 origins, 3 destinations)."""
+    cells = population(SEED, year=2026, months=12, per_month=PER_MONTH)
+    return build_cube(
+        cells,
+        year=2026,
+        known_empty=[{"purpose": "pre-departure", "destination": "none"}],
+    )
+
+
+def withheld(protected: ProtectedCube) -> dict[str, dict[str, float]]:
+    """Per measure: withheld share of the count and of the non-zero cells, the worst one-way
+    quarterly table's withheld share of its total, and the count withheld."""
+    cube = protected.cube
+    out: dict[str, dict[str, float]] = {}
+    publishable = [i for i in range(cube.size) if cube.publishable(i)]
+    for measure in cube.measures:
+        values = cube.values[measure]
+        status = protected.status[measure]
+        total = hidden = nonzero = hidden_nonzero = 0
+        tables: dict[tuple[int, int], list[int]] = {}  # (quarter cell's period, dimension)
+        for i in publishable:
+            value = values[i]
+            lost = status[i] != PUBLISHED
+            total += value
+            hidden += value if lost else 0
+            if value:
+                nonzero += 1
+                hidden_nonzero += lost
+            period = cube.period(i)
+            if period.granularity is Granularity.QUARTER and cube.crossed(i) == 1:
+                positions = cube.positions(i)
+                dim = next(
+                    d for d in range(1, len(cube.axes)) if positions[d] < cube.axes[d].leaf_count
+                )
+                entry = tables.setdefault((positions[0], dim), [0, 0])
+                entry[0] += value
+                entry[1] += value if lost else 0
+        worst = max((h / t for t, h in tables.values() if t), default=0.0)
+        out[measure] = {
+            "count_share": hidden / total if total else 0.0,
+            "nonzero_cell_share": hidden_nonzero / nonzero if nonzero else 0.0,
+            "worst_quarter_one_way": worst,
+            "count_withheld": hidden,
+        }
+    return out
+
+
+def measure(method: Callable[[Cube], ProtectedCube], cube: Cube) -> tuple[float, ProtectedCube]:
+    started = time.perf_counter()
+    protected = method(cube)
+    return time.perf_counter() - started, protected
+
+
+def run() -> Measurement:
+    from registry.surveillance.disclosure import protect, protect_by_coarseness
+
+    cube = pilot_year()
+    figures: dict[str, object] = {"examined": cube.value("examined", ["2026", *["all"] * 5])}
+    results = {}
+    for name, method in (
+        ("coarseness", lambda c: protect_by_coarseness(c, k=K)),
+        ("value", lambda c: protect(c, k=K)),
+    ):
+        seconds, protected = measure(method, cube)
+        problems = audit(protected)
+        assert not problems, problems[:5]
+        results[name] = withheld(protected)
+        figures[f"{name}_protect_s"] = round(seconds, 1)
+        figures[f"{name}_count_withheld"] = sum(r["count_withheld"] for r in results[name].values())
+    for measure_name in cube.measures:
+        for name in results:
+            r = results[name][measure_name]
+            figures[f"{measure_name}:{name}"] = (
+                f"count {r['count_share']:.1%}, non-zero cells {r['nonzero_cell_share']:.1%}, "
+                f"worst quarterly one-way {r['worst_quarter_one_way']:.1%}"
+            )
+    worst = max(r["worst_quarter_one_way"] for r in results["value"].values())
+    ratio = figures["value_count_withheld"] / max(1, figures["coarseness_count_withheld"])  # type: ignore[operator]
+    figures["value_worst_quarter_one_way"] = f"{worst:.1%}"
+    figures["withheld_ratio"] = round(ratio, 3)
+    return Measurement(
+        name="suppression",
+        target=(
+            "pilot-sized year, k=5: no one-way quarterly table withholds > 5 % of its total; "
+            "total withheld <= 1/3 of method 1.0's; protected in < 30 s"
+        ),
+        figures=figures,
+        met=worst <= 0.05 and ratio <= 1 / 3 and figures["value_protect_s"] < 30,  # type: ignore[operator]
+        command=".venv/bin/python -m bench suppression",
+        notes=(
+            "The same witness search for both; only the price of a cell differs (coarseness: "
+            "(1 + count) x 20^coarseness, method 1.0; value: 1 + count, method 1.1). "
+            "Same generated year for both methods (seed 1, 20,000 examinations a month, "
+            "4 origins x 3 destinations x 4 purposes x 4 sexes x 4 age bands). Shares are over "
+            "every cell of the canonical tables (months: totals and one-way; quarters and year: "
+            "up to two-way), margins included; every withheld cell of both methods has its "
+            "witness (audit() passes)."
+        ),
+    )
