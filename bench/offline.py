@@ -53,8 +53,8 @@ def run() -> Measurement:
             for number in range(20):
                 revoke(world, certificate(world, number=f"BENCH-REVOKED-{number}").id)
             ctx = world.ctx
-            with ctx.db.read_session() as session:
-                signed = trust_list(session, keystore=ctx.keystore, settings=ctx.settings)
+            with ctx.db.reading() as uow:
+                signed = trust_list(uow)
             pinned = {k.kid: k.public_key for k in ctx.keystore.keys("document")}
             loaded = TrustList.load(json.dumps({"jws": signed.jws}).encode(), registry_keys=pinned)
             public_key = ctx.keystore.active("certificate").public_key

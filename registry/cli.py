@@ -157,8 +157,8 @@ def clinic_list(country: str | None, as_json: bool) -> None:
     """List clinics with their status."""
     from registry.accreditation import service
 
-    with app_context() as (_app, ctx), ctx.db.read_session() as session:
-        clinics = service.list_clinics(session, country=country)
+    with app_context() as (_app, ctx), ctx.db.reading() as uow:
+        clinics = service.list_clinics(uow, country=country)
         if as_json:
             click.echo(
                 json.dumps(

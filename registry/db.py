@@ -122,8 +122,10 @@ class UnitOfWork:
         *,
         bus: MessageBus = NO_SUBSCRIBERS,
         context: AppContext | None = None,
+        read_only: bool = False,
     ) -> None:
         self._session_factory = session_factory
+        self.read_only = read_only
         self._session: Session | None = None
         self.committed = False
         self.bus = bus
@@ -169,7 +171,8 @@ class UnitOfWork:
     def __exit__(self, *exc: object) -> None:
         assert self._session is not None
         try:
-            if not self.committed:
+            # closing ends a read-only transaction and keeps what it loaded usable
+            if not self.committed and not self.read_only:
                 self._session.rollback()
         finally:
             self._session.close()
@@ -213,6 +216,12 @@ class Database:
     def unit_of_work(self) -> UnitOfWork:
         """A new unit of work."""
         return UnitOfWork(self.session_factory, bus=self.bus, context=self.context)
+
+    def reading(self) -> UnitOfWork:
+        """A unit of work that only reads: a read-only transaction (on SQLite, no write lock)."""
+        return UnitOfWork(
+            self.read_session_factory, bus=self.bus, context=self.context, read_only=True
+        )
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:

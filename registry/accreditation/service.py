@@ -47,13 +47,13 @@ def _clinic(session: Session, clinic_id: str) -> Clinic:
     return clinic
 
 
-def get_clinic(session: Session, clinic_id: str) -> Clinic:
+def get_clinic(uow: UnitOfWork, clinic_id: str) -> Clinic:
     """One clinic by registry id."""
-    return _clinic(session, clinic_id)
+    return _clinic(uow.session, clinic_id)
 
 
 def list_clinics(
-    session: Session, *, country: str | None = None, status: str | None = None
+    uow: UnitOfWork, *, country: str | None = None, status: str | None = None
 ) -> Sequence[Clinic]:
     """Clinics, optionally of one country and/or current status, ordered by id."""
     query = select(Clinic).order_by(Clinic.id)
@@ -61,7 +61,7 @@ def list_clinics(
         query = query.where(Clinic.country == country.upper())
     if status:
         query = query.where(Clinic.status == status)
-    return session.scalars(query).all()
+    return uow.session.scalars(query).all()
 
 
 def add_clinic(

@@ -33,8 +33,8 @@ public_reads(blp)
 @blp.response(200, ClinicSchema(many=True))
 def list_clinics(query: dict[str, Any]) -> list[Clinic]:
     """List clinics with their accreditation status, history and keys."""
-    with context().db.read_session() as session:
-        return list(service.list_clinics(session, **query))
+    with context().db.reading() as uow:
+        return list(service.list_clinics(uow, **query))
 
 
 @blp.route("", methods=["POST"])
@@ -54,8 +54,8 @@ def create_clinic(body: dict[str, Any]) -> Clinic:
 @blp.response(200, ClinicSchema)
 def get_clinic(clinic_id: str) -> Clinic:
     """One clinic."""
-    with context().db.read_session() as session:
-        return service.get_clinic(session, clinic_id)
+    with context().db.reading() as uow:
+        return service.get_clinic(uow, clinic_id)
 
 
 @blp.route("/<clinic_id>/status", methods=["POST"])

@@ -269,12 +269,13 @@ def rotate_certificate_key(
 
 
 # -- revocation lists ------------------------------------------------------------------------
-def crl(session: Session, *, kid: str, keystore: KeyStore) -> dict[str, object]:
+def crl(uow: UnitOfWork, *, kid: str) -> dict[str, object]:
     """The revocation list of a registry certificate key, empty (ctr 1) until a revocation.
 
     Published from the key's first day, so a verifier that finds ``crlVersion`` in the JWKS
     always finds the list, and an empty list says "nothing revoked" rather than a 404.
     """
+    session, keystore = uow.session, uow.keystore
     key = keystore.find(kid)
     if key is None or key.purpose != "certificate":
         raise NotFound(f"no certificate key {kid!r}")
@@ -294,9 +295,10 @@ def crl_version(entries: int) -> int:
     return entries + 1
 
 
-def crl_versions(session: Session, keystore: KeyStore) -> dict[str, int]:
+def crl_versions(uow: UnitOfWork) -> dict[str, int]:
     """The ``ctr`` of every registry certificate key's list: the JWKS's ``crlVersion``."""
-    rows = session.execute(
+    keystore = uow.keystore
+    rows = uow.session.execute(
         select(CertificateRevocation.kid, func.count()).group_by(CertificateRevocation.kid)
     )
     counts = {kid: int(count) for kid, count in rows}

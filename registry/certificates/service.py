@@ -110,9 +110,9 @@ def sync_rulesets(uow: UnitOfWork, *, profiles_dir: Path) -> list[str]:
     )
 
 
-def list_rulesets(session: Session, *, destination: str | None = None) -> Sequence[RulesetVersion]:
+def list_rulesets(uow: UnitOfWork, *, destination: str | None = None) -> Sequence[RulesetVersion]:
     """Every published ruleset version (of one destination), oldest first."""
-    return catalogue.versions(session, destination=destination)
+    return catalogue.versions(uow.session, destination=destination)
 
 
 def extend_validity(

@@ -52,16 +52,16 @@ _CLINIC_OR_HOLDER: list[dict[str, list[str]]] = [{"bearer": []}, {}]
 @rulesets_blp.response(200, RulesetSchema(many=True))
 def list_rulesets() -> Sequence[RulesetVersion]:
     """Every published version of every destination's ruleset."""
-    with context().db.read_session() as session:
-        return service.list_rulesets(session)
+    with context().db.reading() as uow:
+        return service.list_rulesets(uow)
 
 
 @rulesets_blp.route("/<destination>")
 @rulesets_blp.response(200, RulesetSchema(many=True))
 def destination_rulesets(destination: str) -> Sequence[RulesetVersion]:
     """Every published version of one destination's ruleset, oldest first."""
-    with context().db.read_session() as session:
-        return service.list_rulesets(session, destination=destination)
+    with context().db.reading() as uow:
+        return service.list_rulesets(uow, destination=destination)
 
 
 @rulesets_blp.route("/<destination>/extensions", methods=["POST"])
@@ -176,8 +176,8 @@ def certificate_pdf(query: dict[str, Any], certificate_id: str) -> Response:
 @crl_blp.doc(summary="The revocation list of one certificate key (method rid)")
 def revocation_list(kid: str) -> Response:
     ctx = context()
-    with ctx.db.read_session() as session:
-        document = service.crl(session, kid=kid, keystore=ctx.keystore)
+    with ctx.db.reading() as uow:
+        document = service.crl(uow, kid=kid)
     response = jsonify(document)
     response.headers["Cache-Control"] = "public, max-age=60"
     response.headers["Access-Control-Allow-Origin"] = "*"

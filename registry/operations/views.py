@@ -96,8 +96,8 @@ def metrics() -> Response:
 def jwks() -> Response:
     ctx = context()
     document = ctx.keystore.jwks()
-    with ctx.db.read_session() as session:
-        versions = crl_versions(session, ctx.keystore)
+    with ctx.db.reading() as uow:
+        versions = crl_versions(uow)
     # SMART Health Cards: every certificate key announces its list's ctr (empty lists too).
     for key in document["keys"]:
         if key["kid"] in versions:

@@ -167,8 +167,8 @@ def trust_list_export(output: Path | None) -> None:
     from registry.cli_support import app_context
     from registry.verification.trustlist import trust_list
 
-    with app_context() as (_app, ctx), ctx.db.read_session() as session:
-        signed = trust_list(session, keystore=ctx.keystore, settings=ctx.settings)
+    with app_context() as (_app, ctx), ctx.db.reading() as uow:
+        signed = trust_list(uow)
     text = json.dumps(
         {"jws": signed.jws, "document": signed.document}, indent=2, ensure_ascii=False
     )
@@ -264,8 +264,8 @@ def issuer_list() -> None:
     from registry.cli_support import app_context
     from registry.verification import issuers
 
-    with app_context() as (_app, ctx), ctx.db.read_session() as session:
-        for row in issuers.list_issuers(session):
+    with app_context() as (_app, ctx), ctx.db.reading() as uow:
+        for row in issuers.list_issuers(uow):
             crl_time = row.crl_updated_at.isoformat() if row.crl_updated_at else "no CRL"
             click.echo(
                 f"{row.iss}  {row.status:<9} {len(row.jwks['keys'])} key(s)  CRL: {crl_time}"

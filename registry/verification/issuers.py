@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from registry.audit.service import record
 from registry.auth.permissions import authorize
@@ -177,9 +176,9 @@ def set_issuer_status(
     return row
 
 
-def list_issuers(session: Session) -> Sequence[ExternalIssuer]:
+def list_issuers(uow: UnitOfWork) -> Sequence[ExternalIssuer]:
     """Every registered issuer, by URL."""
-    return session.scalars(select(ExternalIssuer).order_by(ExternalIssuer.iss)).all()
+    return uow.session.scalars(select(ExternalIssuer).order_by(ExternalIssuer.iss)).all()
 
 
 def parse_keys(jwks: Mapping[str, Any]) -> dict[str, PublicKey]:

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from registry.accreditation.models import Clinic
 from registry.certificates.models import Certificate, CertificateRevocation
@@ -22,7 +21,7 @@ from registry.config import Settings
 from registry.crypto import jws
 from registry.crypto.canonical import canonical_json
 from registry.crypto.keystore import KeyStore
-from registry.db import utcnow
+from registry.db import UnitOfWork, utcnow
 from registry.verification.issuers import list_issuers
 
 TRUST_LIST_TYPE = "exam-registry-trust-list"
@@ -41,8 +40,8 @@ def _instant(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def _registry_entry(session: Session, keystore: KeyStore, settings: Settings) -> dict[str, Any]:
-    versions = crl_versions(session, keystore)
+def _registry_entry(uow: UnitOfWork, keystore: KeyStore, settings: Settings) -> dict[str, Any]:
+    versions = crl_versions(uow)
     keys = []
     for key in keystore.keys("certificate"):
         jwk: dict[str, Any] = key.public_jwk()
@@ -85,10 +84,10 @@ def _clinic_entry(clinic: Clinic) -> dict[str, Any]:
 
 
 def _registry_revocations(
-    session: Session, keystore: KeyStore, settings: Settings, now: datetime
+    uow: UnitOfWork, keystore: KeyStore, settings: Settings, now: datetime
 ) -> list[dict[str, Any]]:
     superseded: dict[str, set[str]] = {}
-    rows = session.execute(
+    rows = uow.session.execute(
         select(CertificateRevocation.kid, CertificateRevocation.rid)
         .join(Certificate, Certificate.id == CertificateRevocation.certificate_id)
         .where(Certificate.status == "superseded")
@@ -96,13 +95,13 @@ def _registry_revocations(
     for kid, rid in rows:
         superseded.setdefault(kid, set()).add(rid)
     entries = []
-    for kid in sorted(crl_versions(session, keystore)):
+    for kid in sorted(crl_versions(uow)):
         entries.append(
             {
                 "iss": settings.base_url,
                 "kid": kid,
                 "as_of": now.isoformat(),
-                "crl": crl(session, kid=kid, keystore=keystore),
+                "crl": crl(uow, kid=kid),
                 # the registry tells apart cards replaced after an amendment
                 "superseded": sorted(superseded.get(kid, ())),
             }
@@ -110,14 +109,13 @@ def _registry_revocations(
     return entries
 
 
-def build_trust_list(
-    session: Session, *, keystore: KeyStore, settings: Settings, now: datetime | None = None
-) -> dict[str, Any]:
+def build_trust_list(uow: UnitOfWork, *, now: datetime | None = None) -> dict[str, Any]:
     """The trust list document as of now."""
     now = now or utcnow()
-    issuers = [_registry_entry(session, keystore, settings)]
-    revocations = _registry_revocations(session, keystore, settings, now)
-    for row in list_issuers(session):
+    session, keystore, settings = uow.session, uow.keystore, uow.settings
+    issuers = [_registry_entry(uow, keystore, settings)]
+    revocations = _registry_revocations(uow, keystore, settings, now)
+    for row in list_issuers(uow):
         issuers.append(
             {
                 "iss": row.iss,
@@ -157,9 +155,7 @@ def sign_trust_list(document: dict[str, Any], keystore: KeyStore) -> str:
     return jws.sign(canonical_json(document), key.private_key, kid=key.kid, headers={"typ": "JOSE"})
 
 
-def trust_list(
-    session: Session, *, keystore: KeyStore, settings: Settings, now: datetime | None = None
-) -> SignedTrustList:
+def trust_list(uow: UnitOfWork, *, now: datetime | None = None) -> SignedTrustList:
     """The current trust list, signed."""
-    document = build_trust_list(session, keystore=keystore, settings=settings, now=now)
-    return SignedTrustList(document=document, jws=sign_trust_list(document, keystore))
+    document = build_trust_list(uow, now=now)
+    return SignedTrustList(document=document, jws=sign_trust_list(document, uow.keystore))

@@ -82,10 +82,8 @@ def verify() -> Response:
 def trust_list() -> Response:
     """The signed trust list for offline verification: issuers, clinics, revocation lists."""
     ctx = context()
-    with ctx.db.read_session() as session:
-        signed = trustlist.trust_list(
-            session, keystore=ctx.keystore, settings=ctx.settings, now=utcnow()
-        )
+    with ctx.db.reading() as uow:
+        signed = trustlist.trust_list(uow, now=utcnow())
     response = jsonify(TrustListSchema().dump(signed))
     response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["Access-Control-Allow-Origin"] = "*"

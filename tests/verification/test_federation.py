@@ -188,9 +188,9 @@ def test_registering_again_replaces_keys_and_lists_and_is_audited(world: World) 
     register_issuer(world, PARTNER_ISSUER, partner_jwks(first))
     crl = {"kid": second_kid, "method": "rid", "ctr": 2, "rids": ["MKyCxh7p6uQ"]}
     register_issuer(world, PARTNER_ISSUER, partner_jwks(second), [crl])
-    with world.ctx.db.read_session() as session:
-        rows = issuers.list_issuers(session)
-        actions = session.scalars(
+    with world.ctx.db.reading() as uow:
+        rows = issuers.list_issuers(uow)
+        actions = uow.session.scalars(
             select(AuditEvent.action).where(AuditEvent.object_id == PARTNER_ISSUER)
         ).all()
     assert [r.iss for r in rows] == [PARTNER_ISSUER]
