@@ -79,6 +79,33 @@ def init() -> None:
             added = sync_rulesets(uow, profiles_dir=ctx.settings.profiles_dir)
             uow.commit()
         click.echo("rulesets: " + (", ".join(added) + " published" if added else "up to date"))
+        if added:
+            _reevaluate(ctx)
+
+
+def _reevaluate(ctx: RegistryContext) -> None:
+    from registry.certificates.service import reevaluate_issued
+
+    with ctx.db.unit_of_work() as uow:
+        revoked = reevaluate_issued(uow, cipher=ctx.cipher)
+        uow.commit()
+    click.echo(
+        f"certificates revoked as ruleset-changed: {', '.join(revoked)}"
+        if revoked
+        else "certificates: none revoked by a changed ruleset"
+    )
+
+
+@main.group()
+def rulesets() -> None:
+    """Destination rulesets."""
+
+
+@rulesets.command("reevaluate")
+def rulesets_reevaluate() -> None:
+    """Judge issued certificates again by every version that applies to certificates issued."""
+    with app_context() as (_app, ctx):
+        _reevaluate(ctx)
 
 
 @main.command()

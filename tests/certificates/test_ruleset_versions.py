@@ -99,3 +99,62 @@ def test_the_authority_view_shows_the_version_the_certificate_was_issued_under(
     )
     assert response.status_code == 200, response.json
     assert response.json["ruleset"]["version"] == 1
+
+
+def _stricter_kz(folder: Path, *, applies_to_issued: bool) -> None:
+    """KZ version 2: HIV disqualifies (as in RU), declared for issued certificates or not."""
+    document = json.loads((folder / "KZ.v1.json").read_text("utf-8"))
+    russian = json.loads((folder / "RU.v1.json").read_text("utf-8"))
+    document["version"] = 2
+    document["disqualifying_findings"] += [
+        f for f in russian["disqualifying_findings"] if f["condition"] == "hiv"
+    ]
+    document["applies_to_issued"] = applies_to_issued
+    (folder / "KZ.v2.json").write_text(json.dumps(document, ensure_ascii=False), "utf-8")
+
+
+def _reevaluate(world: World) -> list[str]:
+    from registry.certificates import service
+
+    with world.ctx.db.unit_of_work() as uow:
+        revoked = service.reevaluate_issued(uow, cipher=world.ctx.cipher)
+        uow.commit()
+    return revoked
+
+
+def test_a_version_for_issued_certificates_revokes_those_it_no_longer_accepts(
+    world: World, rulesets_dir: Path
+) -> None:
+    publish(world)
+    fit = certified(submit(world, number="RE-1"))["KZ"]
+    positive = certified(
+        submit(world, number="RE-2", passport="P5550001", outcomes={"hiv-screening": "positive"})
+    )["KZ"]
+    _stricter_kz(rulesets_dir, applies_to_issued=True)
+    assert _sync(world, rulesets_dir) == ["KZ.v2"]
+    assert _reevaluate(world) == [positive.id]
+    assert _reevaluate(world) == []  # idempotent
+    clinic = world.bearer("clinic", clinic_id="TJ-DUS-0007")
+    revoked = world.http.get(f"/api/v1/certificates/{positive.id}", headers=clinic).json
+    assert revoked["status"] == "revoked"
+    assert revoked["status_reason"] == "ruleset-changed: KZ version 2 (unresolved-finding)"
+    kept = world.http.get(f"/api/v1/certificates/{fit.id}", headers=clinic).json
+    assert kept["status"] == "valid"
+    # on the revocation list, so every verifier (offline too) sees it revoked
+    crl = world.http.get(f"/.well-known/crl/{positive.kid}.json").json
+    assert any(entry.startswith(f"{positive.rid}.") for entry in crl["rids"])
+
+
+def test_a_version_not_declared_for_issued_certificates_leaves_them_alone(
+    world: World, rulesets_dir: Path
+) -> None:
+    publish(world)
+    positive = certified(submit(world, outcomes={"hiv-screening": "positive"}))["KZ"]
+    _stricter_kz(rulesets_dir, applies_to_issued=False)
+    assert _sync(world, rulesets_dir) == ["KZ.v2"]
+    assert _reevaluate(world) == []
+    clinic = world.bearer("clinic", clinic_id="TJ-DUS-0007")
+    assert (
+        world.http.get(f"/api/v1/certificates/{positive.id}", headers=clinic).json["status"]
+        == "valid"
+    )
