@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
 from registry.cli_support import app_context, operator, parse_when, run_service
+from registry.web import RegistryContext
 
 
 @click.group()
@@ -34,6 +37,33 @@ def init() -> None:
             added = sync_rulesets(uow, profiles_dir=ctx.settings.profiles_dir)
             uow.commit()
         click.echo("rulesets: " + (", ".join(added) + " published" if added else "up to date"))
+        if added:
+            _reevaluate(ctx)
+
+
+def _reevaluate(ctx: RegistryContext) -> None:
+    from registry.certificates.service import reevaluate_issued
+
+    with ctx.db.unit_of_work() as uow:
+        revoked = reevaluate_issued(uow)
+        uow.commit()
+    click.echo(
+        f"certificates revoked as ruleset-changed: {', '.join(revoked)}"
+        if revoked
+        else "certificates: none revoked by a changed ruleset"
+    )
+
+
+@main.group()
+def rulesets() -> None:
+    """Destination rulesets."""
+
+
+@rulesets.command("reevaluate")
+def rulesets_reevaluate() -> None:
+    """Judge issued certificates again by every version that applies to certificates issued."""
+    with app_context() as (_app, ctx):
+        _reevaluate(ctx)
 
 
 @main.command()
@@ -526,6 +556,48 @@ def audit_verify() -> None:
         err=True,
     )
     sys.exit(1)
+
+
+def _export_page(uow: Any, query: Any, base_url: str) -> Any:
+    from registry.audit.service import export_events
+
+    return run_service(
+        lambda: export_events(uow.session, principal=operator(), query=query, base_url=base_url)
+    )
+
+
+@audit.command("export")
+@click.option("--since", help="from this instant (ISO 8601, UTC if no offset), inclusive")
+@click.option("--until", help="up to this instant, exclusive")
+@click.option("--action", help="one action only, e.g. examination.authority-read")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="file (default stdout)"
+)
+def audit_export(
+    since: str | None, until: str | None, action: str | None, output: str | None
+) -> None:
+    """Write audit events as FHIR AuditEvent resources, one JSON object a line (NDJSON)."""
+    from registry.audit.service import EventQuery
+
+    query = EventQuery(since=parse_when(since), until=parse_when(until), action=action, count=1000)
+    lines: list[str] = []
+    with app_context() as (_app, ctx):
+        while True:
+            with ctx.db.unit_of_work() as uow:
+                page = _export_page(uow, query, ctx.settings.base_url)
+                uow.commit()
+            lines += [
+                json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in page.resources
+            ]
+            if page.next_after is None:
+                break
+            query = replace(query, after_id=page.next_after)
+    text = "".join(f"{line}\n" for line in lines)
+    if output:
+        Path(output).write_text(text, "utf-8")
+        click.echo(f"{len(lines)} audit event(s) written to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
 
 
 from registry.verification.cli import register  # noqa: E402

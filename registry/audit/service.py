@@ -11,6 +11,8 @@ from sqlalchemy import Connection, Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from registry.audit.models import AuditEvent
+from registry.auth.permissions import authorize
+from registry.auth.principal import Principal
 from registry.crypto.canonical import canonical_json, sha256_hex
 from registry.db import UnitOfWork, utcnow
 from registry.events import VersionRetired, VersionStored
@@ -236,6 +238,71 @@ def as_fhir(event: AuditEvent, *, base_url: str) -> dict[str, Any]:
             {"what": {"identifier": {"system": event.object_type, "value": event.object_id}}}
         ]
     return resource
+
+
+# -- export ----------------------------------------------------------------------------------
+MAX_EXPORT_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """Which audit events to export: a time window, one action, and a page after an id."""
+
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    action: str | None = None
+    after_id: int = 0
+    count: int = 100
+
+
+def search_events(
+    session: Session, *, query: EventQuery, jurisdiction: str | None = None
+) -> list[AuditEvent]:
+    """Events in id order matching the query (only ``jurisdiction``'s when one is given)."""
+    statement = select(AuditEvent).where(AuditEvent.id > query.after_id)
+    if jurisdiction is not None:
+        statement = statement.where(AuditEvent.jurisdiction == jurisdiction)
+    if query.since is not None:
+        statement = statement.where(AuditEvent.at >= query.since)
+    if query.until is not None:
+        statement = statement.where(AuditEvent.at < query.until)
+    if query.action is not None:
+        statement = statement.where(AuditEvent.action == query.action)
+    count = max(1, min(query.count, MAX_EXPORT_PAGE))
+    return list(session.scalars(statement.order_by(AuditEvent.id).limit(count)))
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """One page of exported events as FHIR AuditEvents, and the id to continue after."""
+
+    resources: list[dict[str, Any]]
+    next_after: int | None
+
+
+def export_events(
+    session: Session, *, principal: Principal, query: EventQuery, base_url: str
+) -> EventPage:
+    """Audit events as FHIR AuditEvents for an admin (all) or an accreditor (its country's).
+
+    The export is itself audited, after the page is read.
+    """
+    authorize(principal, "audit.read")
+    jurisdiction = None if principal.role == "admin" else principal.country
+    events = search_events(session, query=query, jurisdiction=jurisdiction)
+    full = len(events) == max(1, min(query.count, MAX_EXPORT_PAGE))
+    page = EventPage(
+        resources=[as_fhir(event, base_url=base_url) for event in events],
+        next_after=events[-1].id if events and full else None,
+    )
+    record(
+        session,
+        actor=principal,
+        action="audit.read",
+        object_type="AuditEvent",
+        detail={"events": len(events), "action": query.action},
+    )
+    return page
 
 
 # -- subscriptions (registry/subscriptions.py) ------------------------------------------------

@@ -28,7 +28,7 @@ POLICY: dict[str, Rule] = {
     "client.manage": _rule("admin", "clients.write"),
     "ruleset.manage": _rule("admin", "rulesets.write"),
     "issuer.manage": _rule("admin", "issuers.write"),
-    "audit.read": _rule("admin", "admin"),
+    "audit.read": _rule("accreditor admin", "audit.read", "country"),
     "examination.submit": _rule("clinic", "examinations.write", "clinic"),
     "examination.read": _rule("clinic", "examinations.read", "clinic"),
     "certificate.revoke": _rule("clinic accreditor admin", "certificates.revoke", "clinic"),

@@ -18,7 +18,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     "employer": frozenset({"verify"}),
     "authority": frozenset({"verify", "authority.read", "persons.lookup"}),
     "ministry": frozenset({"surveillance.read"}),
-    "accreditor": frozenset({"clinics.write", "certificates.revoke", "fraud.read"}),
+    "accreditor": frozenset({"clinics.write", "certificates.revoke", "fraud.read", "audit.read"}),
     "admin": frozenset(
         {
             "admin",
@@ -27,6 +27,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
             "rulesets.write",
             "issuers.write",
             "certificates.revoke",
+            "audit.read",
         }
     ),
 }

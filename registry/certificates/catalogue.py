@@ -1,7 +1,8 @@
 """The published ruleset versions: loaded from files, extended by administrators, parsed once.
 
-A version, once stored, never changes: a change in law is a new file, an emergency extension is
-a new version made by copying the latest one. Every process keeps the parsed versions keyed by
+A version, once stored, never changes its rules: a change in law is a new file, an emergency
+extension is a new version made by copying the latest one; the one change allowed is setting
+its ``effective_until`` (closing it). Every process keeps the parsed versions keyed by
 the hash of their document, so a version added by another process is parsed on first sight and
 nothing is parsed twice.
 """
@@ -102,13 +103,57 @@ def sync_files(uow: UnitOfWork, *, rulesets_dir: Path, actor: Actor, now: dateti
         if known == document_hash(document):
             continue
         if known is not None:
+            if _close(session, document=document, ruleset=ruleset, actor=actor, now=now):
+                added.append(f"{ruleset.destination}.v{ruleset.version} closed")
+                continue
             raise Conflict(
                 f"{path.name}: {ruleset.destination} version {ruleset.version} is already "
-                "published with different content; a change needs a new version number"
+                "published with different content; a change needs a new version number (only "
+                "effective_until may be added to close a version)"
             )
         _store(session, document=document, ruleset=ruleset, source="file", actor=actor, now=now)
         added.append(f"{ruleset.destination}.v{ruleset.version}")
     return added
+
+
+def _close(
+    session: Session, *, document: dict[str, Any], ruleset: Ruleset, actor: Actor, now: datetime
+) -> bool:
+    """Store a file that differs from its stored version only by ``effective_until``.
+
+    Closing a version is the one change a published version allows: the rules themselves, and
+    so every verdict already made under them, stay exactly as they were.
+    """
+    row = session.scalars(
+        select(RulesetVersion).where(
+            RulesetVersion.destination == ruleset.destination,
+            RulesetVersion.version == ruleset.version,
+        )
+    ).one()
+    rest = {k: v for k, v in document.items() if k != "effective_until"}
+    if rest != {k: v for k, v in row.document.items() if k != "effective_until"}:
+        return False
+    before = row.effective_until
+    row.document = document
+    row.sha256 = document_hash(document)
+    row.effective_until = ruleset.effective_until
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="ruleset.close",
+        object_type="Ruleset",
+        object_id=f"{ruleset.destination}.v{ruleset.version}",
+        detail={
+            "effective_until": ruleset.effective_until.isoformat()
+            if ruleset.effective_until
+            else None,
+            "before": before.isoformat() if before else None,
+            "sha256": row.sha256,
+        },
+        at=now,
+    )
+    return True
 
 
 def versions(session: Session, *, destination: str | None = None) -> Sequence[RulesetVersion]:

@@ -160,6 +160,8 @@ class Ruleset:
     age_rules: tuple[AgeRule, ...]
     extensions: tuple[Extension, ...]
     assumptions: tuple[str, ...]
+    # whether certificates issued under earlier versions are judged again by this one
+    applies_to_issued: bool = False
 
     def in_force_on(self, day: date) -> bool:
         """Whether this version applies to an examination on ``day``."""
@@ -217,6 +219,7 @@ _TOP_LEVEL_KEYS = {
     "legal_basis",
     "effective_from",
     "effective_until",
+    "applies_to_issued",
     "accepted_purposes",
     "required_tests",
     "disqualifying_findings",
@@ -225,7 +228,13 @@ _TOP_LEVEL_KEYS = {
     "extensions",
     "assumptions",
 }
-_REQUIRED_TOP_LEVEL = _TOP_LEVEL_KEYS - {"$schema", "effective_until", "age_rules", "extensions"}
+_REQUIRED_TOP_LEVEL = _TOP_LEVEL_KEYS - {
+    "$schema",
+    "effective_until",
+    "applies_to_issued",
+    "age_rules",
+    "extensions",
+}
 _KEY = re.compile(r"[a-z][a-z0-9-]*")
 _FILE_NAME = re.compile(r"(?P<destination>[A-Z]{2})\.v(?P<version>[1-9][0-9]*)\.json")
 
@@ -423,7 +432,14 @@ def load_ruleset(document: Mapping[str, Any]) -> Ruleset:
             _text(a, f"assumptions[{i}]")
             for i, a in enumerate(_list(raw["assumptions"], "assumptions"))
         ),
+        applies_to_issued=_flag(raw.get("applies_to_issued", False), "applies_to_issued"),
     )
+
+
+def _flag(value: object, at: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{at}: expected true or false")
+    return value
 
 
 def load_rulesets(directory: Path | str) -> tuple[Ruleset, ...]:

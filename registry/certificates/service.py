@@ -36,6 +36,7 @@ from registry.certificates.models import Certificate, RulesetVersion
 from registry.certificates.pdf import PAPER_MARGINS, CertificateView, render_certificate_pdf
 from registry.certificates.qr import qr_png, qr_svg
 from registry.certificates.revocation import (
+    RULESET_CHANGED,
     Rotation,
     crl,
     crl_versions,
@@ -44,6 +45,7 @@ from registry.certificates.revocation import (
     revoke_for_examination,
     rotate_certificate_key,
 )
+from registry.certificates.revocation import reevaluate_issued as _reevaluate_under
 from registry.certificates.rulesets import (
     RULESET_NOT_IN_FORCE,
     Reason,
@@ -60,6 +62,7 @@ from registry.examinations.models import Examination, ExaminationVersion
 from registry.fhir.record import ExaminationRecord
 
 __all__ = [
+    "RULESET_CHANGED",
     "Assessment",
     "Download",
     "Extension",
@@ -73,6 +76,7 @@ __all__ = [
     "get_certificate",
     "issue_for_version",
     "list_rulesets",
+    "reevaluate_issued",
     "revoke",
     "revoke_after_key_compromise",
     "revoke_for_examination",
@@ -108,6 +112,20 @@ def sync_rulesets(uow: UnitOfWork, *, profiles_dir: Path) -> list[str]:
     return catalogue.sync_files(
         uow, rulesets_dir=Path(profiles_dir) / "rulesets", actor=REGISTRY, now=utcnow()
     )
+
+
+def reevaluate_issued(uow: UnitOfWork, *, now: datetime | None = None) -> list[str]:
+    """Judge issued certificates again by every version that applies to them; the revoked ids.
+
+    Runs after new versions are published (``registry init``, ``registry rulesets
+    reevaluate``), outside any request. Idempotent: what still meets the rules stays valid.
+    """
+    revoked: list[str] = []
+    for ruleset in catalogue.rulesets(uow.session):
+        revoked += _reevaluate_under(
+            uow, ruleset=ruleset, cipher=uow.cipher, actor=REGISTRY, now=now or utcnow()
+        )
+    return revoked
 
 
 def list_rulesets(uow: UnitOfWork, *, destination: str | None = None) -> Sequence[RulesetVersion]:

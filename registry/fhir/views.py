@@ -4,18 +4,22 @@ read in registry/examinations/fhir_views.py)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
 from typing import Any
+from urllib.parse import urlencode
 
 import flask
 from flask import Response, request
 
+from registry.audit import service as audit
 from registry.db import utcnow
-from registry.errors import InvalidResource, Issue
+from registry.errors import BadRequest, InvalidResource, Issue
 from registry.extensions import public_reads
 from registry.fhir import conformance
 from registry.web import (
     context,
+    current_principal,
     operation_outcome,
     page_operation,
     path_parameter,
@@ -52,6 +56,90 @@ def metadata() -> Response:
     )
 
 
+@blp.route("/AuditEvent")
+def audit_events() -> Response:
+    """The audit log as FHIR AuditEvents: admin (all) and accreditors (their country's)."""
+    ctx = context()
+    query = _audit_query(request.args)
+    with ctx.db.unit_of_work() as uow:
+        page = audit.export_events(
+            uow.session,
+            principal=current_principal(),
+            query=query,
+            base_url=ctx.settings.base_url,
+        )
+        uow.commit()
+    base = f"{ctx.settings.base_url}/fhir/AuditEvent"
+    links = [
+        {"relation": "self", "url": f"{base}?{urlencode(list(request.args.items(multi=True)))}"}
+    ]
+    if page.next_after is not None:
+        following = [(k, v) for k, v in request.args.items(multi=True) if k != "_after"]
+        following.append(("_after", str(page.next_after)))
+        links.append({"relation": "next", "url": f"{base}?{urlencode(following)}"})
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "link": links,
+        "entry": [
+            {"fullUrl": f"{base}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+            for r in page.resources
+        ],
+    }
+    response = _answer(bundle)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+_DATE_PREFIXES = ("ge", "gt", "le", "lt", "eq")
+
+
+def _audit_query(args: Any) -> audit.EventQuery:
+    """FHIR search parameters of AuditEvent: date (with ge/gt/le/lt/eq), action, _count."""
+    unknown = set(args) - {"date", "action", "subtype", "_count", "_after"}
+    if unknown:
+        raise BadRequest(f"AuditEvent is searched by date, action, _count: not {sorted(unknown)}")
+    since: datetime | None = None
+    until: datetime | None = None
+    for value in args.getlist("date"):
+        prefix, text = (value[:2], value[2:]) if value[:2] in _DATE_PREFIXES else ("eq", value)
+        start, end = _instant_range(text)
+        if prefix in ("ge", "eq"):
+            since = max(since, start) if since else start
+        if prefix == "gt":
+            since = max(since, end) if since else end
+        if prefix in ("le", "eq"):
+            until = min(until, end) if until else end
+        if prefix == "lt":
+            until = min(until, start) if until else start
+    action = args.get("action") or args.get("subtype")
+    try:
+        count = int(args.get("_count", "100"))
+        after = int(args.get("_after", "0"))
+    except ValueError:
+        raise BadRequest("_count and _after are whole numbers") from None
+    if not 1 <= count <= audit.MAX_EXPORT_PAGE or after < 0:
+        raise BadRequest(f"_count is 1 to {audit.MAX_EXPORT_PAGE}; _after is an event id")
+    return audit.EventQuery(since=since, until=until, action=action, after_id=after, count=count)
+
+
+def _instant_range(text: str) -> tuple[datetime, datetime]:
+    """A FHIR date or dateTime as the half-open range of instants it covers (UTC)."""
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return start, start + timedelta(days=1)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadRequest(
+            f"date {text[:40]!r} is not a FHIR date (YYYY-MM-DD) or dateTime"
+        ) from None
+    if moment.tzinfo is None:
+        raise BadRequest("a dateTime in a search states its time zone")
+    return moment, moment + timedelta(seconds=1)
+
+
 @blp.route("/<resource_type>")
 def search(resource_type: str) -> Response:
     """Every resource of a conformance type, or the one with ``?url=``."""
@@ -85,6 +173,17 @@ def fhir_operation(summary: str, *parameters: dict[str, Any], **options: Any) ->
 _TYPE = path_parameter("resource_type", "StructureDefinition, ValueSet, CodeSystem, ConceptMap")
 OPENAPI_PATHS = {
     "/fhir/metadata": {"get": fhir_operation("The CapabilityStatement")},
+    "/fhir/AuditEvent": {
+        "get": fhir_operation(
+            "The audit log as FHIR AuditEvents (admin: all; accreditor: its country's), in "
+            "pages of _count following the next link",
+            query_parameter("date", "ge/gt/le/lt/eq followed by a date or dateTime; repeatable"),
+            query_parameter("action", "the registry's action, e.g. examination.read"),
+            query_parameter("_count", "events per page, 1 to 1000 (100)", pattern="^[0-9]+$"),
+            query_parameter("_after", "continue after this event id", pattern="^[0-9]+$"),
+            security=[{"bearer": []}],
+        )
+    },
     "/fhir/{resource_type}": {
         "get": fhir_operation(
             "Every resource of a conformance type (a searchset Bundle), or the one with ?url=",

@@ -113,11 +113,20 @@ def examination_for_authority(
         raise unknown
     authorize(principal, "authority.read", countries=(principal.country,))
     assert principal.country is not None
-    ruleset = ruleset_in_force(
-        catalogue.rulesets(session),
-        destination=principal.country,
-        on=examination.examination_date,
-    )
+    known = catalogue.rulesets(session)
+    # the version a certificate was issued under is the one that was applied; only without a
+    # certificate does the view fall back to the version in force on the examination date
+    applied = [c for c in certificates if c.destination == principal.country]
+    ruleset = next(
+        (
+            r
+            for r in known
+            if applied
+            and r.destination == principal.country
+            and r.version == applied[-1].ruleset_version
+        ),
+        None,
+    ) or ruleset_in_force(known, destination=principal.country, on=examination.examination_date)
     if ruleset is None:
         raise Forbidden(
             f"no {principal.country} ruleset applies to an examination on "

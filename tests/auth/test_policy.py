@@ -20,7 +20,7 @@ EXPECTED_ROLES = {
     "client.manage": {"admin"},
     "ruleset.manage": {"admin"},
     "issuer.manage": {"admin"},
-    "audit.read": {"admin"},
+    "audit.read": {"accreditor", "admin"},
     "examination.submit": {"clinic"},
     "examination.read": {"clinic"},
     "certificate.revoke": {"clinic", "accreditor", "admin"},
