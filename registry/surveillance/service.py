@@ -496,6 +496,10 @@ def build_extract(
         raise BadRequest(str(exc)) from exc
     if len(periods) > 120:
         raise BadRequest("an extract covers at most 120 periods")
+    last_closed = closed_through(now)
+    for period in periods:  # before any pattern is asked for: an open period never gets one
+        if (period.year, period.months[-1]) > (last_closed.year, last_closed.index):
+            raise BadRequest(f"{period.label} is not closed yet")
     years: dict[int, ProtectedCube] = {}
     versions = []
     for year in sorted({p.year for p in periods}):
