@@ -337,8 +337,10 @@ def protect_outstanding(
     # a year without any count is protected (instantly) only when somebody asks for it
     years = [year for year in (last - 1, last) if counts(uow.session, year=year)]
     standing = {(year, k) for year in years for k in ks}
+    # the thresholds kept ready first: what any request asks for cannot hold them up
+    extra = {(y, k) for y, k in asked if y <= last} - standing
     done = []
-    for year, k in sorted(standing | {(y, k) for y, k in asked if y <= last}):
+    for year, k in sorted(standing) + sorted(extra):
         started = time.perf_counter()
         version = data_version(uow.session, year=year, now=now)
         if _has_pattern(uow.session, version, k):
