@@ -337,8 +337,10 @@ def protect_outstanding(
     # a year without any count is protected (instantly) only when somebody asks for it
     years = [year for year in (last - 1, last) if counts(uow.session, year=year)]
     standing = {(year, k) for year in years for k in ks}
+    # the thresholds kept ready first: what any request asks for cannot hold them up
+    extra = {(y, k) for y, k in asked if y <= last} - standing
     done = []
-    for year, k in sorted(standing | {(y, k) for y, k in asked if y <= last}):
+    for year, k in sorted(standing) + sorted(extra):
         started = time.perf_counter()
         version = data_version(uow.session, year=year, now=now)
         if _has_pattern(uow.session, version, k):
@@ -496,10 +498,9 @@ def build_extract(
         raise BadRequest(str(exc)) from exc
     if len(periods) > 120:
         raise BadRequest("an extract covers at most 120 periods")
-    last = closed_through(now)
-    for period in periods:
-        # a period still under way is refused before any pattern is read or requested
-        if (period.year, period.months.stop - 1) > (last.year, last.index):
+    last_closed = closed_through(now)
+    for period in periods:  # before any pattern is asked for: an open period never gets one
+        if (period.year, period.months[-1]) > (last_closed.year, last_closed.index):
             raise BadRequest(f"{period.label} is not closed yet")
     years: dict[int, ProtectedCube] = {}
     versions = []
