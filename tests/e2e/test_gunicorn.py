@@ -336,10 +336,23 @@ def test_a_certificate_goes_from_submission_to_revocation_through_gunicorn(
         return False
 
     server.wait_for(clinics_served_by_two_workers, "/api/v1/clinics answered by both workers")
-    clinic_lists = sum(e["path"] == "/api/v1/clinics" for e in server.access())
     status, _headers, raw = server.request("GET", "/metrics")
     assert status == 200
     metrics = raw.decode()
+    # gunicorn writes a request's access-log line after its answer: wait for every line the
+    # metrics counted before comparing the two
+    counted = _sample(
+        metrics,
+        "registry_http_request_duration_seconds_count",
+        endpoint="clinics.list_clinics",
+        status="200",
+    )
+
+    def every_clinic_list_logged(_lines: list[str]) -> bool:
+        return sum(e["path"] == "/api/v1/clinics" for e in server.access()) >= counted
+
+    server.wait_for(every_clinic_list_logged, "access-log line for every /api/v1/clinics")
+    clinic_lists = sum(e["path"] == "/api/v1/clinics" for e in server.access())
     assert _sample(metrics, "registry_submissions_total", outcome="accepted") == 1
     assert _sample(metrics, "registry_verifications_total", result="valid") == 1
     assert _sample(metrics, "registry_verifications_total", result="revoked") == 1
