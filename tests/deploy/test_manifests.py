@@ -492,7 +492,10 @@ def test_dockerfile_is_multi_stage_on_python_3_11_slim(dockerfile):
 
 def test_dockerfile_installs_the_package_in_the_build_stage(dockerfile):
     runs = [i.arguments for i in dockerfile if i.keyword == "RUN" and i.stage == 0]
-    assert "pip install ." in runs
+    # at the lock file's versions, as `make install` installs them
+    assert "pip install -c requirements.lock ." in runs
+    copied_in_build = [i.arguments for i in dockerfile if i.keyword == "COPY" and i.stage == 0]
+    assert "pyproject.toml requirements.lock ./" in copied_in_build
     copied = [i.arguments for i in _runtime(dockerfile) if i.keyword == "COPY"]
     assert "--from=build /opt/venv /opt/venv" in copied
 
