@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,8 @@ from tests.support import OPERATOR, World
 from tests.verification.helpers import publish
 
 SHIPPED = Path(__file__).resolve().parents[2] / "fhir_profiles" / "rulesets"
+# a closing day after any examination a test submits, whatever the day of the run
+CLOSES_ON = (datetime.now(UTC).date() + timedelta(days=365)).isoformat()
 
 
 @pytest.fixture
@@ -48,7 +50,7 @@ def test_adding_effective_until_closes_a_published_version(
     world: World, rulesets_dir: Path
 ) -> None:
     publish(world)
-    _edit(rulesets_dir, "KZ.v1.json", effective_until="2030-12-31")
+    _edit(rulesets_dir, "KZ.v1.json", effective_until=CLOSES_ON)
     assert _sync(world, rulesets_dir) == ["KZ.v1 closed"]
     with world.ctx.db.read_session() as session:
         row = session.scalars(
@@ -59,9 +61,9 @@ def test_adding_effective_until_closes_a_published_version(
         closed = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "ruleset.close")
         ).one()
-    assert row.effective_until.isoformat() == "2030-12-31"
-    assert row.document["effective_until"] == "2030-12-31"
-    assert closed.object_id == "KZ.v1" and closed.detail["effective_until"] == "2030-12-31"
+    assert row.effective_until.isoformat() == CLOSES_ON
+    assert row.document["effective_until"] == CLOSES_ON
+    assert closed.object_id == "KZ.v1" and closed.detail["effective_until"] == CLOSES_ON
     assert _sync(world, rulesets_dir) == []  # and then it is up to date
 
 
@@ -69,7 +71,7 @@ def test_changing_the_rules_of_a_published_version_is_still_refused(
     world: World, rulesets_dir: Path
 ) -> None:
     publish(world)
-    _edit(rulesets_dir, "KZ.v1.json", effective_until="2030-12-31", validity_days=30)
+    _edit(rulesets_dir, "KZ.v1.json", effective_until=CLOSES_ON, validity_days=30)
     with pytest.raises(Conflict, match="a change needs a new version number"):
         _sync(world, rulesets_dir)
 
