@@ -78,13 +78,17 @@ def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
     return found
 
 
+# every module of the package, parsed once for all the tests here
+TREES = {_module_name(p): ast.parse(p.read_text("utf-8")) for p in PACKAGE.rglob("*.py")}
+
+
 def _imports() -> dict[str, set[str]]:
     """Every module of the package and the registry modules it imports (anywhere in it)."""
-    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    modules = TREES
     graph: dict[str, set[str]] = defaultdict(set)
-    for name, path in modules.items():
+    for name, tree in modules.items():
         graph[name]
-        for node in _runtime_nodes(ast.parse(path.read_text("utf-8"))):
+        for node in _runtime_nodes(tree):
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
@@ -198,14 +202,14 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 @pytest.mark.parametrize("library", ["jwt", "hmac", "hashlib"])
 def test_keys_digests_and_tokens_have_one_home_in_crypto(library: str) -> None:
     importers = []
-    for path in PACKAGE.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+    for module, tree in TREES.items():
+        for node in ast.walk(tree):
             names = []
             if isinstance(node, ast.Import):
                 names = [alias.name.split(".")[0] for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module.split(".")[0]]
             if library in names:
-                importers.append(_module_name(path))
+                importers.append(module)
     assert importers, f"nothing imports {library} at all"
     assert sorted(m for m in importers if _layer(m) != "crypto") == []

@@ -10,6 +10,8 @@ start with its country, a period that ends before it starts); those answer 400/4
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -27,6 +29,16 @@ ROLES = {
 }
 
 
+def _documented_operations(document: dict[str, Any]) -> set[str]:
+    """Every operation of the API document, as ``METHOD /path``."""
+    return {
+        f"{method.upper()} {path}"
+        for path, item in document["paths"].items()
+        for method in item
+        if method in ("get", "put", "post", "delete", "patch")
+    }
+
+
 @pytest.mark.parametrize("role", list(ROLES))
 def test_no_operation_fails_on_generated_input(world: World, role: str) -> None:
     world.clinic("TJ-DUS-0007")
@@ -34,12 +46,7 @@ def test_no_operation_fails_on_generated_input(world: World, role: str) -> None:
     headers = {} if kwargs is None else world.bearer(role, **kwargs)
     schema = schemathesis.openapi.from_wsgi("/openapi.json", world.app)
     document = world.http.get("/openapi.json").json
-    documented = {
-        f"{method.upper()} {path}"
-        for path, item in document["paths"].items()
-        for method in item
-        if method in ("get", "put", "post", "delete", "patch")
-    }
+    documented = _documented_operations(document)
     failures = []
     exercised: set[str] = set()
     statuses: list[int] = []
@@ -91,12 +98,7 @@ def test_every_route_of_the_app_is_a_documented_operation(world: World) -> None:
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
     }
     document = world.http.get("/openapi.json").json
-    documented = {
-        f"{method.upper()} {path}"
-        for path, item in document["paths"].items()
-        for method in item
-        if method in ("get", "put", "post", "delete", "patch")
-    }
+    documented = _documented_operations(document)
     assert served - NOT_OPERATIONS == documented
     # pages say they answer HTML, FHIR routes FHIR JSON
     for path in ("/verify", "/h/{secret}", "/surveillance"):
