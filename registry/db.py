@@ -112,8 +112,8 @@ def dispose_engine() -> None:
 class UnitOfWork:
     """One transaction: ``with uow: ...; uow.commit()``; anything not committed rolls back.
 
-    It carries what services need besides the session: the app's context (settings, keys,
-    cipher, clock) and the message bus its events are published on.
+    It carries what services need besides the session: the app's context (settings, key
+    store, data cipher, blind-index key) and the message bus its events are published on.
     """
 
     def __init__(
