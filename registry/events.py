@@ -89,6 +89,54 @@ class KeyCompromised(Event):
 
 
 @dataclass(frozen=True)
+class ClinicKeyChanged(Event):
+    """A clinic signing key was registered (``active``), retired or marked compromised."""
+
+    kid: str
+    clinic: Clinic
+    status: str
+    effective_at: datetime
+
+
+@dataclass(frozen=True)
+class RegistryKeyChanged(Event):
+    """One of the registry's own keys became active, retired or compromised (``since``)."""
+
+    kid: str
+    purpose: str
+    status: str
+    since: datetime
+
+
+@dataclass(frozen=True)
+class RulesetPublished(Event):
+    """A destination's ruleset version was loaded (``digest``: SHA-256 of its JSON)."""
+
+    destination: str
+    version: int
+    digest: str
+    effective_from: str
+    effective_until: str | None
+
+
+@dataclass(frozen=True)
+class TrustListPublished(Event):
+    """The trust list changed to a new version (``digest``: SHA-256 of its signed payload)."""
+
+    version: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class SurveillanceReleased(Event):
+    """Protected surveillance cells were published (``digest``: SHA-256 of the cells)."""
+
+    ministry: str
+    data_version: str
+    digest: str
+
+
+@dataclass(frozen=True)
 class ReferralsCompleted(Event):
     """The number of completed programme referrals of an examination changed."""
 

@@ -14,12 +14,17 @@ from registry.certificates import service as certificates
 from registry.events import (
     CertificateIssued,
     CertificateRevoked,
+    ClinicKeyChanged,
     ClinicStatusChanged,
     Event,
     Handler,
     KeyCompromised,
     MessageBus,
     ReferralsCompleted,
+    RegistryKeyChanged,
+    RulesetPublished,
+    SurveillanceReleased,
+    TrustListPublished,
     VersionRetired,
     VersionStored,
 )
@@ -45,6 +50,11 @@ SUBSCRIPTIONS: dict[type[Event], Sequence[Handler]] = {
     CertificateIssued: (),
     CertificateRevoked: (),
     ClinicStatusChanged: (),
+    ClinicKeyChanged: (),
+    RegistryKeyChanged: (),
+    RulesetPublished: (),
+    TrustListPublished: (),
+    SurveillanceReleased: (),
 }
 
 
