@@ -75,6 +75,7 @@ def create_app(config: dict[str, Any] | None = None, *, create_keys: bool = Fals
     from registry.fhir import views as fhir_views
     from registry.operations import views as operations_views
     from registry.surveillance import pages as surveillance_pages
+    from registry.transparency import views as log_views
     from registry.verification import pages as verification_pages
 
     # HTML, /metrics and FHIR REST: plain Flask blueprints, documented by hand in the API
@@ -85,6 +86,7 @@ def create_app(config: dict[str, Any] | None = None, *, create_keys: bool = Fals
         (surveillance_pages.blp, surveillance_pages.OPENAPI_PATHS),
         (fhir_views.blp, fhir_views.OPENAPI_PATHS),
         (examination_fhir_views.blp, examination_fhir_views.OPENAPI_PATHS),
+        (log_views.blp, log_views.OPENAPI_PATHS),
     ):
         app.register_blueprint(blueprint)
         web.document_paths(app, api, paths)

@@ -537,25 +537,16 @@ def example(
 # -- audit -----------------------------------------------------------------------------------
 @main.group()
 def audit() -> None:
-    """The hash-chained audit log."""
+    """The audit trail: verify it (against the transparency log) and export it."""
 
 
 @audit.command("verify")
-def audit_verify() -> None:
-    """Walk the whole audit chain; exit 1 at the first broken link."""
-    from registry.audit.service import verify_chain
+@click.pass_context
+def audit_verify(click_context: click.Context) -> None:
+    """The same as `registry log verify` (the audit trail is part of the log)."""
+    from registry.transparency.cli import verify
 
-    with app_context() as (_app, ctx), ctx.db.read_session() as session:
-        report = verify_chain(session)
-    if report.ok:
-        click.echo(f"audit chain intact: {report.checked} events verified")
-        return
-    click.echo(
-        f"audit chain BROKEN at event {report.broken_at}: {report.reason} "
-        f"({report.checked} events before it verified)",
-        err=True,
-    )
-    sys.exit(1)
+    click_context.invoke(verify)
 
 
 def _export_page(uow: Any, query: Any, base_url: str) -> Any:
@@ -607,3 +598,8 @@ register(main)
 from registry.surveillance.cli import register as register_surveillance  # noqa: E402
 
 register_surveillance(main)
+
+from registry.examinations.integrity import check_bundles  # noqa: E402
+from registry.transparency.cli import register as register_log  # noqa: E402
+
+register_log(main, checks=[("examination versions", check_bundles)])

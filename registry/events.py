@@ -109,25 +109,6 @@ class RegistryKeyChanged(Event):
 
 
 @dataclass(frozen=True)
-class RulesetPublished(Event):
-    """A destination's ruleset version was loaded (``digest``: SHA-256 of its JSON)."""
-
-    destination: str
-    version: int
-    digest: str
-    effective_from: str
-    effective_until: str | None
-
-
-@dataclass(frozen=True)
-class TrustListPublished(Event):
-    """The trust list changed to a new version (``digest``: SHA-256 of its signed payload)."""
-
-    version: str
-    digest: str
-
-
-@dataclass(frozen=True)
 class SurveillanceReleased(Event):
     """Protected surveillance cells were published (``digest``: SHA-256 of the cells)."""
 

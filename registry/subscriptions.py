@@ -22,14 +22,13 @@ from registry.events import (
     MessageBus,
     ReferralsCompleted,
     RegistryKeyChanged,
-    RulesetPublished,
     SurveillanceReleased,
-    TrustListPublished,
     VersionRetired,
     VersionStored,
 )
 from registry.referrals import service as referrals
 from registry.surveillance import service as surveillance
+from registry.transparency import subscribers as transparency
 
 SUBSCRIPTIONS: dict[type[Event], Sequence[Handler]] = {
     VersionStored: (
@@ -45,16 +44,14 @@ SUBSCRIPTIONS: dict[type[Event], Sequence[Handler]] = {
         certificates.on_version_retired,
     ),
     ReferralsCompleted: (surveillance.on_referrals_completed,),
-    KeyCompromised: (certificates.on_key_compromised,),
-    # published for the subscribers to come (a transparency log); nobody listens yet
-    CertificateIssued: (),
-    CertificateRevoked: (),
-    ClinicStatusChanged: (),
-    ClinicKeyChanged: (),
-    RegistryKeyChanged: (),
-    RulesetPublished: (),
-    TrustListPublished: (),
-    SurveillanceReleased: (),
+    KeyCompromised: (transparency.on_key_compromised, certificates.on_key_compromised),
+    # what the transparency log records in public leaves
+    CertificateIssued: (transparency.on_certificate_issued,),
+    CertificateRevoked: (transparency.on_certificate_revoked,),
+    ClinicStatusChanged: (transparency.on_clinic_status_changed,),
+    ClinicKeyChanged: (transparency.on_clinic_key_changed,),
+    RegistryKeyChanged: (transparency.on_registry_key_changed,),
+    SurveillanceReleased: (transparency.on_surveillance_released,),
 }
 
 

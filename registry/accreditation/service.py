@@ -34,7 +34,7 @@ from registry.crypto.keys import (
 )
 from registry.db import UnitOfWork, utcnow
 from registry.errors import BadRequest, Conflict, NotFound
-from registry.events import ClinicStatusChanged, KeyCompromised
+from registry.events import ClinicKeyChanged, ClinicStatusChanged, KeyCompromised
 
 CLINIC_ID = re.compile(r"^[A-Z]{2}-[A-Z]{3}-\d{4}$")
 
@@ -203,6 +203,8 @@ def _store_key(uow: UnitOfWork, principal: Principal, key: SigningKey) -> Signin
         raise Conflict(f"key {key.kid} is already registered")
     session.add(key)
     session.flush()
+    assert key.clinic is not None
+    uow.publish(ClinicKeyChanged(key.kid, key.clinic, "active", effective_at=key.created_at))
     record(
         session,
         actor=principal,
@@ -287,6 +289,7 @@ def change_key_status(
         KeyStatusEvent(status=status, effective_at=when, recorded_at=now, reason=reason)
     )
     key.status = status
+    uow.publish(ClinicKeyChanged(kid, key.clinic, status, effective_at=when))
     if status == "compromised":
         # what was signed with the key from the compromise on cannot be trusted: the
         # certificates feature revokes it in this same transaction

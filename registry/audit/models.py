@@ -1,11 +1,11 @@
-"""Audit events: one row per state change or read of personal data, hash-chained."""
+"""Audit events: one row per state change or read of personal data, each committed to the log."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.db import Base, UTCDateTime
@@ -25,5 +25,7 @@ class AuditEvent(Base):
     purpose_of_use: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(16))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # a random salt, so the public commitment cannot be confirmed by guessing the content
+    salt: Mapped[str] = mapped_column(String(32))
+    # the transparency-log leaf that commits to this row's content (registry/transparency)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)

@@ -1,13 +1,21 @@
-"""Append to the audit chain, verify it end to end, export events as FHIR AuditEvent."""
+"""Record audit events, each committed to the transparency log; export them as FHIR AuditEvent.
+
+An event is one row here (the content, kept for accreditors and admins) and one leaf in the
+log: ``{"type": "audit", "commitment": SHA-256 of the row's canonical content with a random
+salt}``. Both are plain INSERTs in the caller's transaction, with no lock shared between
+requests; the sequencer orders them once committed. ``registry log verify`` recomputes every
+commitment, so a row deleted, added or rewritten after the fact does not match its leaf.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Table, insert, select, text
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from registry.audit.models import AuditEvent
@@ -16,9 +24,9 @@ from registry.auth.principal import Principal
 from registry.crypto.canonical import canonical_json, sha256_hex
 from registry.db import UnitOfWork, utcnow
 from registry.events import VersionRetired, VersionStored
+from registry.transparency import log
 
-GENESIS = "0" * 64
-_CHAIN_LOCK = 0x52454749  # advisory lock id: appends to the chain queue on PostgreSQL
+AUDIT_LEAF = "audit"
 
 
 class Actor(Protocol):
@@ -53,13 +61,47 @@ def _content(event: AuditEvent) -> dict[str, Any]:
         "purpose_of_use": event.purpose_of_use,
         "outcome": event.outcome,
         "detail": event.detail or {},
-        "prev_hash": event.prev_hash,
+        "salt": event.salt,
     }
 
 
-def event_hash(event: AuditEvent) -> str:
-    """The hash a row must carry: SHA-256 over its canonical content, previous hash included."""
+def commitment(event: AuditEvent) -> str:
+    """What the event's public leaf holds: SHA-256 of its canonical content, salt included."""
     return sha256_hex(canonical_json(_content(event)))
+
+
+def audit_leaf(event: AuditEvent) -> log.Leaf:
+    """The public leaf of an event: its commitment and nothing else."""
+    return log.leaf(AUDIT_LEAF, {"commitment": commitment(event)})
+
+
+def _event(
+    actor: Actor,
+    *,
+    action: str,
+    object_type: str | None,
+    object_id: str | None,
+    outcome: str,
+    purpose_of_use: str | None,
+    detail: dict[str, Any] | None,
+    at: datetime,
+) -> tuple[AuditEvent, log.Leaf]:
+    event = AuditEvent(
+        at=at.astimezone(UTC),  # as it reads back, so the commitment can be recomputed
+        actor=actor.actor_id,
+        role=actor.role,
+        jurisdiction=actor.jurisdiction,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        purpose_of_use=purpose_of_use,
+        outcome=outcome,
+        detail=detail or {},
+        salt=os.urandom(16).hex(),
+    )
+    leaf = audit_leaf(event)
+    event.leaf_hash = leaf.hash
+    return event, leaf
 
 
 def record(
@@ -74,40 +116,31 @@ def record(
     detail: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> AuditEvent:
-    """Append an event to the chain in the caller's transaction (no personal data in detail).
+    """Record an event and its leaf in the caller's transaction (no personal data in detail).
 
-    The row is written with one plain INSERT, without flushing the session's other objects,
-    and the chain's head is read once per transaction: after the first append the transaction
-    holds the chain (the advisory lock on PostgreSQL, the write lock on SQLite), so the head
-    is the hash it wrote last. The returned event is not attached to the session.
+    Two plain INSERTs, without flushing the session's other objects and without a lock; the
+    returned event is not attached to the session and carries its ``leaf_hash``.
     """
-    connection = session.connection()
-    current = session.get_nested_transaction() or session.get_transaction()
-    event = AuditEvent(
-        at=at or utcnow(),
-        actor=actor.actor_id,
-        role=actor.role,
-        jurisdiction=actor.jurisdiction,
+    when = at or utcnow()
+    event, leaf = _event(
+        actor,
         action=action,
         object_type=object_type,
         object_id=object_id,
-        purpose_of_use=purpose_of_use,
         outcome=outcome,
-        detail=detail or {},
-        prev_hash=_head(session, connection, current),
+        purpose_of_use=purpose_of_use,
+        detail=detail,
+        at=when,
     )
-    event.hash = event_hash(event)
     row = {column: getattr(event, column) for column in _COLUMNS}
-    event.id = connection.execute(_INSERT, row).scalar_one()
-    # keyed by the innermost transaction: a savepoint rolled back, or a new transaction,
-    # never sees a head it did not write
-    session.info[_HEAD_KEY] = (current, event.hash)
+    event.id = session.connection().execute(_INSERT, row).scalar_one()
+    log.append(session, [leaf], at=when)
     return event
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One event of a batch appended together (see ``record_all``)."""
+    """One event of a batch recorded together (see ``record_all``)."""
 
     action: str
     object_type: str | None = None
@@ -119,88 +152,31 @@ class Entry:
 def record_all(
     session: Session, *, actor: Actor, entries: Sequence[Entry], at: datetime | None = None
 ) -> None:
-    """Append several events by one actor in order, in one INSERT (as ``record`` would each)."""
+    """Record several events by one actor in order, in one INSERT each for rows and leaves."""
     if not entries:
         return
-    connection = session.connection()
-    current = session.get_nested_transaction() or session.get_transaction()
-    head = _head(session, connection, current)
     when = at or utcnow()
-    rows = []
-    for entry in entries:
-        event = AuditEvent(
-            at=when,
-            actor=actor.actor_id,
-            role=actor.role,
-            jurisdiction=actor.jurisdiction,
+    made = [
+        _event(
+            actor,
             action=entry.action,
             object_type=entry.object_type,
             object_id=entry.object_id,
-            purpose_of_use=None,
             outcome=entry.outcome,
-            detail=entry.detail or {},
-            prev_hash=head,
+            purpose_of_use=None,
+            detail=entry.detail,
+            at=when,
         )
-        head = event.hash = event_hash(event)
-        rows.append({column: getattr(event, column) for column in _COLUMNS})
-    connection.execute(insert(_TABLE), rows)
-    session.info[_HEAD_KEY] = (current, head)
+        for entry in entries
+    ]
+    rows = [{column: getattr(event, column) for column in _COLUMNS} for event, _ in made]
+    session.connection().execute(insert(_TABLE), rows)
+    log.append(session, [leaf for _, leaf in made], at=when)
 
 
-_HEAD_KEY = "registry.audit.head"
 _TABLE: Table = AuditEvent.__table__  # type: ignore[assignment]
 _COLUMNS = [c.name for c in _TABLE.columns if c.name != "id"]
 _INSERT = insert(_TABLE).returning(_TABLE.c.id)
-_HEAD = select(_TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)
-_LOCK = text("SELECT pg_advisory_xact_lock(:lock)")
-
-
-def _head(session: Session, connection: Connection, current: object) -> str:
-    cached = session.info.get(_HEAD_KEY)
-    if cached is not None and cached[0] is current:
-        head: str = cached[1]
-        return head
-    if connection.dialect.name == "postgresql":
-        connection.execute(_LOCK, {"lock": _CHAIN_LOCK})
-    return connection.execute(_HEAD).scalar_one_or_none() or GENESIS
-
-
-@dataclass(frozen=True)
-class ChainReport:
-    """The outcome of walking the chain."""
-
-    ok: bool
-    checked: int
-    broken_at: int | None = None
-    reason: str | None = None
-
-
-def verify_chain(session: Session, *, batch: int = 5000) -> ChainReport:
-    """Walk every event in order; report the first row whose content or link does not hold."""
-    expected_prev = GENESIS
-    checked = 0
-    last_id = 0
-    while True:
-        rows = session.scalars(
-            select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
-        ).all()
-        if not rows:
-            return ChainReport(ok=True, checked=checked)
-        for event in rows:
-            if event.prev_hash != expected_prev:
-                return ChainReport(
-                    False,
-                    checked,
-                    event.id,
-                    "does not link to the row before it (a row was "
-                    "deleted, inserted out of order or changed)",
-                )
-            if event_hash(event) != event.hash:
-                return ChainReport(False, checked, event.id, "content does not match its hash")
-            expected_prev = event.hash
-            checked += 1
-            last_id = event.id
-        session.expunge_all()
 
 
 def as_fhir(event: AuditEvent, *, base_url: str) -> dict[str, Any]:
@@ -228,7 +204,10 @@ def as_fhir(event: AuditEvent, *, base_url: str) -> dict[str, Any]:
         ],
         "source": {"observer": {"display": base_url}},
         "extension": [
-            {"url": f"{base_url}/fhir/StructureDefinition/audit-hash", "valueString": event.hash}
+            {
+                "url": f"{base_url}/fhir/StructureDefinition/log-leaf-hash",
+                "valueString": event.leaf_hash.hex(),
+            }
         ],
     }
     if event.purpose_of_use:
@@ -315,10 +294,15 @@ def on_version_stored(uow: UnitOfWork, event: VersionStored) -> None:
             "version": version.version,
             "purpose": version.purpose,
             "custodial": version.custodial,
+            "bundle_sha256": version.bundle_sha256,
         }
     else:
         action = "examination.update"
-        detail = {"version": version.version, "replaces": event.replaces.version}
+        detail = {
+            "version": version.version,
+            "replaces": event.replaces.version,
+            "bundle_sha256": version.bundle_sha256,
+        }
     record(
         uow.session,
         actor=event.actor,

@@ -28,6 +28,7 @@ from registry.certificates.rulesets import Ruleset, load_ruleset, load_rulesets
 from registry.crypto.canonical import canonical_json, sha256_hex
 from registry.db import UnitOfWork
 from registry.errors import BadRequest, Conflict, NotFound
+from registry.transparency import log
 
 _FILE_NAME = re.compile(r"[A-Z]{2}\.v[1-9][0-9]*\.json")
 _parsed: dict[str, Ruleset] = {}
@@ -75,6 +76,7 @@ def _store(
         raise Conflict(
             f"{ruleset.destination} version {ruleset.version} was published meanwhile; try again"
         ) from exc
+    _log_version(session, row, now)
     record(
         session,
         actor=actor,
@@ -85,6 +87,19 @@ def _store(
         at=now,
     )
     return row
+
+
+def _log_version(session: Session, row: RulesetVersion, now: datetime) -> None:
+    """The public leaf of a published (or closed) version: which rules, by their digest."""
+    fields = {
+        "destination": row.destination,
+        "version": row.version,
+        "sha256": row.sha256,
+        "effective_from": row.effective_from.isoformat(),
+        "effective_until": row.effective_until.isoformat() if row.effective_until else None,
+    }
+    ref = f"{row.destination}.v{row.version}"
+    log.append(session, [log.leaf("ruleset.published", fields, ref=ref)], at=now)
 
 
 def sync_files(uow: UnitOfWork, *, rulesets_dir: Path, actor: Actor, now: datetime) -> list[str]:
@@ -138,6 +153,7 @@ def _close(
     row.sha256 = document_hash(document)
     row.effective_until = ruleset.effective_until
     session.flush()
+    _log_version(session, row, now)
     record(
         session,
         actor=actor,

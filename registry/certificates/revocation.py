@@ -30,6 +30,8 @@ from registry.errors import BadRequest, Conflict, NotFound
 from registry.events import CertificateRevoked
 from registry.examinations.models import ExaminationVersion
 from registry.examinations.sealed import open_outcome
+from registry.transparency import log
+from registry.transparency.subscribers import certificate_fields, reason_code
 
 KEY_COMPROMISE = "key-compromise"
 
@@ -67,6 +69,14 @@ def _list_revocation(
         if (card.kid, card.rid) in listed:
             continue
         listed.add((card.kid, card.rid))
+        fields = {
+            "certificate": certificate.id,
+            "kid": card.kid,
+            "rid": card.rid,
+            "reason": reason_code(reason),
+            "at": now.isoformat(),
+        }
+        log.append(session, [log.leaf("card.revoked", fields, ref=certificate.id)], at=now)
         session.add(
             CertificateRevocation(
                 certificate_id=certificate.id,
@@ -220,6 +230,8 @@ def revoke_after_key_compromise(
             now=now,
         )
         session.flush()
+        fields = {**certificate_fields(certificate), "at": now.isoformat()}
+        log.append(session, [log.leaf("certificate.reissued", fields, ref=certificate.id)], at=now)
         record(
             session,
             actor=actor,

@@ -26,7 +26,7 @@ from registry.crypto.keys import (
 
 # token: access tokens; certificate: SMART Health Cards; document: receipts, trust lists, extracts.
 PURPOSES = ("token", "certificate", "document")
-SECRETS = ("data", "index", "rid")
+SECRETS = ("data", "index", "rid", "log")  # log: the Ed25519 seed of the log's note key
 
 
 @dataclass(frozen=True)

@@ -173,9 +173,7 @@ def parse_note(raw: str | bytes) -> Note:
             raise NoteError("a signature is not base64") from exc
         if len(blob) < 5:
             raise NoteError("a signature is too short")
-        signatures.append(
-            Signature(name, int.from_bytes(blob[:4], "big"), blob[4:], line + "\n")
-        )
+        signatures.append(Signature(name, int.from_bytes(blob[:4], "big"), blob[4:], line + "\n"))
     if not signatures or len(signatures) > MAX_SIGNATURES:
         raise NoteError(f"a note carries one to {MAX_SIGNATURES} signatures")
     return Note(text, tuple(signatures))

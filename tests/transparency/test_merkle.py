@@ -82,7 +82,9 @@ def test_a_tampered_proof_or_root_is_refused() -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(size=st.integers(1, 1100), data=st.data())
-def test_tiles_roots_and_proofs_agree_with_the_rfc_definitions(size: int, data: st.DataObject) -> None:
+def test_tiles_roots_and_proofs_agree_with_the_rfc_definitions(
+    size: int, data: st.DataObject
+) -> None:
     """Across tile boundaries (256 and 65536 are the tile edges of levels 0 and 1)."""
     entries = [i.to_bytes(4, "big") for i in range(size)]
     tree = _tree(entries)
@@ -130,7 +132,10 @@ def test_notes_match_the_published_example() -> None:
     verify_note(parse_note(signed), verifier)
     with pytest.raises(NoteError, match="does not verify"):
         verify_note(parse_note(signed.replace("cryptography", "cryptographY")), verifier)
-    for mangled in (vectors.NOTE_VERIFIER_KEY[:-1], vectors.NOTE_VERIFIER_KEY.replace("c74f", "c75f")):
+    for mangled in (
+        vectors.NOTE_VERIFIER_KEY[:-1],
+        vectors.NOTE_VERIFIER_KEY.replace("c74f", "c75f"),
+    ):
         with pytest.raises(NoteError):
             Verifier.parse(mangled)
 
