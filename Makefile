@@ -32,12 +32,13 @@ run: install
 	@echo "  clinics (public):      http://127.0.0.1:8000/api/v1/clinics"
 	@echo "  API docs:              http://127.0.0.1:8000/docs"
 	@echo "  readiness:             http://127.0.0.1:8000/readyz"
+	@echo "  transparency log:      http://127.0.0.1:8000/log/checkpoint  (docs/transparency.md)"
 	@echo "  surveillance (ministry): http://127.0.0.1:8000/surveillance  (key: keys/demo/clients/demo-ministry-tj.jwk.json)"
 	@echo "  demo client keys:      keys/demo/clients/ (see README: getting a token)"
 	@echo
 	# the surveillance worker protects new data in the background while the server runs
 	$(BIN)/registry surveillance worker & worker=$$!; \
-	  trap 'kill $$worker' EXIT; $(BIN)/registry serve --host 127.0.0.1 --port 8000
+	  trap 'kill $$worker' EXIT; $(BIN)/registry serve --host 127.0.0.1 --port 8000 --sequencer
 
 test: system-packages-test install
 	$(BIN)/pytest

@@ -9,7 +9,15 @@ from pathlib import Path
 
 from bench.common import RESULTS, machine
 
-BENCHMARKS = ["submission", "verification", "offline", "surveillance", "suppression", "soak"]
+BENCHMARKS = [
+    "submission",
+    "verification",
+    "offline",
+    "surveillance",
+    "suppression",
+    "transparency",
+    "soak",
+]
 
 
 def main(argv: list[str]) -> int:

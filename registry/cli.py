@@ -80,9 +80,18 @@ def demo() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
-def serve(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--sequencer/--no-sequencer",
+    default=False,
+    help="Also sequence the transparency log in this process (one host, `make run`); "
+    "elsewhere `registry log sequence` runs on its own.",
+)
+def serve(host: str, port: int, workers: int, sequencer: bool) -> None:
     """Serve the registry with gunicorn."""
     from gunicorn.app.wsgiapp import WSGIApplication
+
+    if sequencer:
+        _sequence_in_background()
 
     sys.argv = [
         "gunicorn",
@@ -95,6 +104,27 @@ def serve(host: str, port: int, workers: int) -> None:
         "registry.wsgi:app",
     ]
     WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").run()
+
+
+def _sequence_in_background() -> None:
+    """The log's sequencer on a daemon thread of this process, with an app of its own."""
+    import threading
+
+    from registry import create_app
+    from registry.transparency import sequencer, service
+
+    app = create_app()
+    ctx: RegistryContext = app.extensions["registry"]
+    signer = service.log_signer(ctx.settings, ctx.keystore)
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=sequencer.run,
+        args=(ctx.db, signer),
+        kwargs={"interval": 1.0, "stop": stop},
+        name="log-sequencer",
+        daemon=True,
+    )
+    thread.start()
 
 
 # -- clinics ---------------------------------------------------------------------------------

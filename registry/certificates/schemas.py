@@ -131,6 +131,15 @@ class CertificateSchema(Schema):
     issued_at = fields.DateTime()
     revoked_at = fields.DateTime(allow_none=True)
     clinic = fields.Nested(CertificateClinicSchema)
+    log = fields.Dict(
+        attribute="log_leaf",
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "the transparency-log leaf of its current card: leaf_hash (hex) and "
+            "leaf_index (null until sequenced, within seconds)"
+        },
+    )
 
 
 class HolderQuerySchema(Schema):

@@ -60,6 +60,7 @@ from registry.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthori
 from registry.events import CertificateIssued, KeyCompromised, VersionRetired, VersionStored
 from registry.examinations.models import Examination, ExaminationVersion
 from registry.fhir.record import ExaminationRecord
+from registry.transparency.service import card_leaf
 
 __all__ = [
     "RULESET_CHANGED",
@@ -450,6 +451,7 @@ def get_certificate(
         object_type="Certificate",
         object_id=certificate.id,
     )
+    certificate.log_leaf = card_leaf(uow.session, certificate.id)  # type: ignore[attr-defined]
     return certificate
 
 

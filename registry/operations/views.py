@@ -9,8 +9,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from registry.certificates.revocation import crl_versions
+from registry.db import utcnow
 from registry.extensions import public_reads
 from registry.operations.metrics import exposition
+from registry.transparency.sequencer import backlog
 from registry.web import Blueprint, context, page_operation
 
 
@@ -18,9 +20,15 @@ class HealthSchema(Schema):
     status = fields.String()
 
 
+class LogBacklogSchema(Schema):
+    pending = fields.Integer(metadata={"description": "log entries not yet in the tree"})
+    oldest_seconds = fields.Float(allow_none=True)
+
+
 class ReadinessSchema(Schema):
     status = fields.String()
     checks = fields.Dict(keys=fields.String(), values=fields.String())
+    log = fields.Nested(LogBacklogSchema)
 
 
 class JWKSchema(Schema):
@@ -52,7 +60,7 @@ def healthz() -> Response:
 
 
 @blp.route("/readyz")
-@blp.doc(summary="The database answers and the registry's keys are loaded")
+@blp.doc(summary="The database answers and the registry's keys are loaded; the log's backlog")
 @blp.response(200, ReadinessSchema)
 @blp.alt_response(503, schema=ReadinessSchema, description="not ready")
 def readyz() -> Response:
@@ -71,7 +79,13 @@ def readyz() -> Response:
     except Exception as exc:
         checks["keys"] = f"unavailable: {exc}"
     ready = all(v == "ok" for v in checks.values())
-    response = jsonify(status="ready" if ready else "not ready", checks=checks)
+    body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks}
+    if checks["database"] == "ok":
+        # the sequencer's backlog: writes go on without it, so it is reported, not a failure
+        pending, oldest = backlog(ctx.db)
+        age = (utcnow() - oldest).total_seconds() if oldest is not None else None
+        body["log"] = {"pending": pending, "oldest_seconds": age}
+    response = jsonify(body)
     response.status_code = 200 if ready else 503
     if not ready:
         response.headers["Retry-After"] = "5"

@@ -155,6 +155,22 @@ def leaf_index(session: Session, leaf: bytes) -> int | None:
     )
 
 
+CARD_KINDS = ("certificate.issued", "certificate.reissued")
+
+
+def card_leaf(session: Session, certificate_id: str) -> dict[str, Any] | None:
+    """The leaf of a certificate's current card: its hash and, once sequenced, its index."""
+    row = session.execute(
+        select(LogEntry.leaf_hash, LogEntry.seq)
+        .where(LogEntry.ref == certificate_id, LogEntry.kind.in_(CARD_KINDS))
+        .order_by(LogEntry.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return {"leaf_hash": bytes(row[0]).hex(), "leaf_index": row[1]}
+
+
 def inclusion(session: Session, leaf: bytes, tree_size: int | None = None) -> Inclusion:
     published = _published_size(session)
     size = published if tree_size is None else tree_size

@@ -65,6 +65,13 @@ class VerificationSchema(Schema):
     authority_view = fields.String(
         allow_none=True, metadata={"description": "for an authority of the destination only"}
     )
+    log_leaf = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "hex leaf hash of this verification's audit leaf in the transparency "
+            "log; its inclusion proof: /log/proof/inclusion?leaf_hash=…"
+        },
+    )
     receipt = fields.String(allow_none=True)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import Row, bindparam, exists, insert, select
 from sqlalchemy.orm import Session, lazyload
 
 from registry.accreditation.models import Clinic, ClinicStatusEvent
+from registry.audit.models import AuditEvent
 from registry.audit.service import Actor, record
 from registry.auth.principal import Principal
 from registry.certificates import shc
@@ -441,9 +442,11 @@ def verify(
                 certificate = trust.certificate(verification.certificate_id)
                 verification.examination_id = certificate.examination_id if certificate else None
     _link_authority_view(verification, principal, settings)
-    sign_receipt(verification, keystore)
     with db.unit_of_work() as uow:
-        _record(uow.session, verification, principal=principal, channel=channel, form=form)
+        event = _record(uow.session, verification, principal=principal, channel=channel, form=form)
+        # the receipt names the verification's own leaf, whose inclusion anyone can check
+        verification.log_leaf = event.leaf_hash.hex()
+        sign_receipt(verification, keystore)
         uow.commit()
     VERIFICATIONS.labels(verification.result).inc()
     return verification
@@ -472,13 +475,13 @@ def _record(
     principal: Principal | Actor,
     channel: str,
     form: str,
-) -> None:
+) -> AuditEvent:
     detail: dict[str, Any] = {"result": verification.result, "form": form, "channel": channel}
     if verification.card_type:
         detail["card_type"] = verification.card_type
     if verification.issuer:
         detail["issuer"] = verification.issuer[:200]
-    record(
+    event = record(
         session,
         actor=principal,
         action="certificate.verify",
@@ -489,7 +492,7 @@ def _record(
         at=verification.checked_at,
     )
     if verification.certificate_id is None:
-        return
+        return event
     authenticated = not isinstance(principal, Principal) or principal.authenticated
     # a plain insert: one row, no object to track, no second flush of the session
     session.connection().execute(
@@ -503,6 +506,7 @@ def _record(
             "channel": channel,
         },
     )
+    return event
 
 
 # -- the holder's photo at a short-lived, unguessable address -----------------------------------

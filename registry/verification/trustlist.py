@@ -22,6 +22,9 @@ from registry.crypto import jws
 from registry.crypto.canonical import canonical_json
 from registry.crypto.keystore import KeyStore
 from registry.db import UnitOfWork, utcnow
+from registry.transparency.service import latest as latest_checkpoint
+from registry.transparency.service import log_verifier_key
+from registry.transparency.service import origin as log_origin
 from registry.verification.issuers import list_issuers
 
 TRUST_LIST_TYPE = "exam-registry-trust-list"
@@ -136,6 +139,7 @@ def build_trust_list(uow: UnitOfWork, *, now: datetime | None = None) -> dict[st
                 }
             )
     clinics = session.scalars(select(Clinic).order_by(Clinic.id)).all()
+    checkpoint = latest_checkpoint(session)
     return {
         "type": TRUST_LIST_TYPE,
         "version": FORMAT_VERSION,
@@ -146,6 +150,12 @@ def build_trust_list(uow: UnitOfWork, *, now: datetime | None = None) -> dict[st
         "issuers": issuers,
         "clinics": [_clinic_entry(clinic) for clinic in clinics],
         "revocations": revocations,
+        # the log as of this list: a verifier holding it can check inclusion proofs offline
+        "log": {
+            "origin": log_origin(settings),
+            "key": log_verifier_key(settings, keystore),
+            "checkpoint": checkpoint.note if checkpoint is not None else None,
+        },
     }
 
 

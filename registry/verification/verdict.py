@@ -129,6 +129,7 @@ class Verification:
     kid: str | None = None
     revocation_checked_at: datetime | None = None
     authority_view: str | None = None
+    log_leaf: str | None = None
     receipt: str | None = None
     # Known to the service, never published: which of our certificates was checked.
     certificate_id: str | None = field(default=None, repr=False)

@@ -23,6 +23,14 @@ OPEN = {
     ("get", "/fhir/metadata"),
     ("get", "/fhir/{resource_type}"),
     ("get", "/fhir/{resource_type}/{resource_id}"),
+    # the transparency log is public; a cosignature authenticates itself (a registered witness)
+    ("get", "/log/checkpoint"),
+    ("get", "/log/key"),
+    ("get", "/log/tile/{rest}"),
+    ("get", "/log/proof/inclusion"),
+    ("get", "/log/proof/consistency"),
+    ("get", "/log/entries/{index}"),
+    ("post", "/log/cosignatures"),
 }
 TOKEN_OR_ANYONE = {  # a bearer token, or nothing (holder link, anonymous verification)
     ("post", "/api/v1/verify"),

@@ -25,6 +25,7 @@ REGISTRY_PODS = [
     "Deployment/registry",
     "Job/registry-migrate",
     "Deployment/registry-surveillance-worker",
+    "Deployment/registry-log-sequencer",
 ]
 GUNICORN_CMD = ["gunicorn", "-c", "deploy/gunicorn.conf.py", "registry.wsgi:app"]
 WEASYPRINT_PACKAGES = {
@@ -45,7 +46,7 @@ def compose() -> dict:
     return yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
 
 
-def test_compose_has_the_six_services(compose):
+def test_compose_has_the_seven_services(compose):
     assert set(compose["services"]) == {
         "app",
         "migrate",
@@ -53,12 +54,20 @@ def test_compose_has_the_six_services(compose):
         "redis",
         "nginx",
         "surveillance-worker",
+        "log-sequencer",
     }
 
 
-def test_compose_surveillance_worker_runs_the_worker_after_migration(compose):
-    worker = compose["services"]["surveillance-worker"]
-    assert worker["command"] == ["registry", "surveillance", "worker"]
+@pytest.mark.parametrize(
+    ("service", "command"),
+    [
+        ("surveillance-worker", ["registry", "surveillance", "worker"]),
+        ("log-sequencer", ["registry", "log", "sequence"]),
+    ],
+)
+def test_compose_background_workers_run_after_migration(compose, service, command):
+    worker = compose["services"][service]
+    assert worker["command"] == command
     assert worker["image"] == compose["services"]["app"]["image"]
     assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert worker["depends_on"]["postgres"]["condition"] == "service_healthy"
@@ -86,7 +95,7 @@ def test_compose_migrate_runs_registry_init_once(compose):
     assert migrate["restart"] == "no"
 
 
-@pytest.mark.parametrize("service", ["app", "migrate", "surveillance-worker"])
+@pytest.mark.parametrize("service", ["app", "migrate", "surveillance-worker", "log-sequencer"])
 def test_compose_registry_services_get_the_production_settings(compose, service):
     env = compose["services"][service]["environment"]
     assert set(env) >= REGISTRY_ENV
@@ -273,6 +282,7 @@ def test_k8s_deployment_gives_gunicorn_time_to_finish_requests(k8s):
         "Job/registry-migrate",
         "Deployment/redis",
         "Deployment/registry-surveillance-worker",
+        "Deployment/registry-log-sequencer",
     ],
 )
 def test_k8s_pods_run_non_root_with_a_read_only_root(k8s, pod):
@@ -376,22 +386,31 @@ def test_k8s_migration_job_runs_registry_init_with_the_app_image(k8s):
     assert job["backoffLimit"] <= 3
 
 
-def test_k8s_surveillance_worker_is_one_replica_of_the_app_image_and_takes_no_traffic(k8s):
-    worker = k8s[("Deployment", "registry-surveillance-worker")]
+@pytest.mark.parametrize(
+    ("name", "command"),
+    [
+        ("surveillance-worker", ["registry", "surveillance", "worker"]),
+        ("log-sequencer", ["registry", "log", "sequence"]),
+    ],
+)
+def test_k8s_background_workers_are_one_replica_of_the_app_image_and_take_no_traffic(
+    k8s, name, command
+):
+    worker = k8s[("Deployment", f"registry-{name}")]
     assert worker["spec"]["replicas"] == 1
     assert worker["spec"]["strategy"]["type"] == "Recreate"
-    container = _container(k8s, "Deployment", "registry-surveillance-worker")
-    assert container["command"] == ["registry", "surveillance", "worker"]
+    container = _container(k8s, "Deployment", f"registry-{name}")
+    assert container["command"] == command
     assert container["image"] == _container(k8s, "Deployment", "registry")["image"]
     assert "ports" not in container
     labels = worker["spec"]["template"]["metadata"]["labels"]
     assert worker["spec"]["selector"]["matchLabels"].items() <= labels.items()
     web = k8s[("Service", "registry")]["spec"]["selector"]
     assert not web.items() <= labels.items()  # the web Service never routes to it
-    policy = k8s[("NetworkPolicy", "registry-surveillance-worker")]["spec"]
+    policy = k8s[("NetworkPolicy", f"registry-{name}")]["spec"]
     assert policy["podSelector"]["matchLabels"].items() <= labels.items()
     assert policy["ingress"] == []
-    assert ("HorizontalPodAutoscaler", "registry-surveillance-worker") not in k8s
+    assert ("HorizontalPodAutoscaler", f"registry-{name}") not in k8s
 
 
 def test_k8s_service_selects_the_deployment_pods(k8s):
@@ -610,7 +629,10 @@ def test_systemd_unit_is_hardened():
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
-@pytest.mark.parametrize("name", ["registry.service", "registry-surveillance-worker.service"])
+@pytest.mark.parametrize(
+    "name",
+    ["registry.service", "registry-surveillance-worker.service", "registry-log-sequencer.service"],
+)
 def test_systemd_unit_passes_systemd_analyze_verify(tmp_path, name):
     text = (DEPLOY / name).read_text()
     # verify insists that executables exist; everything else is checked as written.
