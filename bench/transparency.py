@@ -28,9 +28,10 @@ def run() -> Measurement:
 
     rates: list[float] = []
     server = SERVER.rsplit("/", 1)[0] + "/postgres"
-    with throwaway_postgres(server, f"bench_log_{os.getpid()}") as url, throwaway_registry(
-        url
-    ) as app:
+    with (
+        throwaway_postgres(server, f"bench_log_{os.getpid()}") as url,
+        throwaway_registry(url) as app,
+    ):
         ctx = app.extensions["registry"]
         signer = service.log_signer(ctx.settings, ctx.keystore)
         sequencer.integrate_all(ctx.db, signer)  # the rulesets' leaves of setting up
