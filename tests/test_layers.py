@@ -45,6 +45,7 @@ SHARED = {
     "jsonlimits",
     "logs",
     "pages",
+    "transparency",
     "web",
 }
 LEAVES = {"models", "status"}  # what a shared layer may read of a feature

@@ -85,7 +85,7 @@ class TiledTree:
         return self._cache[key]
 
     def subtree(self, height: int, index: int) -> bytes:
-        """The hash of the complete subtree over leaves [index * 2**height, (index+1) * 2**height)."""
+        """The hash of the complete subtree over [index * 2**height, (index + 1) * 2**height)."""
         if (index + 1) << height > self.size:
             raise ProofError(f"subtree {height}/{index} is not complete in a tree of {self.size}")
         level, below = divmod(height, TILE_HEIGHT)
@@ -127,8 +127,8 @@ class TiledTree:
             return []
         k = _largest_power_below(n)
         if m < k:
-            return self._path(m, start, start + k) + [self.range_hash(start + k, end)]
-        return self._path(m - k, start + k, end) + [self.range_hash(start, start + k)]
+            return [*self._path(m, start, start + k), self.range_hash(start + k, end)]
+        return [*self._path(m - k, start + k, end), self.range_hash(start, start + k)]
 
     def consistency_proof(self, first: int, second: int | None = None) -> list[bytes]:
         """PROOF(first, D[0:second]) of RFC 9162 section 2.1.4.1."""
@@ -145,8 +145,8 @@ class TiledTree:
             return [] if whole else [self.range_hash(start, end)]
         k = _largest_power_below(n)
         if m <= k:
-            return self._subproof(m, start, start + k, whole) + [self.range_hash(start + k, end)]
-        return self._subproof(m - k, start + k, end, False) + [self.range_hash(start, start + k)]
+            return [*self._subproof(m, start, start + k, whole), self.range_hash(start + k, end)]
+        return [*self._subproof(m - k, start + k, end, False), self.range_hash(start, start + k)]
 
 
 def root_of_leaves(leaves: Sequence[bytes]) -> bytes:
@@ -192,7 +192,7 @@ def verify_inclusion(
 def verify_consistency(
     first: int, second: int, proof: Sequence[bytes], first_root: bytes, second_root: bytes
 ) -> None:
-    """RFC 9162 section 2.1.4.2; raises ProofError when the larger tree does not extend the smaller."""
+    """RFC 9162 section 2.1.4.2; raises ProofError unless the larger tree extends the smaller."""
     if not 0 <= first <= second:
         raise ProofError(f"a tree of {second} cannot extend one of {first}")
     if first == second:

@@ -1,1 +1,1 @@
-"""The transparency log: an append-only Merkle tree of everything that matters (docs/transparency.md)."""
+"""The transparency log: an append-only Merkle tree of what matters (docs/transparency.md)."""

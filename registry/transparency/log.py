@@ -59,7 +59,7 @@ def append(session: Session, leaves: Sequence[Leaf], *, at: datetime) -> list[by
         for item in leaves
     ]
     session.connection().execute(_INSERT, rows)
-    return [row["leaf_hash"] for row in rows]
+    return [item.hash for item in leaves]
 
 
 def decode(body: bytes) -> dict[str, Any]:

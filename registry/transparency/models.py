@@ -23,7 +23,7 @@ class LogEntry(Base):
             "ix_log_entries_pending",
             "id",
             postgresql_where="seq IS NULL",
-            sqlite_where="seq IS NULL",  # type: ignore[arg-type]
+            sqlite_where="seq IS NULL",
         ),
     )
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from registry.crypto.merkle import HASH_SIZE, TILE_WIDTH, TileBuilder
@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 log = get_logger("registry.transparency")
+_STATE: Table = LogState.__table__  # type: ignore[assignment]
+_ENTRIES: Table = LogEntry.__table__  # type: ignore[assignment]
+_TILES: Table = LogTile.__table__  # type: ignore[assignment]
+_CHECKPOINTS: Table = LogCheckpoint.__table__  # type: ignore[assignment]
 STATE_ROW = 1
 BATCH = 20_000
 
@@ -52,7 +56,7 @@ def holder_name() -> str:
 
 def _lease(connection: Connection, holder: str, now: datetime, seconds: float) -> int:
     """Take or renew the lease inside the round's transaction; the integrated size."""
-    state = LogState.__table__
+    state = _STATE
     taken = connection.execute(
         update(state)
         .where(state.c.id == STATE_ROW)
@@ -74,7 +78,7 @@ def _lease(connection: Connection, holder: str, now: datetime, seconds: float) -
 
 
 def _tile_loader(connection: Connection) -> Callable[[int, int], bytes]:
-    tiles = LogTile.__table__
+    tiles = _TILES
 
     def load(level: int, index: int) -> bytes:
         found = connection.execute(
@@ -86,7 +90,7 @@ def _tile_loader(connection: Connection) -> Callable[[int, int], bytes]:
 
 
 def _write_tiles(connection: Connection, builder: TileBuilder) -> None:
-    table = LogTile.__table__
+    table = _TILES
     rows = [
         {"level": level, "idx": index, "hashes": bytes(builder.tiles[(level, index)])}
         for level, index in sorted(builder.dirty)
@@ -105,7 +109,7 @@ def _write_tiles(connection: Connection, builder: TileBuilder) -> None:
 
 
 def _assign(connection: Connection, ids: list[int], first: int) -> None:
-    table = LogEntry.__table__
+    table = _ENTRIES
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(
             "UPDATE log_entries SET seq = v.seq FROM "
@@ -135,7 +139,7 @@ def integrate(
     """
     holder = holder or holder_name()
     now = now or utcnow()
-    entries = LogEntry.__table__
+    entries = _ENTRIES
     with db.session_factory() as session:
         connection = session.connection()
         size = _lease(connection, holder, now, lease_seconds)
@@ -146,9 +150,7 @@ def integrate(
             .limit(batch)
         ).all()
         have_checkpoint = connection.execute(
-            select(func.count())
-            .select_from(LogCheckpoint.__table__)
-            .where(LogCheckpoint.__table__.c.size == size)
+            select(func.count()).select_from(_CHECKPOINTS).where(_CHECKPOINTS.c.size == size)
         ).scalar_one()
         if not pending and have_checkpoint:
             session.commit()  # the renewed lease
@@ -162,15 +164,9 @@ def integrate(
         root = builder.tree().root()
         note = signer.sign(Checkpoint(signer.name, builder.size, root).text())
         connection.execute(
-            insert(LogCheckpoint.__table__).values(
-                size=builder.size, root=root, note=note, created_at=now
-            )
+            insert(_CHECKPOINTS).values(size=builder.size, root=root, note=note, created_at=now)
         )
-        connection.execute(
-            update(LogState.__table__)
-            .where(LogState.__table__.c.id == STATE_ROW)
-            .values(size=builder.size)
-        )
+        connection.execute(update(_STATE).where(_STATE.c.id == STATE_ROW).values(size=builder.size))
         session.commit()
     return Round(len(pending), builder.size, True)
 
@@ -211,7 +207,7 @@ def run(
 
 def backlog(db: Database) -> tuple[int, datetime | None]:
     """Entries not yet integrated, and when the oldest of them was written."""
-    entries = LogEntry.__table__
+    entries = _ENTRIES
     with db.read_session() as session:
         count, oldest = session.execute(
             select(func.count(), func.min(entries.c.created_at)).where(entries.c.seq.is_(None))

@@ -119,10 +119,10 @@ def _check_tree(
     witnessed: list[Checkpoint],
 ) -> None:
     tree = builder.tree()
-    for row in session.scalars(select(LogTile)):
-        mine = bytes(builder.tiles.get((row.level, row.idx), b""))
-        if bytes(row.hashes) != mine:
-            report.problem(f"tile {row.level}/{row.idx} differs from the tree of the entries")
+    for tile in session.scalars(select(LogTile)):
+        mine = bytes(builder.tiles.get((tile.level, tile.idx), b""))
+        if bytes(tile.hashes) != mine:
+            report.problem(f"tile {tile.level}/{tile.idx} differs from the tree of the entries")
         report.checked["tiles"] += 1
     latest = 0
     for row in session.scalars(select(LogCheckpoint).order_by(LogCheckpoint.size)):

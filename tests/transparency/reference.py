@@ -32,8 +32,8 @@ def path(m: int, entries: list[bytes]) -> list[bytes]:
         return []
     k = _split(n)
     if m < k:
-        return path(m, entries[:k]) + [mth(entries[k:])]
-    return path(m - k, entries[k:]) + [mth(entries[:k])]
+        return [*path(m, entries[:k]), mth(entries[k:])]
+    return [*path(m - k, entries[k:]), mth(entries[:k])]
 
 
 def _subproof(m: int, entries: list[bytes], whole: bool) -> list[bytes]:
@@ -42,8 +42,8 @@ def _subproof(m: int, entries: list[bytes], whole: bool) -> list[bytes]:
         return [] if whole else [mth(entries)]
     k = _split(n)
     if m <= k:
-        return _subproof(m, entries[:k], whole) + [mth(entries[k:])]
-    return _subproof(m - k, entries[k:], False) + [mth(entries[:k])]
+        return [*_subproof(m, entries[:k], whole), mth(entries[k:])]
+    return [*_subproof(m - k, entries[k:], False), mth(entries[:k])]
 
 
 def proof(m: int, entries: list[bytes]) -> list[bytes]:

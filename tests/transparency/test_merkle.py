@@ -150,7 +150,7 @@ def test_a_checkpoint_and_its_cosignature() -> None:
     assert opened == checkpoint
     assert cosignature_time(parsed, witness.verifier) == 1_700_000_000
     elsewhere = Checkpoint("other.example/log", 8, checkpoint.root)
-    with pytest.raises(NoteError, match="not 'registry.example/log'"):
+    with pytest.raises(NoteError, match=r"not 'registry\.example/log'"):
         open_checkpoint(log.sign(elsewhere.text()), log.verifier)
     with pytest.raises(NoteError, match="no signature"):
         open_checkpoint(Signer.from_seed(log.name, bytes(32)).sign(checkpoint.text()), log.verifier)

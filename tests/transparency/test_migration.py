@@ -46,7 +46,7 @@ def test_existing_audit_events_become_the_first_leaves_in_order(old_database: st
                     else start + timedelta(minutes=n),
                     "action": f"examination.read.{n}",
                     "object": f"EX-{n}",
-                    "detail": '{"n": %d}' % n,
+                    "detail": f'{{"n": {n}}}',
                     "prev": f"{n:064x}",
                     "hash": f"{n + 1:064x}",
                 },

@@ -99,6 +99,6 @@ NOTE_TEXT = (
     "then you don't know what your problem is.\n"
 )
 NOTE_SIGNATURE_LINE = (
-    "\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotp"
-    "RZb6KE6RyyBwJnAM=\n"
+    "\u2014 PeterNeumann "
+    "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
 )
