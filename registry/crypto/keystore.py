@@ -43,6 +43,10 @@ if TYPE_CHECKING:
     from registry.db import Database
 
 
+class SigningKeyUnavailable(KeyFormatError):
+    """No key of a purpose may sign here now (none recorded, or the last one compromised)."""
+
+
 @dataclass(frozen=True)
 class KeyPurpose:
     """What the keys of one purpose sign, and where they are published."""
@@ -315,7 +319,7 @@ class KeyStore:
         """
         here = [k for k in self.keys(purpose) if k.private is not None]
         if not here:
-            raise KeyFormatError(
+            raise SigningKeyUnavailable(
                 f"no usable {purpose} key in {self.keys_dir}; run `registry init`, or "
                 "`registry keys rotate` if the last one was compromised"
             )

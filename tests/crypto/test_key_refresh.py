@@ -138,3 +138,28 @@ def test_unknown_kids_make_a_worker_look_again_at_most_once_a_second(
         assert len(looks) == 2
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+def test_with_its_only_key_compromised_a_worker_answers_503_and_signs_nothing(
+    world: World, other: World, clock: Any
+) -> None:
+    from sqlalchemy import update
+
+    from registry.crypto.models import RegistryKeyRecord
+
+    kid = other.ctx.keystore.active("document").kid
+    # another replica marked it compromised and made a key whose file is not here
+    with world.ctx.db.unit_of_work() as uow:
+        uow.session.execute(
+            update(RegistryKeyRecord)
+            .where(RegistryKeyRecord.kid == kid)
+            .values(status="compromised", changed_at=datetime.now(UTC))
+        )
+        uow.commit()
+    clock.shift(timedelta(seconds=other.ctx.settings.key_refresh_seconds))
+    answer = other.http.post("/api/v1/verify", json={"jws": "a.b.c"})
+    assert answer.status_code == 503
+    assert answer.json["error"] == "signing_key_unavailable"
+    assert answer.headers["Retry-After"] == "5"
+    ready = other.http.get("/readyz")
+    assert ready.status_code == 503 and "no usable document key" in ready.json["checks"]["keys"]
