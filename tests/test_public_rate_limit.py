@@ -16,6 +16,7 @@ PUBLIC_READS = [
     "/api/v1/rulesets",
     "/api/v1/trust-list",
     "/.well-known/jwks.json",
+    "/.well-known/registry-keys.json",
     "/fhir/metadata",
     "/fhir/Measure/examined",
     "/surveillance",
