@@ -30,7 +30,7 @@ def create_app(config: dict[str, Any] | None = None, *, create_keys: bool = Fals
     app = Flask(__name__, instance_relative_config=True)
     settings = Settings.from_env(Path(app.instance_path), **(config or {}))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    keystore = KeyStore(settings.keys_dir)
+    keystore = KeyStore(settings.keys_dir, refresh_seconds=settings.key_refresh_seconds)
     if create_keys:
         keystore.ensure()
     data_keys = settings.data_keys or (keystore.secret("data"),)
@@ -43,6 +43,7 @@ def create_app(config: dict[str, Any] | None = None, *, create_keys: bool = Fals
         index_key=settings.index_key or keystore.secret("index"),
     )
     db.context = registry  # every unit of work carries it
+    keystore.attach(db)  # key statuses live in the database; read lazily, never at start
     app.extensions["registry"] = registry
     app.json = web.LimitedJSONProvider(app)
     if settings.proxy_hops:

@@ -32,6 +32,19 @@ def init() -> None:
         click.echo(f"database ready: {ctx.db.engine.url.render_as_string(hide_password=True)}")
         click.echo(f"keys in {ctx.settings.keys_dir}: {ctx.keystore.describe_created()}")
         from registry.certificates.service import sync_rulesets
+        from registry.crypto.rotation import record_key_files
+
+        with ctx.db.unit_of_work() as uow:
+            recorded = record_key_files(uow, actor=operator())
+            uow.commit()
+        click.echo(
+            "registry keys: "
+            + (
+                ", ".join(f"{r.purpose} {r.kid} {r.status}" for r in recorded) + " recorded"
+                if recorded
+                else "all recorded"
+            )
+        )
 
         with ctx.db.unit_of_work() as uow:
             added = sync_rulesets(uow, profiles_dir=ctx.settings.profiles_dir)
@@ -444,13 +457,17 @@ def keys_list() -> None:
 )
 @click.option(
     "--compromised-since",
-    help="The old certificate key was compromised from this time (ISO 8601): revoke "
-    "the cards it signed since then and re-issue them under the new key",
+    help="The old certificate key was compromised from this time (ISO 8601): it is no longer "
+    "published, its cards signed since then are revoked, and every valid certificate it "
+    "signed is re-issued under the new key",
 )
 def keys_rotate(purpose: str, compromised_since: str | None) -> None:
-    """Make a new key active for a purpose; the old one stays published to verify old cards."""
-    from registry.audit.service import record
+    """Make a new key active for a purpose; the old one stays published to verify old cards.
+
+    Every worker signs with the new key within REGISTRY_KEY_REFRESH_SECONDS, without a restart.
+    """
     from registry.certificates.service import rotate_certificate_key
+    from registry.crypto.rotation import rotate_key
 
     since = parse_when(compromised_since)
     if since is not None and purpose != "certificate":
@@ -458,32 +475,32 @@ def keys_rotate(purpose: str, compromised_since: str | None) -> None:
     with app_context() as (_app, ctx), ctx.db.unit_of_work() as uow:
         if purpose == "certificate":
             rotation = run_service(
-                lambda: rotate_certificate_key(
-                    uow,
-                    actor=operator(),
-                    compromised_since=since,
-                )
+                lambda: rotate_certificate_key(uow, actor=operator(), compromised_since=since)
             )
-            new_kid, old_kid = rotation.kid, rotation.previous_kid
+            new_kid, old_kids, status = rotation.kid, [rotation.previous_kid], rotation.status
             reissued = len(rotation.reissued)
         else:
-            old_kid = ctx.keystore.active(purpose).kid
-            new_kid = ctx.keystore.add_key(purpose).kid
-            record(
-                uow.session,
-                actor=operator(),
-                action="key.rotate",
-                object_type="RegistryKey",
-                object_id=new_kid,
-                detail={"purpose": purpose, "previous": old_kid},
+            replaced = run_service(lambda: rotate_key(uow, purpose=purpose, actor=operator()))
+            new_kid, old_kids, status = (
+                replaced.key.kid,
+                replaced.replaced,
+                replaced.replaced_status,
             )
             reissued = 0
         uow.commit()
+        seconds = ctx.settings.key_refresh_seconds
+    previous = ", ".join(k for k in old_kids if k)
+    said = (
+        "compromised (no longer published)"
+        if status == "compromised"
+        else "retired (still published)"
+    )
     click.echo(
-        f"{purpose} key {new_kid} active; {old_kid} retired (still published)"
+        f"{purpose} key {new_kid} active"
+        + (f"; {previous} {said}" if previous else "")
         + (f"; {reissued} certificate(s) re-issued" if reissued else "")
     )
-    click.echo("restart the servers so every worker signs with the new key")
+    click.echo(f"every worker holding the new key's file signs with it within {seconds:g} seconds")
 
 
 # -- clinic side ---------------------------------------------------------------------------

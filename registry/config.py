@@ -42,6 +42,9 @@ class Settings:
     proxy_hops: int = 0  # reverse proxies in front (nginx: 1) whose X-Forwarded-* are trusted
     db_pool_size: int = 5
     referral_overdue_days: int = 30  # a referral open this long is flagged overdue
+    # how often a running app reads the registry keys' statuses again (a rotation or a
+    # compromise reaches every worker within this many seconds)
+    key_refresh_seconds: float = 2.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -74,6 +77,9 @@ class Settings:
             db_pool_size=int(env.get("REGISTRY_DB_POOL_SIZE", cls.db_pool_size)),
             referral_overdue_days=int(
                 env.get("REGISTRY_REFERRAL_OVERDUE_DAYS", cls.referral_overdue_days)
+            ),
+            key_refresh_seconds=float(
+                env.get("REGISTRY_KEY_REFRESH_SECONDS", cls.key_refresh_seconds)
             ),
         )
         return replace(settings, **overrides)

@@ -12,6 +12,7 @@ from registry.accreditation import models as accreditation_models
 from registry.audit import models as audit_models
 from registry.auth import models as auth_models
 from registry.certificates import models as certificate_models
+from registry.crypto import models as crypto_models
 from registry.db import Base
 from registry.examinations import models as examination_models
 from registry.referrals import models as referral_models
@@ -19,6 +20,7 @@ from registry.surveillance import models as surveillance_models
 from registry.verification import models as verification_models
 
 MODELS = (
+    crypto_models,
     accreditation_models,
     audit_models,
     auth_models,

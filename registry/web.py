@@ -26,7 +26,7 @@ from registry.auth.principal import ANONYMOUS, Principal
 from registry.auth.service import TokenError, authenticate
 from registry.config import Settings
 from registry.crypto.encryption import DataCipher, DecryptionError
-from registry.crypto.keystore import KeyStore
+from registry.crypto.keystore import KeyStore, SigningKeyUnavailable
 from registry.db import Database
 from registry.errors import (
     BadRequest,
@@ -343,6 +343,20 @@ def handle_database_unavailable(error: OperationalError) -> Response:
     return response
 
 
+def handle_signing_key_unavailable(error: SigningKeyUnavailable) -> Response:
+    """No key may sign for a purpose here (its key was compromised and the new file is not
+    here yet): 503, nothing was stored; never a signature by a compromised key."""
+    log.error("signing key unavailable", error=str(error))
+    response = _problem(
+        503,
+        "signing_key_unavailable",
+        "the registry cannot sign right now: its signing key is being replaced; nothing was "
+        "stored, try again shortly",
+    )
+    response.headers["Retry-After"] = g.retry_after = DATABASE_RETRY_AFTER
+    return response
+
+
 def keep_retry_after(response: Response) -> Response:
     """An outage's Retry-After as the handler set it, not the rate limit window's reset.
 
@@ -444,4 +458,5 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(DecryptionError, handle_unreadable)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(SigningKeyUnavailable, handle_signing_key_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

@@ -142,6 +142,17 @@ def _empty(app: Flask) -> None:
                 connection.execute(table.delete())
 
 
+def _record_keys(app: Flask) -> None:
+    """What `registry init` does after creating the keys: the database records them."""
+    from registry.crypto.rotation import record_key_files
+    from tests.support import OPERATOR
+
+    ctx: RegistryContext = app.extensions["registry"]
+    with ctx.db.unit_of_work() as uow:
+        record_key_files(uow, actor=OPERATOR)
+        uow.commit()
+
+
 @contextmanager
 def registry_app(database_url: str, keys_dir: Path, **settings: Any) -> Iterator[Flask]:
     """A registry app of its own for tests, with settings overridden, on an emptied database.
@@ -153,6 +164,7 @@ def registry_app(database_url: str, keys_dir: Path, **settings: Any) -> Iterator
     )
     app.config["TESTING"] = True
     _empty(app)
+    _record_keys(app)
     try:
         yield app
     finally:

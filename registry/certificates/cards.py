@@ -12,7 +12,7 @@ from registry.certificates.ids import InvalidCertificateId, normalise_certificat
 from registry.certificates.models import Certificate, CertificateCard
 from registry.config import Settings
 from registry.crypto.encryption import DataCipher
-from registry.crypto.keystore import KeyStore
+from registry.crypto.keystore import KeyStore, RegistryKey
 from registry.errors import NotFound
 from registry.examinations.models import ExaminationVersion
 
@@ -39,8 +39,9 @@ def sign_card(
     now: datetime,
     holder: Holder | None = None,
     examination_sha256: str | None = None,
+    key: RegistryKey | None = None,
 ) -> None:
-    """Sign a new card for the certificate under the active certificate key."""
+    """Sign a new card for the certificate under ``key``, by default the active certificate key."""
     if holder is None:
         holder = holders.open_holder(
             certificate.sealed_holder, cipher, certificate_id=certificate.id
@@ -49,7 +50,10 @@ def sign_card(
         version = session.get(ExaminationVersion, certificate.version_id)
         assert version is not None
         examination_sha256 = version.bundle_sha256
-    key = keystore.active("certificate")
+    if key is None:
+        key = keystore.active("certificate")
+    elif key.purpose != "certificate":
+        raise ValueError(f"a card is signed with a certificate key, not a {key.purpose} key")
     rid = shc.compute_rid(keystore.secret("rid"), key.kid, certificate.id)
     payload = shc.build_payload(
         issuer=settings.base_url,

@@ -22,9 +22,9 @@ from registry.certificates.cards import find_certificate, sign_card
 from registry.certificates.holders import open_holder
 from registry.certificates.models import Certificate, CertificateCard, CertificateRevocation
 from registry.certificates.rulesets import Ruleset, evaluate
-from registry.config import Settings
 from registry.crypto.encryption import DataCipher
-from registry.crypto.keystore import KeyStore
+from registry.crypto.keystore import RegistryKey
+from registry.crypto.rotation import rotate_key
 from registry.db import UnitOfWork, utcnow
 from registry.errors import BadRequest, Conflict, NotFound
 from registry.events import CertificateRevoked
@@ -41,7 +41,8 @@ class Rotation:
     """A new certificate key, the one it replaced, and the certificates re-issued under it."""
 
     kid: str
-    previous_kid: str
+    previous_kid: str | None
+    status: str  # what the previous key became: retired | compromised
     reissued: list[Certificate]
 
 
@@ -168,66 +169,74 @@ def revoke_after_key_compromise(
     since: datetime,
     actor: Actor,
     now: datetime,
-    keystore: KeyStore | None = None,
-    settings: Settings | None = None,
 ) -> list[Certificate]:
-    """Revoke what a compromised clinic or registry key vouched for at or after ``since``."""
-    # A clinic key: certificates of the versions it signed, or that were submitted, from
-    # ``since`` on are revoked (a thief can backdate a signature, not a submission). A registry
-    # certificate key (needs ``keystore`` and ``settings``): its cards signed from ``since`` on
-    # are listed and the still valid certificates re-issued under the active key (returned).
+    """Revoke what a compromised clinic key vouched for at or after ``since``."""
+    # Certificates of the versions it signed, or that were submitted, from ``since`` on are
+    # revoked (a thief can backdate a signature, not a submission).
     session = uow.session
-    if session.get(SigningKey, kid) is not None:
-        versions = select(ExaminationVersion.id).where(
-            ExaminationVersion.signing_kid == kid,
-            (ExaminationVersion.signed_at >= since) | (ExaminationVersion.submitted_at >= since),
+    if session.get(SigningKey, kid) is None:
+        raise NotFound(f"no clinic key {kid!r}")
+    versions = select(ExaminationVersion.id).where(
+        ExaminationVersion.signing_kid == kid,
+        (ExaminationVersion.signed_at >= since) | (ExaminationVersion.submitted_at >= since),
+    )
+    certificates = list(
+        session.scalars(
+            select(Certificate)
+            .where(Certificate.version_id.in_(versions), Certificate.status == "valid")
+            .order_by(Certificate.id)
         )
-        certificates = list(
-            session.scalars(
-                select(Certificate)
-                .where(Certificate.version_id.in_(versions), Certificate.status == "valid")
-                .order_by(Certificate.id)
-            )
+    )
+    for certificate in certificates:
+        _end(
+            uow,
+            certificate,
+            status="revoked",
+            reason=f"{KEY_COMPROMISE}: the examination's signing key was compromised",
+            actor=actor,
+            now=now,
         )
-        for certificate in certificates:
-            _end(
-                uow,
-                certificate,
-                status="revoked",
-                reason=f"{KEY_COMPROMISE}: the examination's signing key was compromised",
-                actor=actor,
-                now=now,
-            )
-        return certificates
-    registry_key = keystore.find(kid) if keystore is not None else None
-    if registry_key is None or registry_key.purpose != "certificate":
-        raise NotFound(f"no clinic key or registry certificate key {kid!r}")
-    if settings is None or keystore is None:
-        raise ValueError("re-issuing under a new registry key needs the keystore and settings")
-    if keystore.active("certificate").kid == kid:
-        raise Conflict("the compromised key is still the active one; rotate the key first")
+    return certificates
+
+
+def reissue_after_registry_key_compromise(
+    uow: UnitOfWork,
+    *,
+    kid: str,
+    since: datetime,
+    key: RegistryKey,
+    actor: Actor,
+    now: datetime,
+) -> list[Certificate]:
+    """Re-issue under ``key`` every valid certificate whose card a compromised key signed.
+
+    The compromised key is no longer published, so none of its cards verifies any more: every
+    valid certificate whose current card it signed gets a new card, whenever that was signed.
+    Its cards signed from ``since`` on (possibly the thief's) are also listed as revoked.
+    """
+    session = uow.session
     cards = session.scalars(
-        select(CertificateCard)
-        .where(CertificateCard.kid == kid, CertificateCard.signed_at >= since)
-        .order_by(CertificateCard.id)
+        select(CertificateCard).where(CertificateCard.kid == kid).order_by(CertificateCard.id)
     ).all()
+    by_certificate: dict[str, list[CertificateCard]] = {}
+    for card in cards:
+        by_certificate.setdefault(card.certificate_id, []).append(card)
     reissued: list[Certificate] = []
     for certificate in sorted({c.certificate for c in cards}, key=lambda c: c.id):
         if certificate.status != "valid":
             continue  # its cards were listed when it was revoked or superseded
-        compromised = [c for c in cards if c.certificate_id == certificate.id]
-        _list_revocation(
-            session, certificate, compromised, reason=KEY_COMPROMISE, actor=actor, now=now
-        )
+        later = [c for c in by_certificate[certificate.id] if c.signed_at >= since]
+        _list_revocation(session, certificate, later, reason=KEY_COMPROMISE, actor=actor, now=now)
         if certificate.kid != kid:
             continue  # its current card is already under another key
         sign_card(
             session,
             certificate,
-            keystore=keystore,
-            settings=settings,
+            keystore=uow.keystore,
+            settings=uow.settings,
             cipher=uow.cipher,
             now=now,
+            key=key,
         )
         session.flush()
         fields = {**certificate_fields(certificate), "at": now.isoformat()}
@@ -253,35 +262,22 @@ def rotate_certificate_key(
     now: datetime | None = None,
 ) -> Rotation:
     """Make a new certificate key active; when the old one was compromised, re-issue its cards."""
-    keystore, settings = uow.keystore, uow.settings
     now = now or utcnow()
-    previous = keystore.active("certificate")
-    new = keystore.add_key("certificate")
-    record(
-        uow.session,
-        actor=actor,
-        action="key.rotate",
-        object_type="RegistryKey",
-        object_id=new.kid,
-        detail={
-            "purpose": "certificate",
-            "previous": previous.kid,
-            "compromised_since": compromised_since.isoformat() if compromised_since else None,
-        },
-        at=now,
+    rotation = rotate_key(
+        uow, purpose="certificate", actor=actor, compromised_since=compromised_since, now=now
     )
     reissued: list[Certificate] = []
     if compromised_since is not None:
-        reissued = revoke_after_key_compromise(
-            uow,
-            kid=previous.kid,
-            since=compromised_since,
-            actor=actor,
-            now=now,
-            keystore=keystore,
-            settings=settings,
-        )
-    return Rotation(kid=new.kid, previous_kid=previous.kid, reissued=reissued)
+        for kid in rotation.replaced:
+            reissued += reissue_after_registry_key_compromise(
+                uow, kid=kid, since=compromised_since, key=rotation.key, actor=actor, now=now
+            )
+    return Rotation(
+        kid=rotation.key.kid,
+        previous_kid=rotation.replaced[-1] if rotation.replaced else None,
+        status=rotation.replaced_status,
+        reissued=reissued,
+    )
 
 
 # -- revocation lists ------------------------------------------------------------------------
@@ -292,8 +288,7 @@ def crl(uow: UnitOfWork, *, kid: str) -> dict[str, object]:
     always finds the list, and an empty list says "nothing revoked" rather than a 404.
     """
     session, keystore = uow.session, uow.keystore
-    key = keystore.find(kid)
-    if key is None or key.purpose != "certificate":
+    if keystore.find(kid, purpose="certificate") is None:
         raise NotFound(f"no certificate key {kid!r}")
     rows = session.execute(
         select(CertificateRevocation.rid, CertificateRevocation.revoked_at).where(

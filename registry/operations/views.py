@@ -1,4 +1,4 @@
-"""``/healthz``, ``/readyz`` and ``/.well-known/jwks.json``."""
+"""``/healthz``, ``/readyz``, ``/.well-known/jwks.json`` and ``/.well-known/registry-keys.json``."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from registry.certificates.revocation import crl_versions
+from registry.crypto.keys import b64url
+from registry.crypto.keystore import KEY_PURPOSES
 from registry.db import utcnow
 from registry.extensions import public_reads
 from registry.operations.metrics import exposition
 from registry.transparency.sequencer import backlog
+from registry.transparency.service import log_signer
 from registry.web import Blueprint, context, page_operation
 
 
@@ -49,6 +52,32 @@ class JWKSetSchema(Schema):
     keys = fields.List(fields.Nested(JWKSchema))
 
 
+class RegistryJWKSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    kty = fields.String()
+    crv = fields.String()
+    x = fields.String()
+    y = fields.String()
+    kid = fields.String()
+    alg = fields.String()
+    key_ops = fields.List(fields.String())
+    purpose = fields.String(
+        metadata={
+            "description": "what the key signs: "
+            + "; ".join(f"{name}: {kind.signs}" for name, kind in KEY_PURPOSES.items())
+        }
+    )
+    status = fields.String(
+        metadata={"description": "active (signs now) or retired (only verifies what it signed)"}
+    )
+
+
+class RegistryKeySetSchema(Schema):
+    keys = fields.List(fields.Nested(RegistryJWKSchema))
+
+
 blp = Blueprint("operations", __name__, description="Health, readiness and published keys")
 
 
@@ -73,8 +102,8 @@ def readyz() -> Response:
     except Exception as exc:  # readiness reports, it never raises
         checks["database"] = f"unavailable: {type(exc).__name__}"
     try:
-        ctx.keystore.active("certificate")
-        ctx.keystore.active("token")
+        for purpose in KEY_PURPOSES:
+            ctx.keystore.active(purpose)
         checks["keys"] = "ok"
     except Exception as exc:
         checks["keys"] = f"unavailable: {exc}"
@@ -105,17 +134,59 @@ def metrics() -> Response:
 
 @blp.route("/.well-known/jwks.json")
 @public_reads
-@blp.doc(summary="The registry's public signing keys (ES256, kid = RFC 7638 thumbprint)")
+@blp.doc(
+    summary="The SMART Health Cards issuer keys: the certificate-signing keys only",
+    description="Active and retired certificate keys (ES256, kid = RFC 7638 thumbprint), each "
+    "with the crlVersion of its revocation list; never a compromised key, never a key that "
+    "signs anything but cards (those are in /.well-known/registry-keys.json).",
+)
 @blp.response(200, JWKSetSchema)
 def jwks() -> Response:
     ctx = context()
-    document = ctx.keystore.jwks()
+    document = ctx.keystore.issuer_key_set()
     with ctx.db.reading() as uow:
         versions = crl_versions(uow)
     # SMART Health Cards: every certificate key announces its list's ctr (empty lists too).
     for key in document["keys"]:
         if key["kid"] in versions:
             key["crlVersion"] = versions[key["kid"]]
+    return _published(document)
+
+
+@blp.route("/.well-known/registry-keys.json")
+@public_reads
+@blp.doc(
+    summary="Every registry key that verifies, each with its purpose",
+    description="Active and retired keys of every purpose (never a compromised one), each "
+    "with `purpose` and `key_ops: [verify]`. A verifier takes the keys of the purpose it "
+    "checks: `document` for verification receipts, trust lists and surveillance extracts, "
+    "`token` for access tokens, `certificate` for cards (also in /.well-known/jwks.json).",
+)
+@blp.response(200, RegistryKeySetSchema)
+def registry_keys() -> Response:
+    ctx = context()
+    document = ctx.keystore.purpose_key_set()
+    # the transparency log's Ed25519 note key, as a JWK and as the note verifier key
+    signer = log_signer(ctx.settings, ctx.keystore)
+    verifier = signer.verifier
+    document["keys"].append(
+        {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": b64url(verifier.raw),
+            "kid": f"{verifier.id:08x}",
+            "use": "sig",
+            "alg": "EdDSA",
+            "key_ops": ["verify"],
+            "purpose": "log",
+            "signs": "transparency-log checkpoints (c2sp.org/signed-note)",
+            "note_verifier_key": verifier.vkey(),
+        }
+    )
+    return _published(document)
+
+
+def _published(document: dict[str, object]) -> Response:
     response = jsonify(document)
     response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["Access-Control-Allow-Origin"] = "*"

@@ -39,7 +39,8 @@ _FORMAT_CONTENT = {
         "200": {
             "description": (
                 "The extract. X-Extract-Signature: detached JWS (registry document key, "
-                "/.well-known/jwks.json) over the body; X-Disclosure-Control: the method."
+                "/.well-known/registry-keys.json, purpose document) over the body; "
+                "X-Disclosure-Control: the method."
             ),
             "content": _FORMAT_CONTENT,
         },

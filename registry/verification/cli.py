@@ -47,22 +47,35 @@ def _presented(card: str | None, certificate_id: str | None, birth_date: str | N
 
 
 def _pinned_registry_keys(registry_jwks: Path | None) -> Any:
-    """The registry's document keys: from --registry-jwks, else this machine's key folder."""
-    from registry.config import ROOT, Settings
-    from registry.crypto.keystore import KeyStore
-    from registry.verification.offline import registry_keys_from_jwks
+    """The registry's document keys: from --registry-jwks, else this registry's own keys."""
+    from registry.verification.offline import TrustListError, document_keys_from
 
     if registry_jwks is not None:
-        return registry_keys_from_jwks(_read_json(registry_jwks, "registry JWKS"))
-    local = KeyStore(Settings.from_env(ROOT / "instance").keys_dir).keys("document")
+        try:
+            return document_keys_from(_read_json(registry_jwks, "registry key set"))
+        except TrustListError as exc:
+            raise click.ClickException(str(exc)) from exc
+    local = _local_document_keys()
     if local:
-        return {key.kid: key.public_key for key in local}
+        return local
     click.echo(
         "warning: no registry key to check the trust list against (give --registry-jwks); "
         "it is checked against the key it carries, which shows it is intact, not who made it",
         err=True,
     )
     return None
+
+
+def _local_document_keys() -> Any:
+    """On the registry's own machine: the document keys of its keys folder (none elsewhere).
+
+    Read from the files, which a rotation marks too, so that no database is needed here.
+    """
+    from registry.config import ROOT, Settings
+    from registry.crypto.keystore import KeyStore
+
+    local = KeyStore(Settings.from_env(ROOT / "instance").keys_dir).keys("document")
+    return {key.kid: key.public_key for key in local}
 
 
 def _verify_offline(
@@ -125,7 +138,8 @@ def _verify_online(presented: list[Any]) -> list[dict[str, Any]]:
 @click.option(
     "--registry-jwks",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The registry's /.well-known/jwks.json, to check the trust list's signature.",
+    help="A copy of the registry's /.well-known/registry-keys.json: the trust list's signature "
+    "is checked against its keys of purpose document.",
 )
 @click.option("--certificate-id", help="A certificate number (online, with --birth-date).")
 @click.option("--birth-date", help="The holder's birth date, YYYY-MM-DD.")

@@ -1,7 +1,8 @@
 """Verification with no network: a card judged against a signed trust list.
 
-The trust list's signature is checked against the registry's document key, pinned by the
-verifier (a copy of the registry's published JWKS, or the registry's own key folder). Without a
+The trust list's signature is checked against the registry's document keys, pinned by the
+verifier (a copy of the registry's /.well-known/registry-keys.json, whose keys of purpose
+``document`` are taken, or the registry's own key folder). Without a
 pinned key the list is checked against the key it carries itself, which proves it is intact but
 not who made it; the answer then says so.
 
@@ -93,17 +94,39 @@ def _rid_index(crl: Mapping[str, Any]) -> dict[str, tuple[int | None, ...]]:
     return {rid: tuple(times) for rid, times in index.items()}
 
 
-def registry_keys_from_jwks(jwks: Any) -> dict[str, PublicKey]:
-    """Pinned registry keys from its published JWKS (the document key among them)."""
+def _public_keys(jwks: Any, what: str) -> dict[str, PublicKey]:
+    """EC P-256 keys by kid from a JWK Set; a key that names another purpose is left out."""
     keys = jwks.get("keys") if isinstance(jwks, dict) else None
     if not isinstance(keys, list):
-        raise TrustListError('the registry JWKS has no "keys" array')
-    pinned = {}
+        raise TrustListError(f'the {what} has no "keys" array')
+    found = {}
     for jwk in keys:
+        if not isinstance(jwk, dict) or jwk.get("purpose", "document") != "document":
+            continue
         try:
-            pinned[str(jwk["kid"])] = load_public_jwk(jwk)
+            found[str(jwk["kid"])] = load_public_jwk(jwk)
         except (KeyError, TypeError, KeyFormatError):
             continue
+    return found
+
+
+def document_keys_from(key_set: Any) -> dict[str, PublicKey]:
+    """The registry's document keys, pinned from its /.well-known/registry-keys.json.
+
+    Only keys whose ``purpose`` is ``document`` are taken: a trust list signed with any other
+    registry key (a token or certificate key) is refused.
+    """
+    keys = key_set.get("keys") if isinstance(key_set, dict) else None
+    if not isinstance(keys, list):
+        raise TrustListError('the registry key set has no "keys" array')
+    named = [k for k in keys if isinstance(k, dict) and k.get("purpose") == "document"]
+    pinned = _public_keys({"keys": named}, "registry key set")
+    if not pinned:
+        raise TrustListError(
+            "the registry key set has no key of purpose document: give a copy of the "
+            "registry's /.well-known/registry-keys.json (its /.well-known/jwks.json holds the "
+            "certificate keys only)"
+        )
     return pinned
 
 
@@ -161,7 +184,7 @@ class TrustList:
             pinned = registry_keys is not None
             if registry_keys is None:
                 carried = loads_strict(b64url_decode(token.split(".")[1]))
-                registry_keys = registry_keys_from_jwks({"keys": carried["signing_keys"]})
+                registry_keys = _public_keys({"keys": carried["signing_keys"]}, "trust list")
         except (jws.JWSError, ValueError, KeyError, TypeError) as exc:
             raise TrustListError(f"the trust list is not a signed document: {exc}") from exc
         key = registry_keys.get(kid)

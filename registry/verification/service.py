@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -28,7 +28,7 @@ from registry.config import Settings
 from registry.crypto import jws
 from registry.crypto.canonical import canonical_json
 from registry.crypto.encryption import DataCipher, DecryptionError
-from registry.crypto.keys import b64url, b64url_decode
+from registry.crypto.keys import PublicKey, b64url, b64url_decode
 from registry.crypto.keystore import KeyStore
 from registry.db import Database, utcnow
 from registry.errors import BadRequest, NotFound
@@ -170,6 +170,54 @@ _CARD_REVOKED = (
 )
 
 
+class CertificateKeys(Mapping[str, PublicKey]):
+    """The registry's certificate keys by kid, as the key store knows them now.
+
+    Only certificate keys: a token or document key never verifies a card. An unknown kid (a
+    card re-issued a moment ago by another worker) makes the key store read the database
+    again at once.
+    """
+
+    def __init__(self, keystore: KeyStore) -> None:
+        self.keystore = keystore
+
+    def __getitem__(self, kid: str) -> PublicKey:
+        key = self.keystore.find(kid, purpose="certificate")
+        if key is None:
+            raise KeyError(kid)
+        return key.public_key
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([key.kid for key in self.keystore.keys("certificate")])
+
+    def __len__(self) -> int:
+        return len(self.keystore.keys("certificate"))
+
+
+class WithdrawnKeys(Mapping[str, str]):
+    """The registry's compromised certificate keys by kid: why none of their cards verifies."""
+
+    def __init__(self, keystore: KeyStore) -> None:
+        self.keystore = keystore
+
+    def __getitem__(self, kid: str) -> str:
+        key = self.keystore.compromised(kid)
+        if key is None or key.purpose != "certificate":
+            raise KeyError(kid)
+        return (
+            f"key {kid} of the registry was compromised and no longer vouches for any card; "
+            "every valid certificate it signed was re-issued under a new key: ask the holder "
+            "for the current card"
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        compromised = [k for k in self.keystore.every_key() if k.status == "compromised"]
+        return iter([k.kid for k in compromised if k.purpose == "certificate"])
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+
 class DatabaseTrust:
     """The Trust of the online registry: its own keys and records, registered issuers.
 
@@ -215,8 +263,13 @@ class DatabaseTrust:
     def issuer(self, iss: str) -> IssuerKeys | None:
         """The registry itself (its certificate keys), or a registered external issuer."""
         if iss == self.settings.base_url:
-            keys = {key.kid: key.public_key for key in self.keystore.keys("certificate")}
-            return IssuerKeys(iss=iss, kind="registry", status="active", keys=keys)
+            return IssuerKeys(
+                iss=iss,
+                kind="registry",
+                status="active",
+                keys=CertificateKeys(self.keystore),
+                withdrawn=WithdrawnKeys(self.keystore),
+            )
         row = self._external_issuer(iss)
         if row is None:
             return None

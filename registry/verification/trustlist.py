@@ -146,7 +146,7 @@ def build_trust_list(uow: UnitOfWork, *, now: datetime | None = None) -> dict[st
         "registry": settings.base_url,
         "issued_at": now.isoformat(),
         "revocations_as_of": now.isoformat(),
-        "signing_keys": [key.public_jwk() for key in keystore.keys("document")],
+        "signing_keys": [key.purpose_jwk() for key in keystore.keys("document")],
         "issuers": issuers,
         "clinics": [_clinic_entry(clinic) for clinic in clinics],
         "revocations": revocations,

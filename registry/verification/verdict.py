@@ -166,6 +166,8 @@ class IssuerKeys:
     status: str  # active | suspended
     keys: Mapping[str, PublicKey]
     name: str | None = None
+    # kids the issuer has withdrawn (compromised), with what to tell the verifier
+    withdrawn: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -285,9 +287,8 @@ def check_card(token: str, *, trust: Trust, now: datetime) -> Verification:
         )
     key = issuer.keys.get(kid)
     if key is None:
-        return Verification(
-            INVALID_SIGNATURE, now, reason=f"{iss} has no key {kid}", issuer=iss, kid=kid
-        )
+        reason = issuer.withdrawn.get(kid) or f"{iss} has no key {kid}"
+        return Verification(INVALID_SIGNATURE, now, reason=reason, issuer=iss, kid=kid)
     try:
         signature = b64url_decode(token.rsplit(".", 1)[1])
     except ValueError:

@@ -133,7 +133,9 @@ def test_the_certificate_status_is_shown_without_any_result(world: World, kz: Ce
         "issued_at": kz.issued_at.isoformat(),
         "revoked_at": None,
         "clinic": {"id": "TJ-DUS-0007", "name": "Clinic TJ-DUS-0007", "country": "TJ"},
+        "log": {"leaf_hash": shown["log"]["leaf_hash"], "leaf_index": None},
     }
+    assert len(bytes.fromhex(shown["log"]["leaf_hash"])) == 32  # sequenced within seconds
     by_holder = world.http.get(f"/api/v1/certificates/{kz.id}?h={holder_secret(world, kz)}")
     assert by_holder.json == shown
     # typed in lower case, it is still found

@@ -7,6 +7,7 @@ from flask import Flask
 OPEN = {
     ("get", "/.well-known/crl/{kid}.json"),
     ("get", "/.well-known/jwks.json"),
+    ("get", "/.well-known/registry-keys.json"),
     ("get", "/api/v1/clinics"),
     ("get", "/api/v1/clinics/{clinic_id}"),
     ("get", "/api/v1/rulesets"),

@@ -64,8 +64,9 @@ def verified(world: World, response: object) -> None:
     """The detached JWS in the response verifies over the body with the published key."""
     token = response.headers["X-Extract-Signature"]  # type: ignore[attr-defined]
     header = jws.read_header(token)
-    jwks = world.http.get("/.well-known/jwks.json").json["keys"]
-    key = next(k for k in jwks if k["kid"] == header["kid"])
+    published = world.http.get("/.well-known/registry-keys.json").json["keys"]
+    key = next(k for k in published if k["kid"] == header["kid"])
+    assert key["purpose"] == "document"  # an extract verifies with a document key only
     jws.verify_detached(token, response.data, load_public_jwk(key))  # type: ignore[attr-defined]
     assert header["disclosure"]["k"] == 5
     assert header["disclosure"]["name"] == "cell-suppression-with-witnesses"
@@ -212,7 +213,7 @@ def test_the_export_command_writes_the_extract_and_its_signature(
     served = extract(world, world.bearer("ministry", country="TJ"), format="csv")
     assert out.read_bytes() == served.data  # the same protected counts as the API
     token = (tmp_path / "tj-q3.csv.jws").read_text().strip()
-    key = world.ctx.keystore.find(jws.read_header(token)["kid"])
+    key = world.ctx.keystore.find(jws.read_header(token)["kid"], purpose="document")
     assert key is not None
     jws.verify_detached(token, out.read_bytes(), key.public_key)
 

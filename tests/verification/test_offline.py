@@ -16,8 +16,8 @@ from registry.cli import main
 from registry.verification.offline import (
     TrustList,
     TrustListError,
+    document_keys_from,
     presented_cards,
-    registry_keys_from_jwks,
     verify_offline,
 )
 from registry.verification.schemas import VerificationSchema
@@ -44,7 +44,15 @@ from tests.verification.helpers import (
 )
 
 # What an offline answer cannot know, or knows from another clock.
-ONLINE_ONLY = ("receipt", "checked_at", "revocation_checked_at", "holder", "authority_view")
+# log_leaf: the online answer is itself logged; an offline check is not
+ONLINE_ONLY = (
+    "receipt",
+    "checked_at",
+    "revocation_checked_at",
+    "holder",
+    "authority_view",
+    "log_leaf",
+)
 
 
 def _trust_list(world: World) -> dict[str, Any]:
@@ -56,7 +64,7 @@ def _trust_list(world: World) -> dict[str, Any]:
 
 
 def _pinned(world: World) -> dict[str, Any]:
-    return registry_keys_from_jwks(world.http.get("/.well-known/jwks.json").json)
+    return document_keys_from(world.http.get("/.well-known/registry-keys.json").json)
 
 
 def _loaded(world: World) -> TrustList:
@@ -217,8 +225,8 @@ def test_export_then_verify_offline_prints_the_api_answer_and_the_data_age(
     assert exported.exit_code == 0, exported.output
     lists = len(world.ctx.keystore.keys("certificate"))  # each key's list, empty ones too
     assert f"1 issuer(s), 1 clinic(s), {lists} revocation list(s)" in exported.output
-    jwks_file = tmp_path / "jwks.json"
-    jwks_file.write_text(json.dumps(world.http.get("/.well-known/jwks.json").json))
+    jwks_file = tmp_path / "registry-keys.json"
+    jwks_file.write_text(json.dumps(world.http.get("/.well-known/registry-keys.json").json))
     qr = qr_of(world, issued)
     result = _run(
         [
