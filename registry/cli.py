@@ -13,7 +13,6 @@ from typing import Any
 import click
 
 from registry.cli_support import app_context, operator, parse_when, run_service
-from registry.web import RegistryContext
 
 
 @click.group()
@@ -31,39 +30,18 @@ def init() -> None:
         upgrade(ctx.settings.database_url)
         click.echo(f"database ready: {ctx.db.engine.url.render_as_string(hide_password=True)}")
         click.echo(f"keys in {ctx.settings.keys_dir}: {ctx.keystore.describe_created()}")
-        from registry.certificates.service import sync_rulesets
+        from registry.certificates.service import pending_reevaluations, sync_rulesets
 
         with ctx.db.unit_of_work() as uow:
             added = sync_rulesets(uow, profiles_dir=ctx.settings.profiles_dir)
+            pending = pending_reevaluations(uow)
             uow.commit()
         click.echo("rulesets: " + (", ".join(added) + " published" if added else "up to date"))
-        if added:
-            _reevaluate(ctx)
-
-
-def _reevaluate(ctx: RegistryContext) -> None:
-    from registry.certificates.service import reevaluate_issued
-
-    with ctx.db.unit_of_work() as uow:
-        revoked = reevaluate_issued(uow)
-        uow.commit()
-    click.echo(
-        f"certificates revoked as ruleset-changed: {', '.join(revoked)}"
-        if revoked
-        else "certificates: none revoked by a changed ruleset"
-    )
-
-
-@main.group()
-def rulesets() -> None:
-    """Destination rulesets."""
-
-
-@rulesets.command("reevaluate")
-def rulesets_reevaluate() -> None:
-    """Judge issued certificates again by every version that applies to certificates issued."""
-    with app_context() as (_app, ctx):
-        _reevaluate(ctx)
+        if pending:
+            click.echo(
+                f"certificates issued earlier wait for re-evaluation by {', '.join(pending)} "
+                "(the rulesets worker does it; or run: registry rulesets reevaluate)"
+            )
 
 
 @main.command()
@@ -607,3 +585,7 @@ register(main)
 from registry.surveillance.cli import register as register_surveillance  # noqa: E402
 
 register_surveillance(main)
+
+from registry.certificates.cli import register as register_certificates  # noqa: E402
+
+register_certificates(main)

@@ -25,7 +25,10 @@ REGISTRY_PODS = [
     "Deployment/registry",
     "Job/registry-migrate",
     "Deployment/registry-surveillance-worker",
+    "Deployment/registry-rulesets-worker",
 ]
+# the background workers: one process each, the app's image and settings, no traffic
+WORKERS = {"surveillance-worker": "surveillance", "rulesets-worker": "rulesets"}
 GUNICORN_CMD = ["gunicorn", "-c", "deploy/gunicorn.conf.py", "registry.wsgi:app"]
 WEASYPRINT_PACKAGES = {
     "libpango-1.0-0",
@@ -45,7 +48,7 @@ def compose() -> dict:
     return yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
 
 
-def test_compose_has_the_six_services(compose):
+def test_compose_has_the_seven_services(compose):
     assert set(compose["services"]) == {
         "app",
         "migrate",
@@ -53,12 +56,14 @@ def test_compose_has_the_six_services(compose):
         "redis",
         "nginx",
         "surveillance-worker",
+        "rulesets-worker",
     }
 
 
-def test_compose_surveillance_worker_runs_the_worker_after_migration(compose):
-    worker = compose["services"]["surveillance-worker"]
-    assert worker["command"] == ["registry", "surveillance", "worker"]
+@pytest.mark.parametrize("service", sorted(WORKERS))
+def test_compose_workers_run_after_migration(compose, service):
+    worker = compose["services"][service]
+    assert worker["command"] == ["registry", WORKERS[service], "worker"]
     assert worker["image"] == compose["services"]["app"]["image"]
     assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert worker["depends_on"]["postgres"]["condition"] == "service_healthy"
@@ -86,7 +91,7 @@ def test_compose_migrate_runs_registry_init_once(compose):
     assert migrate["restart"] == "no"
 
 
-@pytest.mark.parametrize("service", ["app", "migrate", "surveillance-worker"])
+@pytest.mark.parametrize("service", ["app", "migrate", *sorted(WORKERS)])
 def test_compose_registry_services_get_the_production_settings(compose, service):
     env = compose["services"][service]["environment"]
     assert set(env) >= REGISTRY_ENV
@@ -273,6 +278,7 @@ def test_k8s_deployment_gives_gunicorn_time_to_finish_requests(k8s):
         "Job/registry-migrate",
         "Deployment/redis",
         "Deployment/registry-surveillance-worker",
+        "Deployment/registry-rulesets-worker",
     ],
 )
 def test_k8s_pods_run_non_root_with_a_read_only_root(k8s, pod):
@@ -376,22 +382,23 @@ def test_k8s_migration_job_runs_registry_init_with_the_app_image(k8s):
     assert job["backoffLimit"] <= 3
 
 
-def test_k8s_surveillance_worker_is_one_replica_of_the_app_image_and_takes_no_traffic(k8s):
-    worker = k8s[("Deployment", "registry-surveillance-worker")]
+@pytest.mark.parametrize("name", sorted(WORKERS))
+def test_k8s_workers_are_one_replica_of_the_app_image_and_take_no_traffic(k8s, name):
+    worker = k8s[("Deployment", f"registry-{name}")]
     assert worker["spec"]["replicas"] == 1
     assert worker["spec"]["strategy"]["type"] == "Recreate"
-    container = _container(k8s, "Deployment", "registry-surveillance-worker")
-    assert container["command"] == ["registry", "surveillance", "worker"]
+    container = _container(k8s, "Deployment", f"registry-{name}")
+    assert container["command"] == ["registry", WORKERS[name], "worker"]
     assert container["image"] == _container(k8s, "Deployment", "registry")["image"]
     assert "ports" not in container
     labels = worker["spec"]["template"]["metadata"]["labels"]
     assert worker["spec"]["selector"]["matchLabels"].items() <= labels.items()
     web = k8s[("Service", "registry")]["spec"]["selector"]
     assert not web.items() <= labels.items()  # the web Service never routes to it
-    policy = k8s[("NetworkPolicy", "registry-surveillance-worker")]["spec"]
+    policy = k8s[("NetworkPolicy", f"registry-{name}")]["spec"]
     assert policy["podSelector"]["matchLabels"].items() <= labels.items()
     assert policy["ingress"] == []
-    assert ("HorizontalPodAutoscaler", "registry-surveillance-worker") not in k8s
+    assert ("HorizontalPodAutoscaler", f"registry-{name}") not in k8s
 
 
 def test_k8s_service_selects_the_deployment_pods(k8s):
@@ -610,7 +617,14 @@ def test_systemd_unit_is_hardened():
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
-@pytest.mark.parametrize("name", ["registry.service", "registry-surveillance-worker.service"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "registry.service",
+        "registry-surveillance-worker.service",
+        "registry-rulesets-worker.service",
+    ],
+)
 def test_systemd_unit_passes_systemd_analyze_verify(tmp_path, name):
     text = (DEPLOY / name).read_text()
     # verify insists that executables exist; everything else is checked as written.
@@ -625,10 +639,11 @@ def test_systemd_unit_passes_systemd_analyze_verify(tmp_path, name):
     assert problems == []
 
 
-def test_systemd_worker_unit_runs_the_surveillance_worker_like_the_app():
-    worker = _unit(DEPLOY / "registry-surveillance-worker.service")["Service"]
+@pytest.mark.parametrize("name", sorted(WORKERS))
+def test_systemd_worker_units_run_their_worker_like_the_app(name):
+    worker = _unit(DEPLOY / f"registry-{name}.service")["Service"]
     app = _unit(DEPLOY / "registry.service")["Service"]
-    assert worker["ExecStart"] == ["/opt/registry/venv/bin/registry surveillance worker"]
+    assert worker["ExecStart"] == [f"/opt/registry/venv/bin/registry {WORKERS[name]} worker"]
     for key in ("User", "Group", "EnvironmentFile", "WorkingDirectory", "NoNewPrivileges"):
         assert worker[key] == app[key], key
     for setting in app["Environment"]:
