@@ -335,3 +335,51 @@ def test_the_worker_and_reevaluate_commands_work_off_the_queue_with_progress(
     again = CliRunner().invoke(main, ["rulesets", "reevaluate"])
     assert again.exit_code == 0, again.output
     assert again.output == "certificates: every re-evaluation done\n"
+
+
+def test_a_ruleset_changed_revocation_is_shown_to_the_clinic_and_to_the_holder(
+    world: World, rulesets_dir: Path
+) -> None:
+    from registry.certificates.holder_page import holder_page
+    from registry.certificates.holders import holder_secret
+
+    publish(world)
+    world.clinic("TJ-KHU-0003", purposes=("pre-departure", "return"))
+    today = datetime.now(UTC).date()
+    departure = submit(
+        world, outcomes={"hiv-screening": "positive"}, examined_on=today - timedelta(days=20)
+    )
+    positive = certified(departure)["KZ"]
+    _publish_kz2(world, rulesets_dir, applies_to_issued=True)
+    assert _reevaluate(world) == [positive.id]
+
+    clinic = world.bearer("clinic", clinic_id="TJ-DUS-0007")
+    shown = world.http.get(f"/api/v1/certificates/{positive.id}", headers=clinic).json
+    assert shown["revocation_reason"] == "ruleset-changed"
+    revoked_at = datetime.fromisoformat(shown["revoked_at"])
+    assert abs(revoked_at - datetime.now(UTC)) < timedelta(minutes=5)
+    # the clinic examining the migrant on return sees it in the history of earlier examinations
+    back = submit(
+        world,
+        clinic_id="TJ-KHU-0003",
+        number="RET-1",
+        purpose="return",
+        examined_on=today - timedelta(days=5),
+    )
+    history = world.http.get(
+        f"/api/v1/examinations/{back.examination.id}/history?purpose_of_use=TREAT",
+        headers=world.bearer("clinic", clinic_id="TJ-KHU-0003"),
+    )
+    assert history.status_code == 200, history.json
+    [earlier] = history.json["earlier"]
+    [listed] = [c for c in earlier["certified_for"] if c["certificate_id"] == positive.id]
+    assert listed["status"] == "revoked"
+    assert listed["revocation_reason"] == "ruleset-changed"
+    assert datetime.fromisoformat(listed["revoked_at"]) == revoked_at
+    # the holder's page data: the code and the date, never the clinical reasons
+    with world.ctx.db.unit_of_work() as uow:
+        secret = holder_secret(uow.keystore, examination_id=departure.examination.id)
+        page = holder_page(uow, secret=secret)
+    [held] = [c for c in page.certificates if c.id == positive.id]
+    assert (held.status, held.revocation_reason) == ("revoked", "ruleset-changed")
+    assert held.revoked_at == revoked_at
