@@ -512,6 +512,57 @@ def example(
         click.echo(text, nl=False)
 
 
+# -- sealed values ---------------------------------------------------------------------------
+@main.group()
+def seal() -> None:
+    """Values sealed at rest (AES-GCM, padded to buckets)."""
+
+
+@seal.command("reseal")
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1, max=10_000),
+    default=500,
+    show_default=True,
+    help="Rows per transaction",
+)
+def seal_reseal(batch: int) -> None:
+    """Seal again every value sealed before padding, or under an older data key.
+
+    Goes through every sealed column in batches (one transaction each), printing progress;
+    values already padded under the primary key are left alone, so it is idempotent and may be
+    interrupted and run again. Values that do not open are named and left as they are.
+    """
+    from registry.crypto.reseal import count, reseal_batch
+    from registry.schema import sealed_columns
+
+    unreadable = 0
+    with app_context() as (_app, ctx):
+        for column in sealed_columns():
+            with ctx.db.reading() as uow:
+                total = count(uow.session, column)
+            looked_at = resealed = 0
+            after = None
+            while True:
+                with ctx.db.unit_of_work() as uow:
+                    done = reseal_batch(uow.session, uow.cipher, column, after=after, size=batch)
+                    uow.commit()
+                looked_at += done.looked_at
+                resealed += done.resealed
+                unreadable += len(done.unreadable)
+                for identity in done.unreadable:
+                    click.echo(f"  {column.name} {identity}: does not open; left as it is")
+                if done.looked_at or not looked_at:  # a last, empty batch repeats nothing
+                    click.echo(
+                        f"{column.name}: {looked_at}/{total} looked at, {resealed} re-sealed"
+                    )
+                if done.after is None:
+                    break
+                after = done.after
+    if unreadable:
+        sys.exit(1)
+
+
 # -- audit -----------------------------------------------------------------------------------
 @main.group()
 def audit() -> None:

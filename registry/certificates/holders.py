@@ -100,6 +100,16 @@ def data_cipher(settings: Settings, keystore: KeyStore) -> DataCipher:
     return DataCipher(settings.data_keys or (keystore.secret("data"),))
 
 
+def holder_context(certificate_id: str) -> bytes:
+    """What a sealed holder is bound to: its certificate."""
+    return f"certificate-holder:{certificate_id}".encode()
+
+
+def card_context(certificate_id: str) -> bytes:
+    """What a sealed card is bound to: its certificate."""
+    return f"certificate-card:{certificate_id}".encode()
+
+
 def seal_holder(holder: Holder, cipher: DataCipher, *, certificate_id: str) -> bytes:
     """The holder, encrypted and bound to one certificate."""
     document = {
@@ -109,12 +119,12 @@ def seal_holder(holder: Holder, cipher: DataCipher, *, certificate_id: str) -> b
         "citizenship": holder.citizenship,
     }
     plain = json.dumps(document, ensure_ascii=False).encode("utf-8")
-    return cipher.encrypt(plain, context=f"certificate-holder:{certificate_id}".encode())
+    return cipher.encrypt(plain, context=holder_context(certificate_id))
 
 
 def open_holder(sealed: bytes, cipher: DataCipher, *, certificate_id: str) -> Holder:
     """The holder of one certificate, decrypted."""
-    plain = cipher.decrypt(sealed, context=f"certificate-holder:{certificate_id}".encode())
+    plain = cipher.decrypt(sealed, context=holder_context(certificate_id))
     document = json.loads(plain)
     return Holder(
         family_name=document["family_name"],
@@ -126,14 +136,12 @@ def open_holder(sealed: bytes, cipher: DataCipher, *, certificate_id: str) -> Ho
 
 def seal_card(jws: str, cipher: DataCipher, *, certificate_id: str) -> bytes:
     """A card's JWS, encrypted and bound to its certificate."""
-    return cipher.encrypt(
-        jws.encode("ascii"), context=f"certificate-card:{certificate_id}".encode()
-    )
+    return cipher.encrypt(jws.encode("ascii"), context=card_context(certificate_id))
 
 
 def open_card(sealed: bytes, cipher: DataCipher, *, certificate_id: str) -> str:
     """A certificate's current card JWS, decrypted."""
-    return cipher.decrypt(sealed, context=f"certificate-card:{certificate_id}".encode()).decode()
+    return cipher.decrypt(sealed, context=card_context(certificate_id)).decode()
 
 
 def holder_secret(keystore: KeyStore, *, examination_id: str) -> str:
