@@ -36,9 +36,11 @@ run: install
 	@echo "  surveillance (ministry): http://127.0.0.1:8000/surveillance  (key: keys/demo/clients/demo-ministry-tj.jwk.json)"
 	@echo "  demo client keys:      keys/demo/clients/ (see README: getting a token)"
 	@echo
-	# the surveillance worker protects new data in the background while the server runs
-	$(BIN)/registry surveillance worker & worker=$$!; \
-	  trap 'kill $$worker' EXIT; $(BIN)/registry serve --host 127.0.0.1 --port 8000 --sequencer
+	# the workers run in the background while the server runs: the surveillance worker protects
+	# new data, the rulesets worker judges issued certificates again when a new version applies
+	$(BIN)/registry surveillance worker & surveillance=$$!; \
+	  $(BIN)/registry rulesets worker & rulesets=$$!; \
+	  trap 'kill $$surveillance $$rulesets' EXIT; $(BIN)/registry serve --host 127.0.0.1 --port 8000 --sequencer
 
 test: system-packages-test install
 	$(BIN)/pytest

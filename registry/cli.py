@@ -13,7 +13,6 @@ from typing import Any
 import click
 
 from registry.cli_support import app_context, operator, parse_when, run_service
-from registry.web import RegistryContext
 
 
 @click.group()
@@ -31,7 +30,7 @@ def init() -> None:
         upgrade(ctx.settings.database_url)
         click.echo(f"database ready: {ctx.db.engine.url.render_as_string(hide_password=True)}")
         click.echo(f"keys in {ctx.settings.keys_dir}: {ctx.keystore.describe_created()}")
-        from registry.certificates.service import sync_rulesets
+        from registry.certificates.service import pending_reevaluations, sync_rulesets
         from registry.crypto.rotation import record_key_files
 
         with ctx.db.unit_of_work() as uow:
@@ -48,35 +47,14 @@ def init() -> None:
 
         with ctx.db.unit_of_work() as uow:
             added = sync_rulesets(uow, profiles_dir=ctx.settings.profiles_dir)
+            pending = pending_reevaluations(uow)
             uow.commit()
         click.echo("rulesets: " + (", ".join(added) + " published" if added else "up to date"))
-        if added:
-            _reevaluate(ctx)
-
-
-def _reevaluate(ctx: RegistryContext) -> None:
-    from registry.certificates.service import reevaluate_issued
-
-    with ctx.db.unit_of_work() as uow:
-        revoked = reevaluate_issued(uow)
-        uow.commit()
-    click.echo(
-        f"certificates revoked as ruleset-changed: {', '.join(revoked)}"
-        if revoked
-        else "certificates: none revoked by a changed ruleset"
-    )
-
-
-@main.group()
-def rulesets() -> None:
-    """Destination rulesets."""
-
-
-@rulesets.command("reevaluate")
-def rulesets_reevaluate() -> None:
-    """Judge issued certificates again by every version that applies to certificates issued."""
-    with app_context() as (_app, ctx):
-        _reevaluate(ctx)
+        if pending:
+            click.echo(
+                f"certificates issued earlier wait for re-evaluation by {', '.join(pending)} "
+                "(the rulesets worker does it; or run: registry rulesets reevaluate)"
+            )
 
 
 @main.command()
@@ -127,7 +105,7 @@ def _sequence_in_background() -> None:
     from registry.transparency import sequencer, service
 
     app = create_app()
-    ctx: RegistryContext = app.extensions["registry"]
+    ctx = app.extensions["registry"]
     signer = service.log_signer(ctx.settings, ctx.keystore)
     stop = threading.Event()
     thread = threading.Thread(
@@ -581,6 +559,57 @@ def example(
         click.echo(text, nl=False)
 
 
+# -- sealed values ---------------------------------------------------------------------------
+@main.group()
+def seal() -> None:
+    """Values sealed at rest (AES-GCM, padded to buckets)."""
+
+
+@seal.command("reseal")
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1, max=10_000),
+    default=500,
+    show_default=True,
+    help="Rows per transaction",
+)
+def seal_reseal(batch: int) -> None:
+    """Seal again every value sealed before padding, or under an older data key.
+
+    Goes through every sealed column in batches (one transaction each), printing progress;
+    values already padded under the primary key are left alone, so it is idempotent and may be
+    interrupted and run again. Values that do not open are named and left as they are.
+    """
+    from registry.crypto.reseal import count, reseal_batch
+    from registry.schema import sealed_columns
+
+    unreadable = 0
+    with app_context() as (_app, ctx):
+        for column in sealed_columns():
+            with ctx.db.reading() as uow:
+                total = count(uow.session, column)
+            looked_at = resealed = 0
+            after = None
+            while True:
+                with ctx.db.unit_of_work() as uow:
+                    done = reseal_batch(uow.session, uow.cipher, column, after=after, size=batch)
+                    uow.commit()
+                looked_at += done.looked_at
+                resealed += done.resealed
+                unreadable += len(done.unreadable)
+                for identity in done.unreadable:
+                    click.echo(f"  {column.name} {identity}: does not open; left as it is")
+                if done.looked_at or not looked_at:  # a last, empty batch repeats nothing
+                    click.echo(
+                        f"{column.name}: {looked_at}/{total} looked at, {resealed} re-sealed"
+                    )
+                if done.after is None:
+                    break
+                after = done.after
+    if unreadable:
+        sys.exit(1)
+
+
 # -- audit -----------------------------------------------------------------------------------
 @main.group()
 def audit() -> None:
@@ -650,3 +679,7 @@ from registry.examinations.integrity import check_bundles  # noqa: E402
 from registry.transparency.cli import register as register_log  # noqa: E402
 
 register_log(main, checks=[("examination versions", check_bundles)])
+
+from registry.certificates.cli import register as register_certificates  # noqa: E402
+
+register_certificates(main)

@@ -248,7 +248,7 @@ ENDPOINTS += [
     Endpoint(
         "earlier examinations",
         "GET",
-        "/api/v1/examinations/{examination}/history?purpose_of_use=return-examination",
+        "/api/v1/examinations/{examination}/history?purpose_of_use=COC",
         frozenset({"clinic TJ-DUS-0007"}),
         expected={"clinic KG-BIS-0001": 404},
     ),

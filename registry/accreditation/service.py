@@ -21,6 +21,7 @@ from registry.accreditation.models import (
     KeyStatusEvent,
     SigningKey,
 )
+from registry.accreditation.status import signing_key_context
 from registry.audit.service import record
 from registry.auth.permissions import authorize
 from registry.auth.principal import Principal
@@ -249,7 +250,7 @@ def generate_clinic_key(
     secret = {**private_jwk(private_key), "kid": row.kid}
     if custody == "custodial":
         row.sealed_private_jwk = cipher.encrypt(
-            json.dumps(secret).encode(), context=f"signing-key:{row.kid}".encode()
+            json.dumps(secret).encode(), context=signing_key_context(row.kid)
         )
         _store_key(uow, principal, row)
         return row, None

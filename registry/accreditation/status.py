@@ -69,9 +69,14 @@ def compromised_since(key: SigningKey) -> datetime | None:
     return next((e.effective_at for e in key.history if e.status == "compromised"), None)
 
 
+def signing_key_context(kid: str) -> bytes:
+    """What a custodial key's sealed private JWK is bound to: its kid."""
+    return f"signing-key:{kid}".encode()
+
+
 def custodial_private_key(key: SigningKey, cipher: DataCipher) -> PrivateKey:
     """Open a custodial key's sealed private part."""
     if key.custody != "custodial" or key.sealed_private_jwk is None:
         raise BadRequest(f"key {key.kid} is not held by the registry")
-    opened = cipher.decrypt(key.sealed_private_jwk, context=f"signing-key:{key.kid}".encode())
+    opened = cipher.decrypt(key.sealed_private_jwk, context=signing_key_context(key.kid))
     return load_private_jwk(json.loads(opened))

@@ -211,6 +211,8 @@ def add_extension(
     latest = versions(session, destination=destination)[-1]
     document = copy.deepcopy(latest.document)
     document["version"] = latest.version + 1
+    # an extension only lengthens validity: it never judges issued certificates again
+    document.pop("applies_to_issued", None)
     document["extensions"] = [
         *document.get("extensions", []),
         {

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from registry.audit.service import record
 from registry.certificates.cards import certificate_holder
-from registry.certificates.holders import HOLDER, certificates_for_holder
+from registry.certificates.holders import HOLDER, certificates_for_holder, revocation_code
 from registry.db import UnitOfWork, utcnow
 from registry.errors import NotFound
 from registry.verification.models import VerificationEvent
@@ -31,6 +31,9 @@ class HeldCertificate:
     valid_from: date
     valid_until: date
     issued_at: datetime
+    # when no longer valid: one of holders.REVOCATION_CODES (never the clinical detail), and when
+    revocation_reason: str | None = None
+    revoked_at: datetime | None = None
 
     def current(self, today: date) -> bool:
         """Whether the certificate can be shown to an employer today."""
@@ -80,6 +83,8 @@ def holder_page(
             valid_from=c.valid_from,
             valid_until=c.valid_until,
             issued_at=c.issued_at,
+            revocation_reason=revocation_code(c.status, c.status_reason),
+            revoked_at=c.revoked_at,
         )
         for c in reversed(certificates)
     ]

@@ -39,6 +39,17 @@ _HOLDER_KEY_LABEL = b"registry holder link key v1"
 # the migrant opening their own certificates by the secret link, as the audit log names them
 HOLDER = SystemActor(actor_id="holder", role="holder")
 
+# Why a certificate stopped being valid, as a code a page can put in words: the stored reason
+# may hold clinical detail (a changed ruleset names what is no longer met) or a clinic's text.
+REVOCATION_CODES = (
+    "ruleset-changed",  # the destination's new rules, applied to issued certificates
+    "key-compromise",  # the key that vouched for the examination was compromised
+    "entered-in-error",  # the clinic withdrew the examination
+    "superseded",  # an amended examination replaced it (a new certificate follows)
+    "revoked-by-issuer",  # the clinic or its accreditor revoked it, with a reason of theirs
+)
+_ENTERED_IN_ERROR = "examination entered in error"
+
 
 @dataclass(frozen=True)
 class Holder:
@@ -70,9 +81,33 @@ def holder_from_person(person: PersonData) -> Holder:
     )
 
 
+def revocation_code(status: str, reason: str | None) -> str | None:
+    """One of ``REVOCATION_CODES`` for a certificate no longer valid; None for a valid one."""
+    if status == "valid":
+        return None
+    if status == "superseded":
+        return "superseded"
+    prefix = (reason or "").split(":", 1)[0].strip()
+    if prefix in ("ruleset-changed", "key-compromise"):
+        return prefix
+    if (reason or "").strip() == _ENTERED_IN_ERROR:
+        return "entered-in-error"
+    return "revoked-by-issuer"
+
+
 def data_cipher(settings: Settings, keystore: KeyStore) -> DataCipher:
     """The cipher for personal data at rest, built the way the application builds it."""
     return DataCipher(settings.data_keys or (keystore.secret("data"),))
+
+
+def holder_context(certificate_id: str) -> bytes:
+    """What a sealed holder is bound to: its certificate."""
+    return f"certificate-holder:{certificate_id}".encode()
+
+
+def card_context(certificate_id: str) -> bytes:
+    """What a sealed card is bound to: its certificate."""
+    return f"certificate-card:{certificate_id}".encode()
 
 
 def seal_holder(holder: Holder, cipher: DataCipher, *, certificate_id: str) -> bytes:
@@ -84,12 +119,12 @@ def seal_holder(holder: Holder, cipher: DataCipher, *, certificate_id: str) -> b
         "citizenship": holder.citizenship,
     }
     plain = json.dumps(document, ensure_ascii=False).encode("utf-8")
-    return cipher.encrypt(plain, context=f"certificate-holder:{certificate_id}".encode())
+    return cipher.encrypt(plain, context=holder_context(certificate_id))
 
 
 def open_holder(sealed: bytes, cipher: DataCipher, *, certificate_id: str) -> Holder:
     """The holder of one certificate, decrypted."""
-    plain = cipher.decrypt(sealed, context=f"certificate-holder:{certificate_id}".encode())
+    plain = cipher.decrypt(sealed, context=holder_context(certificate_id))
     document = json.loads(plain)
     return Holder(
         family_name=document["family_name"],
@@ -101,14 +136,12 @@ def open_holder(sealed: bytes, cipher: DataCipher, *, certificate_id: str) -> Ho
 
 def seal_card(jws: str, cipher: DataCipher, *, certificate_id: str) -> bytes:
     """A card's JWS, encrypted and bound to its certificate."""
-    return cipher.encrypt(
-        jws.encode("ascii"), context=f"certificate-card:{certificate_id}".encode()
-    )
+    return cipher.encrypt(jws.encode("ascii"), context=card_context(certificate_id))
 
 
 def open_card(sealed: bytes, cipher: DataCipher, *, certificate_id: str) -> str:
     """A certificate's current card JWS, decrypted."""
-    return cipher.decrypt(sealed, context=f"certificate-card:{certificate_id}".encode()).decode()
+    return cipher.decrypt(sealed, context=card_context(certificate_id)).decode()
 
 
 def holder_secret(keystore: KeyStore, *, examination_id: str) -> str:

@@ -96,3 +96,32 @@ class CertificateRevocation(Base):
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime())
     reason: Mapped[str] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(128))
+
+
+REEVALUATION_STATES = ("pending", "running", "done")
+
+
+class RulesetReevaluation(Base):
+    """Judging the certificates already issued by a version that applies to them: one job each.
+
+    Worked through in batches in certificate id order, in the background; ``after`` (the last
+    id judged) is committed with each batch's revocations, so a job stopped anywhere resumes
+    after its last whole batch and no certificate is judged twice.
+    """
+
+    __tablename__ = "ruleset_reevaluations"
+    __table_args__ = (UniqueConstraint("destination", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    destination: Mapped[str] = mapped_column(String(2))
+    version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # pending | running | done
+    not_before: Mapped[date] = mapped_column(Date)  # the version's effective_from
+    total: Mapped[int] = mapped_column(Integer, default=0)  # counted when the job starts
+    judged: Mapped[int] = mapped_column(Integer, default=0)
+    revoked: Mapped[int] = mapped_column(Integer, default=0)
+    after: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,17 +19,14 @@ from registry.auth.permissions import authorize
 from registry.auth.principal import Principal
 from registry.certificates import shc
 from registry.certificates.cards import find_certificate, sign_card
-from registry.certificates.holders import open_holder
 from registry.certificates.models import Certificate, CertificateCard, CertificateRevocation
-from registry.certificates.rulesets import Ruleset, evaluate
-from registry.crypto.encryption import DataCipher
+from registry.certificates.rulesets import Ruleset
 from registry.crypto.keystore import RegistryKey
 from registry.crypto.rotation import rotate_key
 from registry.db import UnitOfWork, utcnow
 from registry.errors import BadRequest, Conflict, NotFound
 from registry.events import CertificateRevoked
 from registry.examinations.models import ExaminationVersion
-from registry.examinations.sealed import open_outcome
 from registry.transparency import log
 from registry.transparency.subscribers import certificate_fields, reason_code
 
@@ -320,60 +317,28 @@ def crl_versions(uow: UnitOfWork) -> dict[str, int]:
 RULESET_CHANGED = "ruleset-changed"
 
 
-def reevaluate_issued(
-    uow: UnitOfWork, *, ruleset: Ruleset, cipher: DataCipher, actor: Actor, now: datetime
-) -> list[str]:
-    """Judge valid certificates issued under earlier versions by ``ruleset``; revoke the failed.
+def revoke_as_ruleset_changed(
+    uow: UnitOfWork,
+    certificate: Certificate,
+    *,
+    ruleset: Ruleset,
+    failed: Iterable[str],
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """Revoke a certificate a newer version of its destination's rules no longer accepts.
 
-    Only for a version that declares ``applies_to_issued``. A revoked certificate's reason
-    names the version and what it no longer meets (the clinic sees it; the holder sees the
-    certificate revoked because the destination's rules changed). Returns the revoked ids.
+    The reason names the version and the reason codes it failed (the clinic reads them; the
+    holder is shown only ``ruleset-changed`` and the date).
     """
-    if not ruleset.applies_to_issued:
-        return []
-    session = uow.session
-    issued = session.scalars(
-        select(Certificate)
-        .where(
-            Certificate.destination == ruleset.destination,
-            Certificate.status == "valid",
-            Certificate.ruleset_version < ruleset.version,
-        )
-        .order_by(Certificate.id)
-    ).all()
-    revoked = []
-    for certificate in issued:
-        version = session.get(ExaminationVersion, certificate.version_id)
-        assert version is not None
-        holder = open_holder(certificate.sealed_holder, cipher, certificate_id=certificate.id)
-        verdict = evaluate(
-            ruleset,
-            purpose=version.purpose,
-            results=[
-                _StoredResult(result.concept, open_outcome(cipher, result), result.effective)
-                for result in version.results
-            ],
-            examination_date=version.examination_date,
-            birth_date=holder.birth_date,
-            today=now.date(),
-        )
-        if verdict.met:
-            continue
-        failed = ", ".join(sorted({r.code for r in verdict.reasons}))
-        _end(
-            uow,
-            certificate,
-            status="revoked",
-            reason=f"{RULESET_CHANGED}: {ruleset.destination} version {ruleset.version} ({failed})",
-            actor=actor,
-            now=now,
-        )
-        revoked.append(certificate.id)
-    return revoked
-
-
-@dataclass(frozen=True)
-class _StoredResult:
-    concept: str
-    outcome: str
-    effective: date
+    _end(
+        uow,
+        certificate,
+        status="revoked",
+        reason=(
+            f"{RULESET_CHANGED}: {ruleset.destination} version {ruleset.version} "
+            f"({', '.join(sorted(set(failed)))})"
+        ),
+        actor=actor,
+        now=now,
+    )

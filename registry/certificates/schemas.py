@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields, pre_dump, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
+from registry.certificates.holders import REVOCATION_CODES, revocation_code
 from registry.certificates.labels import LANGUAGES
 from registry.certificates.pdf import PAPER_MARGINS
 
@@ -130,6 +131,14 @@ class CertificateSchema(Schema):
     valid_until = fields.Date()
     issued_at = fields.DateTime()
     revoked_at = fields.DateTime(allow_none=True)
+    revocation_reason = fields.Method(
+        "_revocation_reason",
+        allow_none=True,
+        metadata={
+            "description": "when no longer valid, why: " + ", ".join(REVOCATION_CODES),
+            "enum": [*REVOCATION_CODES, None],
+        },
+    )
     clinic = fields.Nested(CertificateClinicSchema)
     log = fields.Dict(
         attribute="log_leaf",
@@ -140,6 +149,9 @@ class CertificateSchema(Schema):
             "leaf_index (null until sequenced, within seconds)"
         },
     )
+
+    def _revocation_reason(self, certificate: Any) -> str | None:
+        return revocation_code(certificate.status, certificate.status_reason)
 
 
 class HolderQuerySchema(Schema):

@@ -21,7 +21,7 @@ from registry.accreditation.models import Clinic
 from registry.audit.service import Actor, Entry, SystemActor, record, record_all
 from registry.auth.permissions import authorize
 from registry.auth.principal import Principal
-from registry.certificates import catalogue, holders, shc
+from registry.certificates import catalogue, holders, reevaluation, shc
 from registry.certificates.assessment import Assessment
 from registry.certificates.cards import (
     certificate_card,
@@ -32,7 +32,7 @@ from registry.certificates.cards import (
 from registry.certificates.holders import HOLDER, Holder
 from registry.certificates.ids import new_certificate_id
 from registry.certificates.labels import LANGUAGES
-from registry.certificates.models import Certificate, RulesetVersion
+from registry.certificates.models import Certificate, RulesetReevaluation, RulesetVersion
 from registry.certificates.pdf import PAPER_MARGINS, CertificateView, render_certificate_pdf
 from registry.certificates.qr import qr_png, qr_svg
 from registry.certificates.revocation import (
@@ -45,7 +45,6 @@ from registry.certificates.revocation import (
     revoke_for_examination,
     rotate_certificate_key,
 )
-from registry.certificates.revocation import reevaluate_issued as _reevaluate_under
 from registry.certificates.rulesets import (
     RULESET_NOT_IN_FORCE,
     Reason,
@@ -77,7 +76,10 @@ __all__ = [
     "get_certificate",
     "issue_for_version",
     "list_rulesets",
-    "reevaluate_issued",
+    "pending_reevaluations",
+    "queue_reevaluations",
+    "reevaluate_batch",
+    "reevaluation_jobs",
     "revoke",
     "revoke_after_key_compromise",
     "revoke_for_examination",
@@ -109,24 +111,51 @@ class Extension:
 
 # -- rulesets --------------------------------------------------------------------------------
 def sync_rulesets(uow: UnitOfWork, *, profiles_dir: Path) -> list[str]:
-    """Store the ruleset files of ``profiles_dir/rulesets`` not stored yet; returns those added."""
-    return catalogue.sync_files(
-        uow, rulesets_dir=Path(profiles_dir) / "rulesets", actor=REGISTRY, now=utcnow()
+    """Store the ruleset files of ``profiles_dir/rulesets`` not stored yet; returns those added.
+
+    A new version that applies to certificates already issued queues their re-evaluation for
+    the rulesets worker; nothing is judged here.
+    """
+    now = utcnow()
+    added = catalogue.sync_files(
+        uow, rulesets_dir=Path(profiles_dir) / "rulesets", actor=REGISTRY, now=now
+    )
+    reevaluation.queue(uow, now=now)
+    return added
+
+
+def queue_reevaluations(uow: UnitOfWork, *, now: datetime | None = None) -> list[str]:
+    """Queue a job for every version that applies to issued certificates and has none yet."""
+    queued = reevaluation.queue(uow, now=now or utcnow())
+    return [f"{j.destination}.v{j.version}" for j in queued]
+
+
+def reevaluation_jobs(uow: UnitOfWork) -> list[RulesetReevaluation]:
+    """Every re-evaluation of issued certificates, by destination and version."""
+    return list(
+        uow.session.scalars(
+            select(RulesetReevaluation).order_by(
+                RulesetReevaluation.destination, RulesetReevaluation.version
+            )
+        )
     )
 
 
-def reevaluate_issued(uow: UnitOfWork, *, now: datetime | None = None) -> list[str]:
-    """Judge issued certificates again by every version that applies to them; the revoked ids.
+def pending_reevaluations(uow: UnitOfWork) -> list[str]:
+    """The versions whose re-evaluation of issued certificates is not done yet."""
+    return [f"{j.destination}.v{j.version}" for j in reevaluation.outstanding(uow)]
 
-    Runs after new versions are published (``registry init``, ``registry rulesets
-    reevaluate``), outside any request. Idempotent: what still meets the rules stays valid.
+
+def reevaluate_batch(
+    uow: UnitOfWork, *, now: datetime | None = None, batch: int = reevaluation.DEFAULT_BATCH
+) -> reevaluation.Progress | None:
+    """Judge the next batch of issued certificates by a version that applies to them.
+
+    Runs in the rulesets worker (or ``registry rulesets reevaluate``), outside any request;
+    revokes what the version no longer accepts with reason ``ruleset-changed``. None when no
+    job may run now. The caller commits each batch.
     """
-    revoked: list[str] = []
-    for ruleset in catalogue.rulesets(uow.session):
-        revoked += _reevaluate_under(
-            uow, ruleset=ruleset, cipher=uow.cipher, actor=REGISTRY, now=now or utcnow()
-        )
-    return revoked
+    return reevaluation.work_batch(uow, actor=REGISTRY, now=now or utcnow(), batch=batch)
 
 
 def list_rulesets(uow: UnitOfWork, *, destination: str | None = None) -> Sequence[RulesetVersion]:

@@ -15,10 +15,11 @@ from registry.accreditation.models import Clinic
 from registry.audit.service import record as audit
 from registry.auth.permissions import authorize
 from registry.auth.principal import Principal
+from registry.certificates.holders import revocation_code
 from registry.certificates.models import Certificate
 from registry.crypto.encryption import DataCipher, document_index
 from registry.db import UnitOfWork, utcnow
-from registry.errors import BadRequest, Forbidden, NotFound
+from registry.errors import Forbidden, NotFound
 from registry.examinations.models import (
     Examination,
     Person,
@@ -29,6 +30,7 @@ from registry.examinations.models import (
 )
 from registry.examinations.persons import match_or_create, name_keys, open_identity
 from registry.fhir import PersonData, RelatedPersonData
+from registry.fhir import purpose_of_use as purpose_of_use_codes
 
 MAX_PROPOSALS = 5  # a very common name with a round birth date must not flood the review
 
@@ -227,9 +229,7 @@ def examination_history(
     from registry.referrals.models import Referral
 
     authorize(principal, "examination.read")
-    purpose = (purpose_of_use or "").strip()
-    if not 3 <= len(purpose) <= 64:
-        raise BadRequest("state the purpose of use (3 to 64 characters)")
+    purpose = purpose_of_use_codes.accepted(purpose_of_use, purpose_of_use_codes.CLINIC)
     now = now or utcnow()
     session = uow.session
     examination = session.get(Examination, examination_id)
@@ -276,6 +276,8 @@ def examination_history(
                 "certificate_id": certificate.id,
                 "status": certificate.status,
                 "valid_until": certificate.valid_until,
+                "revocation_reason": revocation_code(certificate.status, certificate.status_reason),
+                "revoked_at": certificate.revoked_at,
             }
         )
     referrals: dict[str, list[dict[str, object]]] = {}

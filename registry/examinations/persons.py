@@ -120,14 +120,15 @@ def _sealed_identity(person: PersonData) -> dict[str, Any]:
     }
 
 
-def _context(person_id: str, what: str) -> bytes:
+def sealed_context(person_id: str, what: str) -> bytes:
+    """What a person's sealed ``identity`` or ``photo`` is bound to."""
     return f"person:{person_id}:{what}".encode()
 
 
 def open_identity(person: Person, cipher: DataCipher) -> Identity:
     """Decrypt a person's identity."""
     raw = json.loads(
-        cipher.decrypt(person.sealed_identity, context=_context(person.id, "identity"))
+        cipher.decrypt(person.sealed_identity, context=sealed_context(person.id, "identity"))
     )
     raw["birth_date"] = date.fromisoformat(raw["birth_date"])
     return Identity(**raw)
@@ -137,7 +138,7 @@ def open_photo(person: Person, cipher: DataCipher) -> bytes | None:
     """Decrypt a person's photo, when one was captured."""
     if person.sealed_photo is None:
         return None
-    return cipher.decrypt(person.sealed_photo, context=_context(person.id, "photo"))
+    return cipher.decrypt(person.sealed_photo, context=sealed_context(person.id, "photo"))
 
 
 def match_or_create(
@@ -187,10 +188,12 @@ def match_or_create(
     else:
         row = found.person
     row.sealed_identity = cipher.encrypt(
-        json.dumps(_sealed_identity(person)).encode(), context=_context(row.id, "identity")
+        json.dumps(_sealed_identity(person)).encode(), context=sealed_context(row.id, "identity")
     )
     if person.photo is not None:
-        row.sealed_photo = cipher.encrypt(person.photo.data, context=_context(row.id, "photo"))
+        row.sealed_photo = cipher.encrypt(
+            person.photo.data, context=sealed_context(row.id, "photo")
+        )
         row.photo_content_type = person.photo.content_type
     row.name_birth_index = name_birth_index(index_key, person)
     row.updated_at = now

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from registry.certificates.holders import REVOCATION_CODES
+from registry.fhir import purpose_of_use as purpose_of_use_codes
+
 
 class AssessmentSchema(Schema):
     destination = fields.String()
@@ -38,7 +41,15 @@ class VersionQuerySchema(Schema):
 
 
 class PurposeOfUseSchema(Schema):
-    purpose_of_use = fields.String(required=True, validate=validate.Length(min=3, max=64))
+    purpose_of_use = fields.String(
+        required=True,
+        validate=validate.OneOf(sorted(purpose_of_use_codes.CLINIC)),
+        metadata={
+            "example": "TREAT",
+            "description": "a code of HL7 PurposeOfUse (v3-ActReason): "
+            + purpose_of_use_codes.described(purpose_of_use_codes.CLINIC),
+        },
+    )
 
 
 class CertifiedForSchema(Schema):
@@ -46,6 +57,11 @@ class CertifiedForSchema(Schema):
     certificate_id = fields.String()
     status = fields.String()
     valid_until = fields.Date()
+    revocation_reason = fields.String(
+        allow_none=True,
+        metadata={"description": "when no longer valid, why: " + ", ".join(REVOCATION_CODES)},
+    )
+    revoked_at = fields.DateTime(allow_none=True)
 
 
 class ReferralSummarySchema(Schema):

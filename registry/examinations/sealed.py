@@ -11,22 +11,24 @@ from registry.errors import StoredDataUnreadable
 from registry.examinations.models import ExaminationVersion, TestResult
 
 
-def _bundle_context(examination_id: str, version: int) -> bytes:
+def bundle_context(examination_id: str, version: int) -> bytes:
+    """What a stored bundle is bound to: its examination and version."""
     return f"examination:{examination_id}:{version}".encode()
 
 
-def _outcome_context(examination_id: str, version: int, concept: str) -> bytes:
+def outcome_context(examination_id: str, version: int, concept: str) -> bytes:
+    """What a stored outcome is bound to: its examination, version and test."""
     return f"result:{examination_id}:{version}:{concept}".encode()
 
 
 def seal_bundle(cipher: DataCipher, examination_id: str, version: int, raw: bytes) -> bytes:
     """The bundle exactly as signed, encrypted for its examination version."""
-    return cipher.encrypt(raw, context=_bundle_context(examination_id, version))
+    return cipher.encrypt(raw, context=bundle_context(examination_id, version))
 
 
 def open_bundle(cipher: DataCipher, version: ExaminationVersion) -> bytes:
     """The bundle exactly as signed, decrypted; StoredDataUnreadable when it does not open."""
-    context = _bundle_context(version.examination_id, version.version)
+    context = bundle_context(version.examination_id, version.version)
     try:
         return cipher.decrypt(version.sealed_bundle, context=context)
     except DecryptionError as exc:
@@ -38,14 +40,14 @@ def seal_outcome(
 ) -> bytes:
     """A test result's outcome, encrypted for its examination version and test."""
     return cipher.encrypt(
-        outcome.encode(), context=_outcome_context(examination_id, version, concept)
+        outcome.encode(), context=outcome_context(examination_id, version, concept)
     )
 
 
 def open_outcome(cipher: DataCipher, result: TestResult) -> str:
     """A test result's outcome, decrypted; StoredDataUnreadable when it does not open."""
     version = result.version
-    context = _outcome_context(version.examination_id, version.version, result.concept)
+    context = outcome_context(version.examination_id, version.version, result.concept)
     try:
         return cipher.decrypt(result.sealed_outcome, context=context).decode()
     except DecryptionError as exc:

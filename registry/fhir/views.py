@@ -16,7 +16,7 @@ from registry.audit import service as audit
 from registry.db import utcnow
 from registry.errors import BadRequest, InvalidResource, Issue
 from registry.extensions import public_reads
-from registry.fhir import conformance
+from registry.fhir import audit_log, conformance
 from registry.web import (
     context,
     current_principal,
@@ -60,12 +60,13 @@ def metadata() -> Response:
 def audit_events() -> Response:
     """The audit log as FHIR AuditEvents: admin (all) and accreditors (their country's)."""
     ctx = context()
-    query = _audit_query(request.args)
+    principal = current_principal()
+    audit_search = _audit_search(request.args)
     with ctx.db.unit_of_work() as uow:
-        page = audit.export_events(
+        page = audit_log.search(
             uow.session,
-            principal=current_principal(),
-            query=query,
+            principal=principal,
+            search=audit_search,
             base_url=ctx.settings.base_url,
         )
         uow.commit()
@@ -91,14 +92,73 @@ def audit_events() -> Response:
     return response
 
 
+@blp.route("/AuditEvent/<resource_id>")
+def audit_event(resource_id: str) -> Response:
+    """One audit event as a FHIR AuditEvent: admin (any) and accreditors (their country's)."""
+    ctx = context()
+    principal = current_principal()
+    with ctx.db.unit_of_work() as uow:
+        resource = audit_log.read(
+            uow.session,
+            principal=principal,
+            event_id=resource_id,
+            base_url=ctx.settings.base_url,
+        )
+        uow.commit()
+    response = _answer(resource)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 _DATE_PREFIXES = ("ge", "gt", "le", "lt", "eq")
+_SEARCH_PARAMETERS = ("date", "action", "subtype", "agent", "entity", "_count", "_after")
+
+
+def _audit_search(args: Any) -> audit_log.AuditSearch:
+    """FHIR search parameters of AuditEvent: date, action, agent and entity (each value a
+    comma-separated list of alternatives), _count."""
+    return audit_log.AuditSearch(
+        query=_audit_query(args),
+        agents=tuple(_alternatives(args, "agent", _agent)),
+        entities=tuple(_alternatives(args, "entity", _entity)),
+    )
+
+
+def _alternatives(args: Any, name: str, parse: Any) -> list[Any]:
+    values = args.getlist(name)
+    if len(values) > 1:
+        raise BadRequest(f"{name} is given once (alternatives separated by commas)")
+    found = [parse(part.strip()) for part in ",".join(values).split(",") if part.strip()]
+    if values and not found:
+        raise BadRequest(f"{name} names at least one value")
+    if len(found) > 20:
+        raise BadRequest(f"{name} names at most 20 alternatives")
+    return found
+
+
+def _agent(value: str) -> str:
+    """An agent: the client id the event names, bare or as an identifier token system|value."""
+    client = value.rsplit("|", 1)[-1]
+    if not client or len(client) > 128:
+        raise BadRequest("agent is a client id (at most 128 characters)")
+    return client
+
+
+def _entity(value: str) -> tuple[str | None, str]:
+    """An entity: an object id, or Type/id (Certificate/KZ-7F3K-9QPX)."""
+    object_type, _slash, object_id = value.rpartition("/")
+    if not object_id or len(object_id) > 128 or len(object_type) > 64:
+        raise BadRequest("entity is an object id or Type/id")
+    return (object_type or None), object_id
 
 
 def _audit_query(args: Any) -> audit.EventQuery:
     """FHIR search parameters of AuditEvent: date (with ge/gt/le/lt/eq), action, _count."""
-    unknown = set(args) - {"date", "action", "subtype", "_count", "_after"}
+    unknown = set(args) - set(_SEARCH_PARAMETERS)
     if unknown:
-        raise BadRequest(f"AuditEvent is searched by date, action, _count: not {sorted(unknown)}")
+        raise BadRequest(
+            f"AuditEvent is searched by date, action, agent, entity, _count: not {sorted(unknown)}"
+        )
     since: datetime | None = None
     until: datetime | None = None
     for value in args.getlist("date"):
@@ -179,8 +239,24 @@ OPENAPI_PATHS = {
             "pages of _count following the next link",
             query_parameter("date", "ge/gt/le/lt/eq followed by a date or dateTime; repeatable"),
             query_parameter("action", "the registry's action, e.g. examination.read"),
+            query_parameter(
+                "agent",
+                "who acted: a client id (or system|client id); alternatives separated by commas",
+            ),
+            query_parameter(
+                "entity",
+                "what was acted on: an object id, or Type/id such as Certificate/KZ-7F3K-9QPX; "
+                "alternatives separated by commas",
+            ),
             query_parameter("_count", "events per page, 1 to 1000 (100)", pattern="^[0-9]+$"),
             query_parameter("_after", "continue after this event id", pattern="^[0-9]+$"),
+            security=[{"bearer": []}],
+        )
+    },
+    "/fhir/AuditEvent/{resource_id}": {
+        "get": fhir_operation(
+            "One audit event as a FHIR AuditEvent (admin: any; accreditor: its country's)",
+            path_parameter("resource_id", "the event's id (a whole number)"),
             security=[{"bearer": []}],
         )
     },

@@ -22,21 +22,16 @@ from registry.certificates import catalogue
 from registry.certificates.models import Certificate
 from registry.certificates.rulesets import Ruleset, ruleset_in_force
 from registry.db import UnitOfWork, utcnow
-from registry.errors import BadRequest, Forbidden, NotFound
+from registry.errors import Forbidden, NotFound
 from registry.examinations.models import Examination, Person
 from registry.examinations.persons import open_identity
 from registry.examinations.sealed import open_bundle, open_outcome
+from registry.fhir import purpose_of_use as purpose_of_use_codes
 
 # The purposes an authority may state, from HL7's PurposeOfUse value set (codes of
 # v3-ActReason); every other code, and free text, is refused (registry/verification/README.md).
-PURPOSE_OF_USE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
-PURPOSES_OF_USE = {
-    "GOV": "government: a migration, work-permit or entry decision",
-    "PUBHLTH": "public health: tuberculosis or HIV follow-up, contact tracing",
-    "HCOMPL": "health compliance: checking the entry health requirements are met",
-    "HLEGAL": "legal: a court or legal proceeding",
-    "FRAUD": "fraud: investigating a suspected false certificate or borrowed identity",
-}
+PURPOSE_OF_USE_SYSTEM = purpose_of_use_codes.SYSTEM
+PURPOSES_OF_USE = purpose_of_use_codes.AUTHORITY
 
 
 @dataclass(frozen=True)
@@ -85,12 +80,7 @@ def examination_for_authority(
     """The required tests of an examination for the calling authority's country, audited."""
     cipher = uow.cipher
     authorize(principal, "authority.read")
-    purpose = (purpose_of_use or "").strip()
-    if purpose not in PURPOSES_OF_USE:
-        raise BadRequest(
-            f"purpose_of_use is one of {', '.join(PURPOSES_OF_USE)} "
-            f"(HL7 PurposeOfUse, {PURPOSE_OF_USE_SYSTEM})"
-        )
+    purpose = purpose_of_use_codes.accepted(purpose_of_use, PURPOSES_OF_USE)
     now = now or utcnow()
     session = uow.session
     # an examination outside the caller's jurisdiction answers exactly like one that does not

@@ -132,6 +132,7 @@ def test_the_certificate_status_is_shown_without_any_result(world: World, kz: Ce
         "valid_until": kz.valid_until.isoformat(),
         "issued_at": kz.issued_at.isoformat(),
         "revoked_at": None,
+        "revocation_reason": None,
         "clinic": {"id": "TJ-DUS-0007", "name": "Clinic TJ-DUS-0007", "country": "TJ"},
         "log": {"leaf_hash": shown["log"]["leaf_hash"], "leaf_index": None},
     }

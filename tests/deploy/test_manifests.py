@@ -26,7 +26,15 @@ REGISTRY_PODS = [
     "Job/registry-migrate",
     "Deployment/registry-surveillance-worker",
     "Deployment/registry-log-sequencer",
+    "Deployment/registry-rulesets-worker",
 ]
+# the background workers: one process each, the app's image and settings, no traffic
+
+WORKERS = {
+    "surveillance-worker": ["registry", "surveillance", "worker"],
+    "rulesets-worker": ["registry", "rulesets", "worker"],
+    "log-sequencer": ["registry", "log", "sequence"],
+}
 GUNICORN_CMD = ["gunicorn", "-c", "deploy/gunicorn.conf.py", "registry.wsgi:app"]
 WEASYPRINT_PACKAGES = {
     "libpango-1.0-0",
@@ -46,7 +54,7 @@ def compose() -> dict:
     return yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
 
 
-def test_compose_has_the_seven_services(compose):
+def test_compose_has_the_eight_services(compose):
     assert set(compose["services"]) == {
         "app",
         "migrate",
@@ -54,20 +62,15 @@ def test_compose_has_the_seven_services(compose):
         "redis",
         "nginx",
         "surveillance-worker",
+        "rulesets-worker",
         "log-sequencer",
     }
 
 
-@pytest.mark.parametrize(
-    ("service", "command"),
-    [
-        ("surveillance-worker", ["registry", "surveillance", "worker"]),
-        ("log-sequencer", ["registry", "log", "sequence"]),
-    ],
-)
-def test_compose_background_workers_run_after_migration(compose, service, command):
+@pytest.mark.parametrize("service", sorted(WORKERS))
+def test_compose_workers_run_after_migration(compose, service):
     worker = compose["services"][service]
-    assert worker["command"] == command
+    assert worker["command"] == WORKERS[service]
     assert worker["image"] == compose["services"]["app"]["image"]
     assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert worker["depends_on"]["postgres"]["condition"] == "service_healthy"
@@ -95,7 +98,7 @@ def test_compose_migrate_runs_registry_init_once(compose):
     assert migrate["restart"] == "no"
 
 
-@pytest.mark.parametrize("service", ["app", "migrate", "surveillance-worker", "log-sequencer"])
+@pytest.mark.parametrize("service", ["app", "migrate", *sorted(WORKERS)])
 def test_compose_registry_services_get_the_production_settings(compose, service):
     env = compose["services"][service]["environment"]
     assert set(env) >= REGISTRY_ENV
@@ -283,6 +286,7 @@ def test_k8s_deployment_gives_gunicorn_time_to_finish_requests(k8s):
         "Deployment/redis",
         "Deployment/registry-surveillance-worker",
         "Deployment/registry-log-sequencer",
+        "Deployment/registry-rulesets-worker",
     ],
 )
 def test_k8s_pods_run_non_root_with_a_read_only_root(k8s, pod):
@@ -386,21 +390,13 @@ def test_k8s_migration_job_runs_registry_init_with_the_app_image(k8s):
     assert job["backoffLimit"] <= 3
 
 
-@pytest.mark.parametrize(
-    ("name", "command"),
-    [
-        ("surveillance-worker", ["registry", "surveillance", "worker"]),
-        ("log-sequencer", ["registry", "log", "sequence"]),
-    ],
-)
-def test_k8s_background_workers_are_one_replica_of_the_app_image_and_take_no_traffic(
-    k8s, name, command
-):
+@pytest.mark.parametrize("name", sorted(WORKERS))
+def test_k8s_workers_are_one_replica_of_the_app_image_and_take_no_traffic(k8s, name):
     worker = k8s[("Deployment", f"registry-{name}")]
     assert worker["spec"]["replicas"] == 1
     assert worker["spec"]["strategy"]["type"] == "Recreate"
     container = _container(k8s, "Deployment", f"registry-{name}")
-    assert container["command"] == command
+    assert container["command"] == WORKERS[name]
     assert container["image"] == _container(k8s, "Deployment", "registry")["image"]
     assert "ports" not in container
     labels = worker["spec"]["template"]["metadata"]["labels"]
@@ -631,7 +627,12 @@ def test_systemd_unit_is_hardened():
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 @pytest.mark.parametrize(
     "name",
-    ["registry.service", "registry-surveillance-worker.service", "registry-log-sequencer.service"],
+    [
+        "registry.service",
+        "registry-surveillance-worker.service",
+        "registry-rulesets-worker.service",
+        "registry-log-sequencer.service",
+    ],
 )
 def test_systemd_unit_passes_systemd_analyze_verify(tmp_path, name):
     text = (DEPLOY / name).read_text()
@@ -647,10 +648,11 @@ def test_systemd_unit_passes_systemd_analyze_verify(tmp_path, name):
     assert problems == []
 
 
-def test_systemd_worker_unit_runs_the_surveillance_worker_like_the_app():
-    worker = _unit(DEPLOY / "registry-surveillance-worker.service")["Service"]
+@pytest.mark.parametrize("name", sorted(WORKERS))
+def test_systemd_worker_units_run_their_worker_like_the_app(name):
+    worker = _unit(DEPLOY / f"registry-{name}.service")["Service"]
     app = _unit(DEPLOY / "registry.service")["Service"]
-    assert worker["ExecStart"] == ["/opt/registry/venv/bin/registry surveillance worker"]
+    assert worker["ExecStart"] == ["/opt/registry/venv/bin/" + " ".join(WORKERS[name])]
     for key in ("User", "Group", "EnvironmentFile", "WorkingDirectory", "NoNewPrivileges"):
         assert worker[key] == app[key], key
     for setting in app["Environment"]:

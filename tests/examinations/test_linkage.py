@@ -49,7 +49,7 @@ def _audit(world: World, action: str) -> list[AuditEvent]:
         )
 
 
-def _history(world: World, examination_id: str, clinic_id: str, purpose: str | None = "care"):
+def _history(world: World, examination_id: str, clinic_id: str, purpose: str | None = "TREAT"):
     query = f"?purpose_of_use={purpose}" if purpose else ""
     return world.http.get(
         f"/api/v1/examinations/{examination_id}/history{query}",
@@ -96,11 +96,11 @@ def test_departure_from_tj_work_in_kz_and_return_to_tj_with_a_new_passport_keep_
         assert len(person.documents) == 2
         assert session.scalars(select(ProposedMatch)).all() == []
 
-    response = _history(world, third.id, "TJ-KHU-0003", "return-examination")
+    response = _history(world, third.id, "TJ-KHU-0003", "COC")
     assert response.status_code == 200, response.json
     history = response.json
     assert history["examination_id"] == third.id
-    assert history["purpose_of_use"] == "return-examination"
+    assert history["purpose_of_use"] == "COC"
     earlier = history["earlier"]
     assert [e["id"] for e in earlier] == [second.id, first.id]
     assert [e["clinic"]["id"] for e in earlier] == ["KZ-ALA-0002", "TJ-DUS-0007"]
@@ -116,7 +116,7 @@ def test_departure_from_tj_work_in_kz_and_return_to_tj_with_a_new_passport_keep_
     assert not {"results", "tests", "outcome", "observations"} & set(earlier[1])
     events = _audit(world, "examination.history-read")
     assert [(e.object_id, e.purpose_of_use, e.outcome) for e in events] == [
-        (third.id, "return-examination", "success")
+        (third.id, "COC", "success")
     ]
     assert events[0].detail == {"earlier": 2}
 
@@ -150,6 +150,52 @@ def test_only_the_examining_clinic_sees_the_history_and_must_state_a_purpose(
     assert missing.status_code == 422
     assert "purpose_of_use" in str(missing.json["errors"])
     assert _audit(world, "examination.history-read") == []
+
+
+@pytest.mark.parametrize("purpose", ["care", "return-examination", "GOV", "treat", "CURIOSITY"])
+def test_a_history_purpose_outside_the_clinic_purpose_of_use_codes_is_refused(
+    clinics: World, purpose: str
+) -> None:
+    world = clinics
+    submit(world, number="TJ-1", examined_on=TODAY - timedelta(days=60))
+    back = submit(world, clinic_id="TJ-KHU-0003", number="KHU-1", purpose="return")
+    refused = _history(world, back.examination.id, "TJ-KHU-0003", purpose)
+    assert refused.status_code == 422
+    assert "TREAT" in str(refused.json["errors"]["query"]["purpose_of_use"])
+    assert _audit(world, "examination.history-read") == []
+
+
+@pytest.mark.parametrize("purpose", ["TREAT", "ETREAT", "COC", "CAREMGT", "PATRQT"])
+def test_each_clinic_purpose_of_use_code_reads_the_history_and_is_audited(
+    clinics: World, purpose: str
+) -> None:
+    world = clinics
+    submit(world, number="TJ-1", examined_on=TODAY - timedelta(days=60))
+    back = submit(world, clinic_id="TJ-KHU-0003", number="KHU-1", purpose="return")
+    response = _history(world, back.examination.id, "TJ-KHU-0003", purpose)
+    assert response.status_code == 200, response.json
+    assert response.json["purpose_of_use"] == purpose
+    [event] = _audit(world, "examination.history-read")
+    assert event.purpose_of_use == purpose
+
+
+def test_the_history_service_refuses_a_purpose_outside_the_codes(clinics: World) -> None:
+    from registry.errors import BadRequest
+    from registry.examinations.linkage import examination_history
+    from tests.certificates.builders import clinic_principal
+
+    world = clinics
+    back = submit(world, clinic_id="TJ-KHU-0003", number="KHU-1", purpose="return")
+    with (
+        world.ctx.db.unit_of_work() as uow,
+        pytest.raises(BadRequest, match="purpose_of_use is one of TREAT, ETREAT, COC"),
+    ):
+        examination_history(
+            uow,
+            principal=clinic_principal("TJ-KHU-0003"),
+            examination_id=back.examination.id,
+            purpose_of_use="care",
+        )
 
 
 def test_a_named_previous_examination_of_another_person_is_refused(clinics: World) -> None:
