@@ -24,14 +24,14 @@ public_reads(blp)
 
 MEASURE_LABELS = {
     "examined": "Examined",
-    "cxr_suggestive_tb": "Chest X-ray suggestive of TB",
-    "tb_bact_confirmed": "TB, bacteriologically confirmed",
-    "tb_rif_resistant": "TB, rifampicin-resistant",
-    "hiv_reactive_screening": "HIV reactive on screening",
-    "hiv_confirmed": "HIV confirmed",
-    "syphilis_reactive": "Syphilis reactive",
-    "referrals_made": "Referrals made",
-    "referrals_completed": "Referrals completed",
+    "cxr-suggestive-tb": "Chest X-ray suggestive of TB",
+    "tb-bact-confirmed": "TB, bacteriologically confirmed",
+    "tb-rif-resistant": "TB, rifampicin-resistant",
+    "hiv-reactive-screening": "HIV reactive on screening",
+    "hiv-confirmed": "HIV confirmed",
+    "syphilis-reactive": "Syphilis reactive",
+    "referrals-made": "Referrals made",
+    "referrals-completed": "Referrals completed",
 }
 assert set(MEASURE_LABELS) == set(MEASURES)
 

@@ -129,7 +129,7 @@ def test_a_ministry_signs_in_with_its_key_and_sees_protected_charts(
     assert "k = 5" in desk.locator("#method").inner_text()
     desk.screenshot(path=str(SCREENSHOTS / "surveillance-dashboard.png"), full_page=True)
 
-    desk.select_option("#measure", "hiv_reactive_screening")
+    desk.select_option("#measure", "hiv-reactive-screening")
     desk.locator("#corridor-title", has_text="HIV reactive").wait_for()
     note = desk.locator("#chart-sex-note").inner_text()
     hidden = desk.evaluate(

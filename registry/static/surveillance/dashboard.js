@@ -7,8 +7,8 @@
   var root = document.getElementById("dashboard");
   var MEASURES = JSON.parse(root.dataset.measures);
   var FINDINGS = [
-    "cxr_suggestive_tb", "tb_bact_confirmed", "tb_rif_resistant", "hiv_reactive_screening",
-    "hiv_confirmed", "syphilis_reactive", "referrals_made", "referrals_completed"
+    "cxr-suggestive-tb", "tb-bact-confirmed", "tb-rif-resistant", "hiv-reactive-screening",
+    "hiv-confirmed", "syphilis-reactive", "referrals-made", "referrals-completed"
   ];
   var COLOURS = ["#1f5f99", "#c2571a", "#3f8f3a", "#8c3c9e", "#b8860b", "#2a8c8c", "#9e3c4f",
     "#55606e", "#7a9e1f"];
