@@ -43,9 +43,7 @@ SCRIPT_MESSAGES = {
         "is done (next try in {seconds} s)."
     ),
     "no_token": _l("no access token"),
-    "key_not_private": _l(
-        "the file is not a private P-256 key (JWK with kty EC, crv P-256 and d)"
-    ),
+    "key_not_private": _l("the file is not a private P-256 key (JWK with kty EC, crv P-256 and d)"),
     "key_no_client": _l("the key file does not name its client (client_id)"),
     "nothing": _l("Nothing to show: no category was counted."),
     "all_withheld": _l("All {count} counts withheld: too few people to publish."),
