@@ -22,15 +22,16 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 
 from bench.common import Measurement, median, throwaway_registry
-from registry.surveillance.cube import MEASURES
+from registry.surveillance.cube import MEASURES, measure_column
 from registry.surveillance.service import KEY_COLUMNS
 
+COLUMNS = tuple(map(measure_column, MEASURES))
 ROWS = int(os.environ.get("BENCH_SURVEILLANCE_ROWS", "1000000"))
 MONTHS = 10  # January to October 2026: closed on the day the figures are taken (2026-11)
 POSTGRES = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 GROUP_BY = (
     f"SELECT {', '.join(KEY_COLUMNS)}, "
-    + ", ".join(f"sum({m})" for m in MEASURES)
+    + ", ".join(f"sum({m})" for m in COLUMNS)
     + " FROM examination_rows WHERE month BETWEEN '2026-01' AND '2026-12'"
     + f" GROUP BY {', '.join(KEY_COLUMNS)}"
 )
@@ -77,7 +78,7 @@ def run() -> Measurement:
                 text(
                     "CREATE TABLE examination_rows (month text, origin text, "
                     "destination text, purpose text, sex text, age_band text, "
-                    + ", ".join(f"{m} smallint" for m in MEASURES)
+                    + ", ".join(f"{m} smallint" for m in COLUMNS)
                     + ")"
                 )
             )
@@ -87,7 +88,7 @@ def run() -> Measurement:
                     copy.write(chunk)
             connection.execute(
                 text(
-                    f"INSERT INTO surveillance_counts ({', '.join(KEY_COLUMNS + MEASURES)}) "
+                    f"INSERT INTO surveillance_counts ({', '.join(KEY_COLUMNS + COLUMNS)}) "
                     + GROUP_BY
                 )
             )

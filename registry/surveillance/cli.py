@@ -36,7 +36,7 @@ def surveillance() -> None:
 @click.option("--from", "first", required=True, help="First period: 2026-03, 2026-Q1 or 2026")
 @click.option("--to", "last", help="Last period (default: the first)")
 @click.option("--group-by", help=f"Comma list of {', '.join(FLAT_DIMENSIONS)}")
-@click.option("--measures", help="Comma list (default: all nine)")
+@click.option("--measures", help=f"Comma list of {', '.join(MEASURES)} (default: all nine)")
 @click.option("--k", type=click.IntRange(min=MIN_K), default=DEFAULT_K, show_default=True)
 @click.option("--rounding", type=click.IntRange(min=2), help="Round published counts to a base")
 @click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="csv")
@@ -83,6 +83,8 @@ def export(
     with app_context() as (_app, ctx), ctx.db.unit_of_work() as uow:
         release = run_service(lambda: build_extract(uow, principal=operator(), query=query))
         uow.commit()
+    for warning in release.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if out is None:
         click.echo(release.body.decode(), nl=False)
         return
@@ -91,6 +93,46 @@ def export(
     signature.write_text(release.signature + "\n")
     click.echo(f"extract written to {out} (data version {release.version})", err=True)
     click.echo(f"detached JWS written to {signature}", err=True)
+
+
+@surveillance.command("dhis2-metadata")
+@click.option(
+    "--org-unit-id",
+    help="UID of the ministry's organisation unit in its DHIS2: the data sets are assigned to it",
+)
+@click.option(
+    "--country",
+    "countries",
+    multiple=True,
+    help="An origin or destination to describe beyond those counted (repeatable, ISO alpha-2)",
+)
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here (default: standard output)",
+)
+def dhis2_metadata_command(
+    org_unit_id: str | None, countries: tuple[str, ...], out: Path | None
+) -> None:
+    """DHIS2 metadata (POST /api/metadata) for the values of every dhis2 and adx extract:
+    data sets, data elements, categories, options, combinations; UIDs derived from codes."""
+    import json
+
+    from registry.cli_support import app_context, run_service
+    from registry.surveillance.service import dhis2_metadata
+
+    with app_context() as (_app, ctx), ctx.db.reading() as uow:
+        document = run_service(
+            lambda: dhis2_metadata(uow.session, org_unit_id=org_unit_id, countries=countries)
+        )
+    text = json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    out.write_text(text)
+    sizes = ", ".join(f"{len(v)} {k}" for k, v in document.items())
+    click.echo(f"DHIS2 metadata written to {out}: {sizes}", err=True)
 
 
 @surveillance.command("rebuild")

@@ -26,37 +26,84 @@ AGE_BANDS = ("<18", "18-29", "30-59", "60+")
 NO_DESTINATION = "none"
 ALL = "all"
 
+# One code per measure, the same everywhere: extract parameter, CSV and JSON, FHIR Measure id,
+# DHIS2 and ADX data elements. Lower case with hyphens, because a FHIR id allows no underscore.
 MEASURES = (
     "examined",
-    "cxr_suggestive_tb",
-    "tb_bact_confirmed",
-    "tb_rif_resistant",
-    "hiv_reactive_screening",
-    "hiv_confirmed",
-    "syphilis_reactive",
-    "referrals_made",
-    "referrals_completed",
+    "cxr-suggestive-tb",
+    "tb-bact-confirmed",
+    "tb-rif-resistant",
+    "hiv-reactive-screening",
+    "hiv-confirmed",
+    "syphilis-reactive",
+    "referrals-made",
+    "referrals-completed",
 )
+# The spelling before measure codes were unified (1.x extracts): accepted on input, with a
+# deprecation note in the answer; never written. The counts table keeps it as column names.
+LEGACY_MEASURE_CODES = {m.replace("-", "_"): m for m in MEASURES if "-" in m}
+
+
+def measure_column(measure: str) -> str:
+    """The column of `surveillance_counts` that holds a measure (SQL names take no hyphen)."""
+    return measure.replace("-", "_")
+
+
+def measure_code(text: str) -> tuple[str, bool]:
+    """A measure code as given, read: (the code, whether it was the deprecated spelling).
+
+    Raise ValueError for anything that is neither a code nor an old spelling of one.
+    """
+    if text in MEASURES:
+        return text, False
+    if text in LEGACY_MEASURE_CODES:
+        return LEGACY_MEASURE_CODES[text], True
+    raise ValueError(f"unknown measure {text!r}; choose from {', '.join(MEASURES)}")
+
+
+def read_measures(text: str | Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Read a comma list (or sequence) of measure codes: (the codes, the old spellings used).
+
+    Raise ValueError on an unknown code, a repeated measure or an empty list.
+    """
+    items = [p.strip() for p in text.split(",")] if isinstance(text, str) else list(text)
+    items = [item for item in items if item]
+    read = [measure_code(item) for item in items]
+    codes = tuple(code for code, _ in read)
+    if not codes:
+        raise ValueError("name at least one measure")
+    if len(set(codes)) != len(codes):
+        raise ValueError("a measure is repeated")
+    return codes, tuple(item for item, (_, old) in zip(items, read, strict=True) if old)
+
+
+def deprecation_warnings(deprecated: Iterable[str]) -> list[str]:
+    """What an answer says about each deprecated measure code a request used."""
+    return [
+        f"measure code {old} is deprecated; use {LEGACY_MEASURE_CODES[old]}" for old in deprecated
+    ]
+
+
 # Measures that say something about a person's health; the group-attribute rule applies to them.
 CLINICAL_FINDINGS = (
-    "cxr_suggestive_tb",
-    "tb_bact_confirmed",
-    "tb_rif_resistant",
-    "hiv_reactive_screening",
-    "hiv_confirmed",
-    "syphilis_reactive",
+    "cxr-suggestive-tb",
+    "tb-bact-confirmed",
+    "tb-rif-resistant",
+    "hiv-reactive-screening",
+    "hiv-confirmed",
+    "syphilis-reactive",
 )
 # (lower, upper): every examination counted in `lower` is also counted in `upper`, so an attacker
 # may assume lower <= upper in every cell. A pair the data contradicts is not used (an attacker
 # who assumes it would be wrong).
 MEASURE_RELATIONS = (
-    ("cxr_suggestive_tb", "examined"),
-    ("tb_bact_confirmed", "examined"),
-    ("tb_rif_resistant", "tb_bact_confirmed"),
-    ("hiv_reactive_screening", "examined"),
-    ("hiv_confirmed", "hiv_reactive_screening"),
-    ("syphilis_reactive", "examined"),
-    ("referrals_completed", "referrals_made"),
+    ("cxr-suggestive-tb", "examined"),
+    ("tb-bact-confirmed", "examined"),
+    ("tb-rif-resistant", "tb-bact-confirmed"),
+    ("hiv-reactive-screening", "examined"),
+    ("hiv-confirmed", "hiv-reactive-screening"),
+    ("syphilis-reactive", "examined"),
+    ("referrals-completed", "referrals-made"),
 )
 
 CellKey = tuple[str, str, str, str, str, str]

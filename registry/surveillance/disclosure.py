@@ -8,7 +8,7 @@ crossing allowed for each period length):
   in the cell has (count >= 1 and equal to ``examined``), since publishing it states the finding
   for each person in the group;
 * protection: take every published cell of every measure, every published total, and the
-  relations between measures (hiv_confirmed <= hiv_reactive_screening <= examined, ...). Over
+  relations between measures (hiv-confirmed <= hiv-reactive-screening <= examined, ...). Over
   all non-negative tables that agree with them, each primary count v must be able to be 0 and
   to be v + 1. The attacker can neither tell whether anybody in the cell has the finding nor
   derive the count. For a group-attribute cell, the count must be able to be v - 1 (not

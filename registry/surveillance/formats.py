@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import combinations
 from typing import Any
 from xml.etree import ElementTree
 
+from registry.surveillance import dhis2
 from registry.surveillance.cube import (
     AGE_BANDS,
     ALL,
     FLAT_DIMENSIONS,
     NO_DESTINATION,
-    PURPOSES,
-    SEXES,
     Period,
 )
 from registry.surveillance.extract import ProtectedCell, ProtectedTable
@@ -40,18 +40,6 @@ ADX_NAMESPACE = "urn:ihe:qrph:adx:2015"
 PUBLISHED = "published"
 SUPPRESSED = "suppressed"
 
-# Measure keys as FHIR ids and titles.
-MEASURE_IDS = {
-    "examined": "examined",
-    "cxr_suggestive_tb": "cxr-suggestive-tb",
-    "tb_bact_confirmed": "tb-bact-confirmed",
-    "tb_rif_resistant": "tb-rif-resistant",
-    "hiv_reactive_screening": "hiv-reactive-screening",
-    "hiv_confirmed": "hiv-confirmed",
-    "syphilis_reactive": "syphilis-reactive",
-    "referrals_made": "referrals-made",
-    "referrals_completed": "referrals-completed",
-}
 DIMENSION_CODES = {
     "origin": "origin",
     "destination": "destination",
@@ -62,22 +50,6 @@ DIMENSION_CODES = {
 AGE_BAND_CODES = dict(
     zip(AGE_BANDS, ("age-lt18", "age-18-29", "age-30-59", "age-60plus"), strict=True)
 )
-
-# DHIS2 / ADX codes: data elements per measure, categories per dimension, options per category.
-DHIS2_CATEGORIES = {
-    "origin": "ORIGIN",
-    "destination": "DESTINATION",
-    "purpose": "PURPOSE",
-    "sex": "SEX",
-    "age_band": "AGE_BAND",
-}
-_OPTION_CODES = {
-    "purpose": dict(zip(PURPOSES, ("PRE_DEPARTURE", "RETURN", "IN_HOST", "PERIODIC"), strict=True)),
-    "sex": dict(zip(SEXES, ("MALE", "FEMALE", "OTHER", "UNKNOWN"), strict=True)),
-    "age_band": dict(
-        zip(AGE_BANDS, ("AGE_LT18", "AGE_18_29", "AGE_30_59", "AGE_60PLUS"), strict=True)
-    ),
-}
 
 
 def csv_text(table: ProtectedTable) -> str:
@@ -98,10 +70,13 @@ def csv_text(table: ProtectedTable) -> str:
     return out.getvalue()
 
 
-def json_document(table: ProtectedTable) -> dict[str, Any]:
-    """The extract as a JSON-ready dict, with its method statement and request."""
+def json_document(table: ProtectedTable, *, warnings: Sequence[str] = ()) -> dict[str, Any]:
+    """The extract as a JSON-ready dict, with its method statement and request.
+
+    `warnings` (deprecated input the request used) are listed under `warnings` when there are any.
+    """
     request = table.request
-    return {
+    document = {
         "method": dict(table.method),
         "request": {
             "granularity": str(request.granularity),
@@ -126,6 +101,9 @@ def json_document(table: ProtectedTable) -> dict[str, Any]:
             for cell in table.cells
         ],
     }
+    if warnings:
+        document["warnings"] = list(warnings)
+    return document
 
 
 def measure_report_bundle(
@@ -186,7 +164,7 @@ def _measure_report(
         "resourceType": "MeasureReport",
         "status": "complete",
         "type": "summary",
-        "measure": f"{MEASURE_BASE}/{MEASURE_IDS[measure]}",
+        "measure": f"{MEASURE_BASE}/{measure}",
         "date": when,
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
         "group": [group],
@@ -231,26 +209,15 @@ def _value_concept(dimension: str, code: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Dhis2Target:
-    """Where values land in DHIS2: the data set and the ministry's organisation unit (codes)."""
+    """Where values land in DHIS2: the ministry's organisation unit and the data set prefix."""
 
     org_unit: str
-    data_set: str = "MIGEXAM"
-    attribute_option_combo: str = "default"
+    data_set_prefix: str = dhis2.DATA_SET_PREFIX
+    attribute_option_combo: str = dhis2.DEFAULT_COMBO_CODE
 
-
-def data_element_code(measure: str, dimensions: tuple[str, ...]) -> str:
-    """DHIS2 data element code: one per measure and set of dimensions broken down."""
-    name = f"MIGEXAM_{measure.upper()}"
-    if not dimensions:
-        return name
-    return name + "__" + "_".join(DHIS2_CATEGORIES[d] for d in dimensions)
-
-
-def option_code(dimension: str, code: str) -> str:
-    """DHIS2 category option code for one of our categories."""
-    if dimension in ("origin", "destination"):
-        return "NONE" if code == NO_DESTINATION else code
-    return _OPTION_CODES[dimension][code]
+    def data_set(self, table: ProtectedTable) -> str:
+        """The data set of the table's period type (MIGEXAM_QUARTERLY, ...)."""
+        return dhis2.data_set_code(table.request.granularity, self.data_set_prefix)
 
 
 def dhis2_data_value_set(table: ProtectedTable, target: Dhis2Target) -> dict[str, Any]:
@@ -260,18 +227,17 @@ def dhis2_data_value_set(table: ProtectedTable, target: Dhis2Target) -> dict[str
         if cell.value is None:
             continue
         broken_down = _broken_down(table, cell)
-        combo = "_".join(option_code(d, cell.codes[d]) for d in broken_down) or "default"
         values.append(
             {
-                "dataElement": data_element_code(cell.measure, broken_down),
+                "dataElement": dhis2.data_element_code(cell.measure, broken_down),
                 "period": cell.period.dhis2,
                 "orgUnit": target.org_unit,
-                "categoryOptionCombo": combo,
+                "categoryOptionCombo": dhis2.option_combo_code(cell.codes, broken_down),
                 "attributeOptionCombo": target.attribute_option_combo,
                 "value": str(cell.value),
             }
         )
-    return {"dataSet": target.data_set, "orgUnit": target.org_unit, "dataValues": values}
+    return {"dataSet": target.data_set(table), "orgUnit": target.org_unit, "dataValues": values}
 
 
 def adx_document(
@@ -284,17 +250,19 @@ def adx_document(
         group = ElementTree.SubElement(
             root,
             f"{{{ADX_NAMESPACE}}}group",
-            {"orgUnit": target.org_unit, "period": period.iso_interval, "dataSet": target.data_set},
+            {
+                "orgUnit": target.org_unit,
+                "period": period.iso_interval,
+                "dataSet": target.data_set(table),
+            },
         )
         for cell in table.cells:
             if cell.period != period or cell.value is None:
                 continue
             broken_down = _broken_down(table, cell)
-            attributes = {"dataElement": data_element_code(cell.measure, broken_down)}
-            for dimension in broken_down:
-                attributes[DHIS2_CATEGORIES[dimension]] = option_code(
-                    dimension, cell.codes[dimension]
-                )
+            attributes = {"dataElement": dhis2.data_element_code(cell.measure, broken_down)}
+            for dimension in broken_down:  # ADX: the category code names the attribute
+                attributes[dimension] = dhis2.option_code(dimension, cell.codes[dimension])
             attributes["value"] = str(cell.value)
             ElementTree.SubElement(group, f"{{{ADX_NAMESPACE}}}dataValue", attributes)
     return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)

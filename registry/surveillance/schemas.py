@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
-from registry.surveillance.cube import FLAT_DIMENSIONS, MEASURES
+from registry.surveillance.cube import FLAT_DIMENSIONS, MEASURES, read_measures
 from registry.surveillance.disclosure import DEFAULT_K, MIN_K
 from registry.surveillance.service import FORMATS, SCOPES
 
@@ -29,6 +29,18 @@ class CommaList(fields.String):
         if len(set(items)) != len(items):
             raise ValidationError("a value is repeated")
         return items
+
+
+class MeasureList(fields.String):
+    """A comma-separated list of measure codes, as given (a former spelling is read later)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            read_measures(text)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+        return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
 class ExtractQuerySchema(Schema):
@@ -54,7 +66,16 @@ class ExtractQuerySchema(Schema):
         load_default=(),
         metadata={"description": f"Comma list of {', '.join(FLAT_DIMENSIONS)}"},
     )
-    measures = CommaList(MEASURES, load_default=MEASURES)
+    measures = MeasureList(
+        load_default=MEASURES,
+        metadata={
+            "description": (
+                f"Comma list of {', '.join(MEASURES)} (default: all). The former spelling with "
+                "underscores (hiv_confirmed) is still read; the answer then carries a "
+                "Warning: 299 header naming the code to use"
+            )
+        },
+    )
     k = fields.Integer(load_default=DEFAULT_K, validate=validate.Range(min=MIN_K, max=100))
     rounding = fields.Integer(validate=validate.Range(min=2, max=1000))
     format = fields.String(load_default="json", validate=validate.OneOf(list(FORMATS)))

@@ -8,6 +8,7 @@ a withdrawal takes the old tally back in the same transaction. Extracts read onl
 from __future__ import annotations
 
 import json
+import re
 import threading
 import zlib
 from collections import OrderedDict
@@ -31,7 +32,7 @@ from registry.errors import BadRequest, DomainError, Forbidden
 from registry.events import ReferralsCompleted, VersionRetired, VersionStored
 from registry.examinations.models import Examination
 from registry.referrals.queries import completed_programme_referrals
-from registry.surveillance import formats
+from registry.surveillance import dhis2, formats
 from registry.surveillance.cube import (
     DIMENSIONS,
     FLAT_DIMENSIONS,
@@ -42,6 +43,9 @@ from registry.surveillance.cube import (
     Microcell,
     Period,
     build_cube,
+    deprecation_warnings,
+    measure_column,
+    read_measures,
 )
 from registry.surveillance.disclosure import DEFAULT_K, ProtectedCube, protect
 from registry.surveillance.extract import ExtractRequest, ProtectedTable, extract
@@ -143,9 +147,18 @@ def _add_rows(session: Session, cells: list[tuple[Sequence[str], dict[str, int]]
     statement = _insert(session)(table)
     statement = statement.on_conflict_do_update(
         index_elements=list(KEY_COLUMNS),
-        set_={m: table.c[m] + statement.excluded[m] for m in MEASURES},
+        set_={
+            measure_column(m): table.c[measure_column(m)] + statement.excluded[measure_column(m)]
+            for m in MEASURES
+        },
     )
-    rows = [{**dict(zip(KEY_COLUMNS, key, strict=True)), **counts} for key, counts in cells]
+    rows = [
+        {
+            **dict(zip(KEY_COLUMNS, key, strict=True)),
+            **{measure_column(m): value for m, value in counts.items()},
+        }
+        for key, counts in cells
+    ]
     session.execute(statement, rows)
 
 
@@ -163,7 +176,7 @@ def clear(session: Session) -> None:
 def counts(session: Session, *, year: int | None = None) -> dict[tuple[str, ...], dict[str, int]]:
     """The stored microcells with any count, optionally of one calendar year."""
     table = cast(Table, SurveillanceCount.__table__)
-    query = select(*(table.c[c] for c in KEY_COLUMNS + MEASURES))
+    query = select(*(table.c[c] for c in KEY_COLUMNS + tuple(map(measure_column, MEASURES))))
     if year is not None:
         query = query.where(table.c.month >= f"{year:04d}-01", table.c.month <= f"{year:04d}-12")
     cells: dict[tuple[str, ...], dict[str, int]] = {}
@@ -203,6 +216,7 @@ class Release:
     method: Mapping[str, object]
     filename: str
     version: str  # the data version the protection was computed on
+    warnings: tuple[str, ...] = ()  # deprecated input the request used (a Warning header each)
 
 
 class _ProtectedCache:
@@ -442,27 +456,33 @@ def _scope(principal: Principal, query: ExtractQuery) -> dict[str, str]:
     return {query.scope: principal.country}
 
 
-def _request(query: ExtractQuery, where: dict[str, str]) -> ExtractRequest:
+def _request(query: ExtractQuery, where: dict[str, str]) -> tuple[ExtractRequest, list[str]]:
+    """The request in our codes, and a warning for each deprecated measure code it used."""
     try:
-        return ExtractRequest(
+        measures, deprecated = read_measures(query.measures)
+        request = ExtractRequest(
             granularity=Granularity(query.granularity),
             first=query.first,
             last=query.last,
             grouping=tuple(query.grouping),
-            measures=tuple(query.measures),
+            measures=measures,
             k=query.k,
             rounding=query.rounding,
             where=where,
         )
     except ValueError as exc:
         raise BadRequest(str(exc)) from exc
+    return request, deprecation_warnings(deprecated)
 
 
-def _render(table: ProtectedTable, query: ExtractQuery, now: datetime) -> bytes:
+def _render(
+    table: ProtectedTable, query: ExtractQuery, now: datetime, warnings: Sequence[str]
+) -> bytes:
     if query.format == "csv":
         return formats.csv_text(table).encode()
     if query.format == "json":
-        return json.dumps(formats.json_document(table), separators=(",", ":")).encode()
+        document = formats.json_document(table, warnings=warnings)
+        return json.dumps(document, separators=(",", ":")).encode()
     if query.format == "fhir":
         bundle = formats.measure_report_bundle(table, generated=now)
         return json.dumps(bundle, separators=(",", ":")).encode()
@@ -491,7 +511,7 @@ def build_extract(
     unknown = [d for d in query.grouping if d not in FLAT_DIMENSIONS]
     if unknown:
         raise BadRequest(f"group by {', '.join(FLAT_DIMENSIONS)}; not {', '.join(unknown)}")
-    request = _request(query, where)
+    request, warnings = _request(query, where)
     try:
         periods = request.periods
     except ValueError as exc:
@@ -516,7 +536,7 @@ def build_extract(
         table = extract(years, request)
     except ValueError as exc:
         raise BadRequest(str(exc)) from exc
-    body = _render(table, query, now)
+    body = _render(table, query, now, warnings)
     version = ",".join(versions)
     key = keystore.active("document")
     signature = jws.sign_detached(
@@ -557,7 +577,43 @@ def build_extract(
         method=table.method,
         filename=filename,
         version=version,
+        warnings=tuple(warnings),
     )
+
+
+# --- DHIS2 metadata -------------------------------------------------------------------------
+
+_UID = re.compile(r"^[A-Za-z][A-Za-z0-9]{10}$")
+
+
+def dhis2_metadata(
+    session: Session, *, org_unit_id: str | None = None, countries: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The DHIS2 metadata for every value the dhis2 and adx extracts can carry.
+
+    Origins and destinations are those counted in any year, and `countries` (ISO alpha-2)
+    beside them: a country that appears later needs its options, so export and import again
+    (the UIDs do not change, so the import updates what is there).
+    """
+    if org_unit_id is not None and not _UID.match(org_unit_id):
+        raise BadRequest(
+            f"not a DHIS2 UID (11 letters and digits, a letter first): {org_unit_id!r}"
+        )
+    bad = [c for c in countries if not re.fullmatch(r"[A-Z]{2}", c)]
+    if bad:
+        raise BadRequest(f"countries are ISO 3166-1 alpha-2 codes, not {', '.join(bad)}")
+    table = cast(Table, SurveillanceCount.__table__)
+    origins = set(session.scalars(select(table.c.origin).distinct()))
+    destinations = set(session.scalars(select(table.c.destination).distinct()))
+    request = dhis2.MetadataRequest(
+        origins=sorted(origins | set(countries)),
+        destinations=sorted(destinations | set(countries) | {NO_DESTINATION}),
+        org_unit_id=org_unit_id,
+    )
+    try:
+        return dhis2.metadata(request)
+    except ValueError as exc:
+        raise BadRequest(f"{exc}: no examination is counted yet; name --country") from exc
 
 
 # -- subscriptions (registry/subscriptions.py) ------------------------------------------------

@@ -35,14 +35,14 @@ def findings(rng: random.Random, examined: int) -> dict[str, int]:
     made = cxr + reactive + syphilis
     return {
         "examined": examined,
-        "cxr_suggestive_tb": cxr,
-        "tb_bact_confirmed": bact,
-        "tb_rif_resistant": _binomial(rng, bact, 0.2),
-        "hiv_reactive_screening": reactive,
-        "hiv_confirmed": _binomial(rng, reactive, 0.4),
-        "syphilis_reactive": syphilis,
-        "referrals_made": made,
-        "referrals_completed": _binomial(rng, made, 0.6),
+        "cxr-suggestive-tb": cxr,
+        "tb-bact-confirmed": bact,
+        "tb-rif-resistant": _binomial(rng, bact, 0.2),
+        "hiv-reactive-screening": reactive,
+        "hiv-confirmed": _binomial(rng, reactive, 0.4),
+        "syphilis-reactive": syphilis,
+        "referrals-made": made,
+        "referrals-completed": _binomial(rng, made, 0.6),
     }
 
 

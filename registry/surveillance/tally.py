@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from registry.fhir import ExaminationRecord
-from registry.surveillance.cube import MEASURES, NO_DESTINATION
+from registry.surveillance.cube import MEASURES, NO_DESTINATION, measure_column
 
 # Referrals to the programmes surveillance follows (TB, HIV, sexually transmitted infections).
 PROGRAMME_REFERRALS = frozenset(
@@ -44,12 +44,17 @@ class Tally:
         key = tuple(document["key"])
         if len(key) != 6:
             raise ValueError("a tally key has six parts")
-        return cls(key=key, counts={m: int(document["counts"].get(m, 0)) for m in MEASURES})
+        stored = document["counts"]
+        # tallies sealed before the measure codes were unified name them by their column
+        return cls(
+            key=key,
+            counts={m: int(stored.get(m, stored.get(measure_column(m), 0))) for m in MEASURES},
+        )
 
     def with_completed_referrals(self, completed: int) -> Tally:
         """The same contribution with `completed` of its referrals recorded as completed."""
         counts = dict(self.counts)
-        counts["referrals_completed"] = min(max(completed, 0), counts["referrals_made"])
+        counts["referrals-completed"] = min(max(completed, 0), counts["referrals-made"])
         return Tally(self.key, counts)
 
 
@@ -82,15 +87,15 @@ def tally_of(
     referrals = sum(1 for r in record.referrals if r.reason in PROGRAMME_REFERRALS)
     counts = {
         "examined": 1,
-        "cxr_suggestive_tb": int("chest-xray" in positive),
-        "tb_bact_confirmed": int(tb_confirmed),
+        "cxr-suggestive-tb": int("chest-xray" in positive),
+        "tb-bact-confirmed": int(tb_confirmed),
         # resistance is only counted with a bacteriological confirmation (Xpert reports both)
-        "tb_rif_resistant": int(tb_confirmed and "tb-rif-resistance" in positive),
-        "hiv_reactive_screening": int("hiv-screening" in positive or hiv_confirmed),
-        "hiv_confirmed": int(hiv_confirmed),
-        "syphilis_reactive": int(any(concept in positive for concept in _SYPHILIS)),
-        "referrals_made": referrals,
-        "referrals_completed": min(referrals_completed, referrals),
+        "tb-rif-resistant": int(tb_confirmed and "tb-rif-resistance" in positive),
+        "hiv-reactive-screening": int("hiv-screening" in positive or hiv_confirmed),
+        "hiv-confirmed": int(hiv_confirmed),
+        "syphilis-reactive": int(any(concept in positive for concept in _SYPHILIS)),
+        "referrals-made": referrals,
+        "referrals-completed": min(referrals_completed, referrals),
     }
     key: MicrocellKey = (
         f"{record.examination_date.year:04d}-{record.examination_date.month:02d}",

@@ -43,6 +43,15 @@ _FORMAT_CONTENT = {
                 "X-Disclosure-Control: the method."
             ),
             "content": _FORMAT_CONTENT,
+            "headers": {
+                "Warning": {
+                    "description": (
+                        '299 - "measure code hiv_confirmed is deprecated; use hiv-confirmed", '
+                        "once for each former measure spelling the request used"
+                    ),
+                    "schema": {"type": "string"},
+                }
+            },
         },
         "202": {
             "description": (
@@ -77,4 +86,6 @@ def extract(query: dict[str, Any]) -> Response:
     response.headers["X-Data-Version"] = release.version
     response.headers["Content-Disposition"] = f'attachment; filename="{release.filename}"'
     response.headers["Cache-Control"] = "no-store"
+    for warning in release.warnings:  # RFC 9111 retired Warning, but clients still show 299
+        response.headers.add("Warning", f'299 - "{warning}"')
     return response

@@ -48,8 +48,8 @@ def _totals(world: World) -> tuple[int, int, int]:
         cells = surveillance.counts(session)
     return (
         sum(c["examined"] for c in cells.values()),
-        sum(c["referrals_made"] for c in cells.values()),
-        sum(c["referrals_completed"] for c in cells.values()),
+        sum(c["referrals-made"] for c in cells.values()),
+        sum(c["referrals-completed"] for c in cells.values()),
     )
 
 

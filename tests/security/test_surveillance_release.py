@@ -54,11 +54,11 @@ def _microcells(seed: int) -> list[Microcell]:
         cxr = rng.randint(0, min(examined, 2))
         counts = {
             "examined": examined,
-            "hiv_reactive_screening": reactive,
-            "hiv_confirmed": rng.randint(0, reactive),
-            "cxr_suggestive_tb": cxr,
-            "tb_bact_confirmed": rng.randint(0, cxr),
-            "referrals_made": reactive + cxr,
+            "hiv-reactive-screening": reactive,
+            "hiv-confirmed": rng.randint(0, reactive),
+            "cxr-suggestive-tb": cxr,
+            "tb-bact-confirmed": rng.randint(0, cxr),
+            "referrals-made": reactive + cxr,
         }
         cells.append(((f"{YEAR}-{month:02d}", *codes), counts))
     return cells

@@ -88,7 +88,7 @@ def test_a_ministry_gets_its_countrys_protected_counts_signed(world: World) -> N
     # 9 to KZ can be published only if 2 to RU cannot be derived from the total: both withheld
     assert examined["RU"] is None
     assert examined["all"] == 11 or examined["KZ"] is None
-    hiv = [c for c in document["cells"] if c["measure"] == "hiv_reactive_screening"]
+    hiv = [c for c in document["cells"] if c["measure"] == "hiv-reactive-screening"]
     assert all(c["value"] in (None, 0) for c in hiv)  # the one reactive result never shows
     assert all(c["value"] is None or c["value"] == 0 or c["value"] >= 5 for c in document["cells"])
     assert "X-Disclosure-Control" in response.headers
@@ -118,8 +118,8 @@ def test_every_format_is_signed_and_parses_in_its_own_schema(world: World) -> No
     assert {e.resource.get_resource_type() for e in bundle.entry} == {"MeasureReport"}
 
     values = answers["dhis2"].json["dataValues"]
-    assert {"dataElement": "MIGEXAM_EXAMINED__ORIGIN", "value": "11"}.items() <= next(
-        v for v in values if v["dataElement"] == "MIGEXAM_EXAMINED__ORIGIN"
+    assert {"dataElement": "examined.origin", "value": "11"}.items() <= next(
+        v for v in values if v["dataElement"] == "examined.origin"
     ).items()
     assert answers["dhis2"].json["orgUnit"] == "TJ"
 
@@ -165,6 +165,8 @@ NEXT_YEAR = str(_TODAY.year + 1)
     [
         ({"format": "xlsx"}, 422, "format"),
         ({"group_by": "religion"}, 422, "religion"),
+        ({"measures": "examined,hiv"}, 422, "unknown measure 'hiv'"),
+        ({"measures": "hiv-confirmed,hiv_confirmed"}, 422, "repeated"),
         ({"k": "2"}, 422, "k"),
         ({"k": "five"}, 422, "k"),
         ({"from": "2026-13", "to": "2026-13", "granularity": "month"}, 400, "2026-13"),
@@ -180,6 +182,48 @@ def test_bad_requests_name_the_problem(
     response = extract(world, world.bearer("ministry", country="TJ"), **params)
     assert response.status_code == status, response.json
     assert names in json.dumps(response.json)
+
+
+def test_measures_are_named_by_one_code_in_the_request_and_every_format(world: World) -> None:
+    headers = world.bearer("ministry", country="TJ")
+    params = {"group_by": "sex", "measures": "hiv-reactive-screening,examined"}
+    answers = {
+        fmt: extract(world, headers, format=fmt, **params) for fmt in ("json", "csv", "dhis2")
+    }
+    assert {r.status_code for r in answers.values()} == {200}
+    assert all("Warning" not in r.headers for r in answers.values())
+    assert {c["measure"] for c in answers["json"].json["cells"]} == {
+        "hiv-reactive-screening",
+        "examined",
+    }
+    assert "warnings" not in answers["json"].json
+    rows = csv.DictReader(io.StringIO(answers["csv"].data.decode()))
+    assert {r["measure"] for r in rows} == {"hiv-reactive-screening", "examined"}
+    elements = {v["dataElement"].split(".")[0] for v in answers["dhis2"].json["dataValues"]}
+    assert elements == {"hiv-reactive-screening", "examined"}
+
+
+def test_the_former_measure_spelling_is_read_with_a_deprecation_warning(world: World) -> None:
+    headers = world.bearer("ministry", country="TJ")
+    current = extract(world, headers, measures="hiv-reactive-screening,examined")
+    former = extract(world, headers, measures="hiv_reactive_screening,examined")
+
+    assert former.status_code == 200, former.json
+    assert former.headers.getlist("Warning") == [
+        '299 - "measure code hiv_reactive_screening is deprecated; use hiv-reactive-screening"'
+    ]
+    assert former.json["warnings"] == [
+        "measure code hiv_reactive_screening is deprecated; use hiv-reactive-screening"
+    ]
+    assert former.json["cells"] == current.json["cells"]  # the same counts, in the one code
+    assert former.json["request"]["measures"] == ["hiv-reactive-screening", "examined"]
+    verified(world, former)  # the warning is part of the signed body
+    as_csv = extract(world, headers, measures="referrals_made", format="csv")
+    assert as_csv.status_code == 200
+    assert as_csv.headers["Warning"].endswith('use referrals-made"')
+    assert {r["measure"] for r in csv.DictReader(io.StringIO(as_csv.data.decode()))} == {
+        "referrals-made"
+    }
 
 
 def test_the_download_is_audited(world: World) -> None:
@@ -216,6 +260,44 @@ def test_the_export_command_writes_the_extract_and_its_signature(
     key = world.ctx.keystore.find(jws.read_header(token)["kid"], purpose="document")
     assert key is not None
     jws.verify_detached(token, out.read_bytes(), key.public_key)
+
+
+@pytest.mark.committed
+def test_the_dhis2_metadata_command_describes_what_the_dhis2_extract_references(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("REGISTRY_KEYS_DIR", str(world.ctx.settings.keys_dir))
+    monkeypatch.setenv("REGISTRY_DATABASE_URL", world.ctx.settings.database_url)
+    out = tmp_path / "metadata.json"
+
+    result = CliRunner().invoke(
+        main,
+        [
+            *("surveillance", "dhis2-metadata", "--org-unit-id", "Xb4Tq0uP9aZ"),
+            *("--country", "UZ", "-o", str(out)),
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    options = {o["code"] for o in document["categoryOptions"]}
+    assert {"origin.TJ", "origin.UZ", "destination.KZ", "destination.RU"} <= options
+    assert {"destination.none", "destination.UZ"} <= options
+    assert all(s["organisationUnits"] == [{"id": "Xb4Tq0uP9aZ"}] for s in document["dataSets"])
+    served = extract(
+        world, world.bearer("ministry", country="TJ"), format="dhis2", group_by="destination"
+    ).json
+    elements = {e["code"] for e in document["dataElements"]}
+    combos = {c["code"] for c in document["categoryOptionCombos"]} | {"default"}
+    assert served["dataSet"] in {s["code"] for s in document["dataSets"]}
+    assert served["dataValues"]
+    for value in served["dataValues"]:
+        assert value["dataElement"] in elements
+        assert value["categoryOptionCombo"] in combos
+
+    refused = CliRunner().invoke(main, ["surveillance", "dhis2-metadata", "--org-unit-id", "1abc"])
+    assert refused.exit_code == 2
+    assert "not a DHIS2 UID" in refused.output
 
 
 def test_the_pattern_is_computed_once_per_data_version_and_shared(world: World) -> None:

@@ -72,9 +72,9 @@ def test_a_submission_counts_its_findings_in_its_microcell(world: World) -> None
 
     cells = nonzero(stored_counts(world))
     woman = ("2026-08", "TJ", "KZ", "pre-departure", "female", "30-59")
-    assert cells[woman] == {"examined": 1, "hiv_reactive_screening": 1, "cxr_suggestive_tb": 1}
+    assert cells[woman] == {"examined": 1, "hiv-reactive-screening": 1, "cxr-suggestive-tb": 1}
     assert sum(values["examined"] for values in cells.values()) == 2
-    assert sum(values.get("hiv_reactive_screening", 0) for values in cells.values()) == 1
+    assert sum(values.get("hiv-reactive-screening", 0) for values in cells.values()) == 1
 
 
 def test_amendments_and_withdrawals_move_the_counts(world: World) -> None:
@@ -87,7 +87,7 @@ def test_amendments_and_withdrawals_move_the_counts(world: World) -> None:
         destination="KZ",
     )
     woman_kz = ("2026-08", "TJ", "KZ", "pre-departure", "female", "30-59")
-    assert nonzero(stored_counts(world))[woman_kz] == {"examined": 1, "syphilis_reactive": 1}
+    assert nonzero(stored_counts(world))[woman_kz] == {"examined": 1, "syphilis-reactive": 1}
 
     # the clinic corrects the result and the destination: the count leaves the old cell
     corrected = examination_bundle(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -127,13 +128,13 @@ def test_invalid_microcells_are_refused(
 
 def test_relations_the_data_contradicts_are_not_assumed() -> None:
     key = ("2026-01", "TJ", "RU", "return", "male", "18-29")
-    consistent = build_cube([(key, {"examined": 5, "hiv_confirmed": 1})], year=2026)
-    assert ("hiv_confirmed", "hiv_reactive_screening") not in consistent.relations
-    assert ("hiv_reactive_screening", "examined") in consistent.relations
+    consistent = build_cube([(key, {"examined": 5, "hiv-confirmed": 1})], year=2026)
+    assert ("hiv-confirmed", "hiv-reactive-screening") not in consistent.relations
+    assert ("hiv-reactive-screening", "examined") in consistent.relations
     both = build_cube(
-        [(key, {"examined": 5, "hiv_reactive_screening": 2, "hiv_confirmed": 1})], year=2026
+        [(key, {"examined": 5, "hiv-reactive-screening": 2, "hiv-confirmed": 1})], year=2026
     )
-    assert ("hiv_confirmed", "hiv_reactive_screening") in both.relations
+    assert ("hiv-confirmed", "hiv-reactive-screening") in both.relations
 
 
 def test_counts_in_cells_declared_impossible_are_refused() -> None:
@@ -154,3 +155,43 @@ def test_cell_keys_follow_the_dimension_order() -> None:
     assert len(DIMENSIONS) == len(key)
     assert cube.is_leaf(index)
     assert not cube.is_leaf(cube.index(["2026-01", ALL, "RU", "return", "male", "18-29"]))
+
+
+def test_measures_have_one_code_and_the_former_spelling_is_read_and_named() -> None:
+    from registry.surveillance.cube import (
+        MEASURES,
+        deprecation_warnings,
+        measure_column,
+        read_measures,
+    )
+
+    # a FHIR id allows letters, digits, "-" and "." only: the one code is a valid Measure id
+    assert all(re.fullmatch(r"[a-z][a-z\-]{0,63}", m) for m in MEASURES)
+    assert read_measures("examined, hiv-confirmed") == (("examined", "hiv-confirmed"), ())
+    assert read_measures("hiv_confirmed,examined") == (
+        ("hiv-confirmed", "examined"),
+        ("hiv_confirmed",),
+    )
+    assert deprecation_warnings(["tb_rif_resistant"]) == [
+        "measure code tb_rif_resistant is deprecated; use tb-rif-resistant"
+    ]
+    assert measure_column("tb-rif-resistant") == "tb_rif_resistant"
+    with pytest.raises(ValueError, match="unknown measure 'HIV-confirmed'"):
+        read_measures("HIV-confirmed")
+    with pytest.raises(ValueError, match="repeated"):
+        read_measures("hiv_confirmed,hiv-confirmed")
+    with pytest.raises(ValueError, match="at least one"):
+        read_measures(" , ")
+
+
+def test_a_tally_sealed_with_the_former_measure_spelling_is_read() -> None:
+    import json
+
+    from registry.surveillance.tally import Tally
+
+    key = ["2026-03", "TJ", "KZ", "pre-departure", "female", "30-59"]
+    former = {"key": key, "counts": {"examined": 1, "hiv_reactive_screening": 1}}
+    tally = Tally.from_bytes(json.dumps(former).encode())
+    assert tally.counts["hiv-reactive-screening"] == 1
+    assert tally.counts["examined"] == 1
+    assert Tally.from_bytes(tally.to_bytes()) == tally

@@ -129,7 +129,7 @@ def test_a_ministry_signs_in_with_its_key_and_sees_protected_charts(
     assert "k = 5" in desk.locator("#method").inner_text()
     desk.screenshot(path=str(SCREENSHOTS / "surveillance-dashboard.png"), full_page=True)
 
-    desk.select_option("#measure", "hiv_reactive_screening")
+    desk.select_option("#measure", "hiv-reactive-screening")
     desk.locator("#corridor-title", has_text="HIV reactive").wait_for()
     note = desk.locator("#chart-sex-note").inner_text()
     hidden = desk.evaluate(
@@ -181,3 +181,75 @@ def test_a_key_file_that_is_not_a_client_key_is_refused_clearly(
     assert "not a private P-256 key" in status.inner_text()
     assert desk.locator("#charts").is_hidden()
     assert desk.problems == []
+
+
+AXE = Path(__file__).resolve().parents[1] / "vendor" / "axe-core" / "axe.min.js"
+CATALOGUES = Path(__file__).resolve().parents[2] / "registry" / "translations"
+
+
+def test_the_dashboard_speaks_the_six_languages_of_the_verification_pages(
+    world: World,
+    browser: Any,  # noqa: F811
+    live_server: str,  # noqa: F811
+    ministry_key: Path,
+) -> None:
+    from babel.support import Translations
+
+    from registry.pages import LANGUAGES
+
+    protect(world)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    headings = set()
+    for lang in LANGUAGES:
+        words = Translations.load(str(CATALOGUES), [lang])
+        # the test's own browser speaks English: the page follows ?lang=, not the browser
+        context = browser.new_context(
+            viewport=DESKTOP, base_url=live_server, locale="en-GB", bypass_csp=True
+        )
+        page = context.new_page()
+        page.set_default_timeout(60000)
+        watch_problems(page)
+        page.goto(f"/surveillance?lang={lang}")
+        assert page.locator("html").get_attribute("lang") == lang
+        heading = page.locator("h1").inner_text()
+        assert heading == words.gettext("TB and HIV surveillance")
+        headings.add(heading)
+        current = page.locator(".languages__item--current")
+        assert current.inner_text() == LANGUAGES[lang]
+        page.set_input_files("#key-file", str(ministry_key))
+        page.locator("#charts").wait_for(state="visible")
+        status = words.gettext(
+            "Counts for {year}, quarters 1\u2013{quarters}, our country as origin."
+        ).format(year=2026, quarters=3)
+        assert page.locator("#status").inner_text() == status
+        assert page.locator("#signin-status").inner_text() == words.gettext(
+            "Signed in as {client}."
+        ).format(client="ministry-tj")
+        corridor = page.evaluate("Chart.getChart('chart-corridor').data.datasets.map(d => d.label)")
+        assert corridor == ["KZ", "RU", words.gettext("no destination")]
+        sexes = page.evaluate("Chart.getChart('chart-sex').data.datasets.map(d => d.label)")
+        assert sexes == [words.gettext(s) for s in ("male", "female", "other", "unknown")]
+        withheld = page.locator("#withheld-list li").count()
+        assert page.locator("#withheld-count").inner_text() == words.gettext(
+            "{count} withheld counts in these charts"
+        ).format(count=withheld)
+        # every series' name fits in the legend of the findings chart (long names wrap)
+        legend = page.evaluate(
+            "(() => { const l = Chart.getChart('chart-findings').legend; return "
+            "[l.legendItems.length, l.legendHitBoxes.filter(b => b.top + b.height <= l.bottom "
+            "&& b.left + b.width <= l.right).length]; })()"
+        )
+        assert legend == [8, 8], (lang, legend)
+        options = page.locator("#measure option").all_inner_texts()
+        assert options[5] == words.gettext("HIV confirmed")
+        page.screenshot(path=str(SCREENSHOTS / f"surveillance-{lang}.png"), full_page=True)
+
+        page.add_script_tag(path=str(AXE))
+        violations = page.evaluate(
+            "axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']})"
+            ".then(r => r.violations.map(v => [v.id, v.nodes.map(n => n.target.join(' '))]))"
+        )
+        assert violations == [], (lang, violations)
+        assert page.problems == []
+        context.close()
+    assert len(headings) == len(LANGUAGES)  # every language has its own words

@@ -73,8 +73,8 @@ def microcells(seed: int, profile: str, shape: tuple[int, int, int, int]) -> lis
         confirmed = rng.randint(0, reactive)
         counts = {
             "examined": examined,
-            "hiv_reactive_screening": reactive,
-            "hiv_confirmed": confirmed,
+            "hiv-reactive-screening": reactive,
+            "hiv-confirmed": confirmed,
         }
         cells.append(((f"2026-{month:02d}", *codes), counts))
     return cells
@@ -236,7 +236,7 @@ def test_suppressing_only_the_small_counts_is_undone_by_subtraction() -> None:
     }
     attacker = Attacker(cube, naive)
     exposed = 0
-    for measure in ("hiv_confirmed", "tb_bact_confirmed"):
+    for measure in ("hiv-confirmed", "tb-bact-confirmed"):
         for index in range(cube.size):
             if cube.publishable(index) and sensitivity(cube, measure, index, 5):
                 low, high = attacker.interval(measure, index)
@@ -259,20 +259,20 @@ def test_thresholds_below_three_are_refused(k: int) -> None:
 
 def test_the_primary_rule_marks_small_counts_and_whole_group_findings_only() -> None:
     cells = [
-        (("2026-01", "TJ", "RU", "return", "male", "18-29"), {"examined": 6, "hiv_confirmed": 6}),
-        (("2026-01", "TJ", "RU", "return", "female", "18-29"), {"examined": 2, "hiv_confirmed": 0}),
-        (("2026-01", "TJ", "RU", "return", "male", "30-59"), {"examined": 9, "hiv_confirmed": 2}),
+        (("2026-01", "TJ", "RU", "return", "male", "18-29"), {"examined": 6, "hiv-confirmed": 6}),
+        (("2026-01", "TJ", "RU", "return", "female", "18-29"), {"examined": 2, "hiv-confirmed": 0}),
+        (("2026-01", "TJ", "RU", "return", "male", "30-59"), {"examined": 9, "hiv-confirmed": 2}),
     ]
     cube = build_cube(cells, year=2026, closed_months=1, max_crossed=DEEP)
 
     def cell(*codes: str) -> int:
         return cube.index(["2026-01", "TJ", "RU", "return", *codes])
 
-    assert sensitivity(cube, "hiv_confirmed", cell("male", "18-29"), 5) == (1, 0)
+    assert sensitivity(cube, "hiv-confirmed", cell("male", "18-29"), 5) == (1, 0)
     assert sensitivity(cube, "examined", cell("female", "18-29"), 5) == (2, 1)
-    assert sensitivity(cube, "hiv_confirmed", cell("female", "18-29"), 5) is None  # zero
+    assert sensitivity(cube, "hiv-confirmed", cell("female", "18-29"), 5) is None  # zero
     assert sensitivity(cube, "examined", cell("male", "30-59"), 5) is None
-    assert sensitivity(cube, "hiv_confirmed", cell("male", "30-59"), 5) == (2, 1)
+    assert sensitivity(cube, "hiv-confirmed", cell("male", "30-59"), 5) == (2, 1)
 
 
 def test_cells_known_to_be_empty_are_never_counted_on() -> None:

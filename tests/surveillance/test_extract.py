@@ -40,7 +40,7 @@ def test_totals_of_common_measures_survive(protected_quarter: ProtectedCube) -> 
         if c.codes["origin"] == ALL and c.codes["destination"] == ALL
     }
     assert grand["examined"] and grand["examined"] > 5_000
-    assert grand["hiv_reactive_screening"] is not None
+    assert grand["hiv-reactive-screening"] is not None
 
 
 def test_rounding_applies_after_suppression(protected_quarter: ProtectedCube) -> None:

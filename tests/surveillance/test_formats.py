@@ -14,17 +14,16 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.measurereport import MeasureReport
 
-from registry.surveillance.cube import Granularity
+from registry.surveillance.cube import FLAT_DIMENSIONS, Granularity
+from registry.surveillance.dhis2 import data_element_code
 from registry.surveillance.disclosure import ProtectedCube
 from registry.surveillance.extract import ExtractRequest, ProtectedTable, extract
 from registry.surveillance.formats import (
     ADX_NAMESPACE,
     DATA_ABSENT_REASON,
-    DHIS2_CATEGORIES,
     Dhis2Target,
     adx_document,
     csv_text,
-    data_element_code,
     dhis2_data_value_set,
     json_document,
     measure_report_bundle,
@@ -41,7 +40,7 @@ def table(protected_quarter: ProtectedCube) -> ProtectedTable:
         "2026-01",
         "2026-03",
         grouping=("sex",),
-        measures=("examined", "hiv_confirmed", "tb_rif_resistant"),
+        measures=("examined", "hiv-confirmed", "tb-rif-resistant"),
     )
     return extract({2026: protected_quarter}, request)
 
@@ -53,7 +52,7 @@ def corridors(protected_quarter: ProtectedCube) -> ProtectedTable:
         "2026-Q1",
         "2026-Q1",
         grouping=("origin", "destination"),
-        measures=("examined", "hiv_confirmed"),
+        measures=("examined", "hiv-confirmed"),
         rounding=5,
     )
     return extract({2026: protected_quarter}, request)
@@ -114,7 +113,7 @@ def test_dhis2_data_values_have_the_required_keys_and_omit_withheld_counts(
     table: ProtectedTable,
 ) -> None:
     document = dhis2_data_value_set(table, Dhis2Target(org_unit="OU_TJ"))
-    assert document["dataSet"] == "MIGEXAM"
+    assert document["dataSet"] == "MIGEXAM_MONTHLY"
     values = document["dataValues"]
     assert len(values) == sum(1 for c in table.cells if c.value is not None)
     required = {
@@ -129,9 +128,20 @@ def test_dhis2_data_values_have_the_required_keys_and_omit_withheld_counts(
         assert set(value) == required
         assert re.fullmatch(r"2026(0[1-3])", value["period"])
         assert value["value"].isdigit()
-    by_sex = [v for v in values if v["dataElement"].endswith("__SEX")]
-    assert {v["categoryOptionCombo"] for v in by_sex} <= {"MALE", "FEMALE", "OTHER", "UNKNOWN"}
-    totals = [v for v in values if "__" not in v["dataElement"]]
+    by_sex = [v for v in values if v["dataElement"].endswith(".sex")]
+    assert {v["categoryOptionCombo"] for v in by_sex} <= {
+        "sex.male",
+        "sex.female",
+        "sex.other",
+        "sex.unknown",
+    }
+    assert {v["dataElement"] for v in by_sex} <= {
+        "examined.sex",
+        "hiv-confirmed.sex",
+        "tb-rif-resistant.sex",
+    }
+    totals = [v for v in values if "." not in v["dataElement"]]
+    assert {v["dataElement"] for v in totals} <= {"examined", "hiv-confirmed", "tb-rif-resistant"}
     assert {v["categoryOptionCombo"] for v in totals} == {"default"}
 
 
@@ -146,26 +156,34 @@ def test_adx_groups_by_period_with_disaggregations_as_attributes(
     groups = root.findall(f"{ADX}group")
     assert len(groups) == 1
     group = groups[0]
-    assert group.attrib == {"orgUnit": "OU_TJ", "period": "2026-01-01/P3M", "dataSet": "MIGEXAM"}
+    assert group.attrib == {
+        "orgUnit": "OU_TJ",
+        "period": "2026-01-01/P3M",
+        "dataSet": "MIGEXAM_QUARTERLY",
+    }
     values = group.findall(f"{ADX}dataValue")
     assert len(values) == sum(1 for c in corridors.cells if c.value is not None)
     for value in values:
         attributes = value.attrib
-        assert set(attributes) - {"dataElement", "value"} <= set(DHIS2_CATEGORIES.values())
+        assert set(attributes) - {"dataElement", "value"} <= set(FLAT_DIMENSIONS)
         # The data element names exactly the categories it is broken down by.
-        dims = tuple(d for d, category in DHIS2_CATEGORIES.items() if category in attributes)
-        measure = "hiv_confirmed" if "HIV" in attributes["dataElement"] else "examined"
+        dims = tuple(d for d in FLAT_DIMENSIONS if d in attributes)
+        measure = "hiv-confirmed" if "hiv" in attributes["dataElement"] else "examined"
         assert attributes["dataElement"] == data_element_code(measure, dims)
+        for dimension in dims:
+            assert attributes[dimension].startswith(f"{dimension}.")
         assert int(attributes["value"]) % 5 == 0
         assert list(value) == []  # no annotations or nested elements
 
 
-def test_data_element_codes_name_the_breakdown() -> None:
-    assert data_element_code("hiv_confirmed", ()) == "MIGEXAM_HIV_CONFIRMED"
+def test_data_element_codes_are_the_measure_code_and_the_breakdown() -> None:
+    assert data_element_code("hiv-confirmed", ()) == "hiv-confirmed"
     assert (
-        data_element_code("hiv_confirmed", ("origin", "destination"))
-        == "MIGEXAM_HIV_CONFIRMED__ORIGIN_DESTINATION"
+        data_element_code("hiv-confirmed", ("origin", "destination"))
+        == "hiv-confirmed.origin.destination"
     )
+    with pytest.raises(ValueError, match="unknown measure"):
+        data_element_code("hiv_confirmed", ())
 
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "fhir_profiles" / "surveillance"

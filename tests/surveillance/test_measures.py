@@ -9,7 +9,7 @@ from fhir.resources.R4B.codesystem import CodeSystem
 from fhir.resources.R4B.measure import Measure
 
 from registry.surveillance.cube import MEASURES
-from registry.surveillance.formats import DIMENSION_CODES, MEASURE_BASE, MEASURE_IDS
+from registry.surveillance.formats import DIMENSION_CODES, MEASURE_BASE
 
 MEASURES_DIR = Path(__file__).resolve().parents[2] / "fhir_profiles" / "measures"
 
@@ -26,7 +26,8 @@ def test_one_valid_measure_per_surveillance_count() -> None:
         strata = {s.code.coding[0].code for s in measure.group[0].stratifier}
         assert strata == set(DIMENSION_CODES.values())
         urls.add(measure.url)
-    assert urls == {f"{MEASURE_BASE}/{MEASURE_IDS[m]}" for m in MEASURES}
+    # the Measure id is the measure code of every extract, as it is
+    assert urls == {f"{MEASURE_BASE}/{m}" for m in MEASURES}
 
 
 def test_the_surveillance_code_system_defines_every_code_the_reports_use() -> None:
@@ -40,5 +41,5 @@ def test_the_surveillance_code_system_defines_every_code_the_reports_use() -> No
         codes.add(concept.code)
         stack.extend(concept.concept or [])
     assert set(DIMENSION_CODES.values()) <= codes
-    assert set(MEASURE_IDS.values()) <= codes
+    assert set(MEASURES) <= codes
     assert {"age-lt18", "age-18-29", "age-30-59", "age-60plus", "no-destination"} <= codes

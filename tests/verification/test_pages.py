@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from sqlalchemy import select
@@ -30,11 +31,16 @@ TITLES = {
 
 
 def _page_messages() -> set[str]:
-    method_map = [("registry/templates/verification/**.html", "jinja2")]
+    """Every message of the pages the catalogues serve, as babel.cfg says where they are."""
+    with (TRANSLATIONS / "babel.cfg").open() as config:
+        method_map, options_map = parse_mapping_cfg(config)
     return {
         message
         for _file, _line, message, _comments, _context in extract_from_dir(
-            str(REPOSITORY), method_map=method_map
+            str(REPOSITORY),
+            method_map=method_map,
+            options_map=options_map,
+            keywords={**DEFAULT_KEYWORDS, "_l": None},  # lazy_gettext, as the cfg's -k _l
         )
         if isinstance(message, str)
     }

@@ -6,9 +6,11 @@
 
   var root = document.getElementById("dashboard");
   var MEASURES = JSON.parse(root.dataset.measures);
+  var MESSAGES = JSON.parse(root.dataset.messages);  // in the page's language
+  var CATEGORIES = JSON.parse(root.dataset.categories);
   var FINDINGS = [
-    "cxr_suggestive_tb", "tb_bact_confirmed", "tb_rif_resistant", "hiv_reactive_screening",
-    "hiv_confirmed", "syphilis_reactive", "referrals_made", "referrals_completed"
+    "cxr-suggestive-tb", "tb-bact-confirmed", "tb-rif-resistant", "hiv-reactive-screening",
+    "hiv-confirmed", "syphilis-reactive", "referrals-made", "referrals-completed"
   ];
   var COLOURS = ["#1f5f99", "#c2571a", "#3f8f3a", "#8c3c9e", "#b8860b", "#2a8c8c", "#9e3c4f",
     "#55606e", "#7a9e1f"];
@@ -23,6 +25,13 @@
   var state = { key: null, clientId: null, kid: null, token: null, expires: 0, charts: {} };
 
   function $(id) { return document.getElementById(id); }
+
+  function t(key, values) {
+    // a message of the page's language with its {name} places filled in
+    return MESSAGES[key].replace(/\{(\w+)\}/g, function (_, name) { return String(values[name]); });
+  }
+
+  function category(code) { return CATEGORIES[code] || code; }
 
   function say(element, text, problem) {
     element.textContent = text;
@@ -47,10 +56,10 @@
   async function readKey(file) {
     var jwk = JSON.parse(await file.text());
     if (jwk.kty !== "EC" || jwk.crv !== "P-256" || !jwk.d) {
-      throw new Error("the file is not a private P-256 key (JWK with kty EC, crv P-256 and d)");
+      throw new Error(t("key_not_private", {}));
     }
     if (!jwk.client_id) {
-      throw new Error("the key file does not name its client (client_id)");
+      throw new Error(t("key_no_client", {}));
     }
     var key = await crypto.subtle.importKey(
       "jwk", { kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y, d: jwk.d, ext: false },
@@ -81,7 +90,7 @@
     var response = await fetch(root.dataset.tokenEndpoint, { method: "POST", body: form });
     var answer = await response.json();
     if (!response.ok) {
-      throw new Error(answer.error_description || answer.message || "no access token");
+      throw new Error(answer.error_description || answer.message || t("no_token", {}));
     }
     state.token = answer.access_token;
     state.expires = Date.now() / 1000 + answer.expires_in;
@@ -109,8 +118,7 @@
       var answer = await response.json();
       if (response.status === 202) {
         var wait = Math.min(Math.max(Number(response.headers.get("Retry-After")) || 10, 1), 60);
-        say($("status"), "The registry is protecting the newest counts of this year; the " +
-          "charts appear when it is done (next try in " + wait + " s).");
+        say($("status"), t("pending", { seconds: wait }));
         await pause(wait);
         continue;
       }
@@ -177,7 +185,7 @@
             context.fillStyle = "#33383f";
             context.font = "11px sans-serif";
             context.textAlign = "center";
-            context.fillText("withheld", x, base - 18);
+            context.fillText(t("withheld", {}), x, base - 18);
           }
         });
       });
@@ -190,13 +198,11 @@
     var values = [].concat.apply([], datasets.map(function (d) { return d.data; }));
     var hidden = values.filter(function (v) { return v === null; }).length;
     var zeros = values.filter(function (v) { return v === 0; }).length;
-    $(id + "-note").textContent = (!values.length ? "Nothing to show: no category was counted." :
-      hidden === values.length ? "All " + hidden + " counts withheld: too few people to publish." :
-      zeros === values.length ? "Every count is zero: nobody in this view was examined or had " +
-        "the finding in these quarters." :
-      hidden ? hidden + " of " + values.length + " counts withheld (hatched, labelled " +
-        "\u201cwithheld\u201d; not zero)." : "") +
-      (zeros && zeros < values.length ? " " + zeros + " published as zero." : "");
+    $(id + "-note").textContent = (!values.length ? t("nothing", {}) :
+      hidden === values.length ? t("all_withheld", { count: hidden }) :
+      zeros === values.length ? t("all_zero", {}) :
+      hidden ? t("some_withheld", { hidden: hidden, total: values.length }) : "") +
+      (zeros && zeros < values.length ? " " + t("zeros", { count: zeros }) : "");
     state.charts[id] = new Chart($(id), {
       plugins: [WITHHELD],
       type: type,
@@ -232,7 +238,7 @@
         if (cell.flag !== "suppressed") { return; }
         var where = document.dimensions.slice(1).filter(function (d) {
           return cell[d] !== "all" && !(d in document.request.where);
-        }).map(function (d) { return d.replace("_", " ") + " " + cell[d]; });
+        }).map(function (d) { return category(d) + " " + category(cell[d]); });
         var text = cell.period + ": " + MEASURES[cell.measure] +
           (where.length ? " (" + where.join(", ") + ")" : "");
         if (seen[text]) { return; }
@@ -245,7 +251,7 @@
       item.textContent = text;
       list.appendChild(item);
     });
-    $("withheld-count").textContent = texts.length + " withheld counts in these charts";
+    $("withheld-count").textContent = t("withheld_count", { count: texts.length });
   }
 
   async function refresh() {
@@ -254,7 +260,7 @@
     var measure = $("measure").value;
     var quarters = lastQuarter(year);
     if (quarters < 1) {
-      say($("status"), "No quarter of " + year + " is closed yet.", true);
+      say($("status"), t("no_quarter", { year: year }), true);
       $("charts").hidden = true;
       return;
     }
@@ -263,7 +269,7 @@
       scope: scope, format: "json"
     };
     var corridor = scope === "origin" ? "destination" : "origin";
-    say($("status"), "Loading the protected counts…");
+    say($("status"), t("loading", {}));
     var asked = state.asked = (state.asked || 0) + 1;
     try {
       var answers = await Promise.all([
@@ -274,7 +280,7 @@
       ]);
     } catch (error) {
       if (asked === state.asked) {
-        say($("status"), "Could not load the counts: " + error.message, true);
+        say($("status"), t("load_failed", { error: error.message }), true);
       }
       return;
     }
@@ -292,25 +298,22 @@
       ["chart-age", answers[3], "age_band"]].forEach(function (spec) {
       var byCategory = series(spec[1], measure, spec[2]);
       draw(spec[0], "bar", periods, Object.keys(byCategory).sort(canonical).map(function (c, i) {
-        var label = spec[2] === "destination" && c === "none" ? "no destination" : c;
+        var label = spec[2] === "destination" || spec[2] === "sex" ? category(c) : c;
         return dataset(label, byCategory[c], periods, i, false);
       }));
     });
-    $("corridor-title").textContent = (corridor === "destination" ?
-      "By destination" : "By country of origin") + ": " + MEASURES[measure];
+    $("corridor-title").textContent = t(corridor === "destination" ? "by_destination" :
+      "by_origin", { measure: MEASURES[measure] });
     var method = totals.method;
-    $("method").textContent = "Method " + method.name + " " + method.version + ", k = " +
-      method.k + ": " + method.protection + ". The hatched stubs in the charts are these " +
-      "withheld counts.";
+    $("method").textContent = t("method", {
+      name: method.name, version: method.version, k: method.k, below: method.k - 1
+    });
     withheld(answers);
     $("charts").hidden = false;
     var examined = series(totals, "examined", null).all || {};
     var nobody = periods.every(function (p) { return examined[p] === 0; });
-    say($("status"), "Counts for " + year + ", quarters 1–" + quarters + ", " +
-      (scope === "origin" ? "our country as origin" : "our country as destination") + "." +
-      (nobody ? " No examination recorded in the registry for these quarters names our " +
-        "country as " + (scope === "origin" ? "origin" : "destination") + ", so every count " +
-        "is zero (nothing is withheld)." : ""));
+    say($("status"), t("status_" + scope, { year: year, quarters: quarters }) +
+      (nobody ? " " + t("nobody_" + scope, {}) : ""));
   }
 
   $("key-file").addEventListener("change", async function (event) {
@@ -320,10 +323,10 @@
       Object.assign(state, await readKey(file), { token: null });
       await token();
     } catch (error) {
-      say($("signin-status"), "Not signed in: " + error.message, true);
+      say($("signin-status"), t("not_signed_in", { error: error.message }), true);
       return;
     }
-    say($("signin-status"), "Signed in as " + state.clientId + ".");
+    say($("signin-status"), t("signed_in", { client: state.clientId }));
     $("controls").hidden = false;
     refresh();
   });
