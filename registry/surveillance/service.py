@@ -25,11 +25,17 @@ from registry.audit.service import record as audit
 from registry.auth.permissions import authorize
 from registry.auth.principal import Principal
 from registry.crypto import jws
+from registry.crypto.canonical import sha256_hex
 from registry.crypto.digests import sha256_of_parts
 from registry.crypto.encryption import DataCipher
 from registry.db import UnitOfWork, utcnow
 from registry.errors import BadRequest, DomainError, Forbidden
-from registry.events import ReferralsCompleted, VersionRetired, VersionStored
+from registry.events import (
+    ReferralsCompleted,
+    SurveillanceReleased,
+    VersionRetired,
+    VersionStored,
+)
 from registry.examinations.models import Examination
 from registry.referrals.queries import completed_programme_referrals
 from registry.surveillance import dhis2, formats
@@ -551,6 +557,10 @@ def build_extract(
             "iat": int(now.timestamp()),
         },
     )
+    # the release is public in the transparency log: which data version, and a digest of the
+    # cells as published (the body the ministry received), never the cells themselves
+    ministry = principal.country or principal.actor_id
+    uow.publish(SurveillanceReleased(ministry, version, sha256_hex(body)))
     audit(
         uow.session,
         actor=principal,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from datetime import UTC, date, datetime
@@ -13,11 +14,13 @@ import pytest
 from click.testing import CliRunner
 from fhir.resources.R4B.bundle import Bundle
 from flask import Flask
+from sqlalchemy import select
 
 from registry.cli import main
 from registry.crypto import jws
 from registry.crypto.keys import load_public_jwk
 from registry.surveillance import service
+from registry.transparency.models import LogEntry
 from tests.certificates.builders import load_rulesets, submit
 from tests.support import World
 
@@ -93,6 +96,21 @@ def test_a_ministry_gets_its_countrys_protected_counts_signed(world: World) -> N
     assert all(c["value"] is None or c["value"] == 0 or c["value"] >= 5 for c in document["cells"])
     assert "X-Disclosure-Control" in response.headers
     assert json.loads(response.headers["X-Disclosure-Control"])["k"] == 5
+    # the release is a public leaf of the transparency log: data version and digest only
+    with world.ctx.db.read_session() as session:
+        bodies = session.scalars(
+            select(LogEntry.body).where(LogEntry.kind == "surveillance.release")
+        ).all()
+    assert [json.loads(b) for b in bodies] == [
+        {
+            "type": "surveillance.release",
+            "ministry": "TJ",
+            "data_version": jws.read_header(response.headers["X-Extract-Signature"])[
+                "data_version"
+            ],
+            "sha256": hashlib.sha256(response.data).hexdigest(),
+        }
+    ]
 
 
 def test_every_format_is_signed_and_parses_in_its_own_schema(world: World) -> None:
