@@ -28,8 +28,12 @@ def _begins(world: World, *kinds: str) -> list[str]:
 
 
 @pytest.fixture
-def published(world: World) -> World:
+def published(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
     publish(world)
+    # a worker reads the key statuses again every few seconds, one query that these per-request
+    # counts are not about (tests/crypto/test_key_refresh.py counts it): read once, then held
+    world.ctx.keystore.refresh()
+    monkeypatch.setattr(world.ctx.keystore, "refresh_seconds", 3600)
     return world
 
 
