@@ -247,7 +247,8 @@ def _run_examination(
     page.fill("#lookup-number", "409876543")
     page.fill("#lookup-birth", "1994-05-02")
     page.click("#lookup button[type=submit]")
-    page.wait_for_function("document.getElementById('lookup-result').textContent.length > 0")
+    page.wait_for_selector("#lookup-result:not(:empty)")
+    assert "is-problem" not in (page.get_attribute("#lookup-result", "class") or "")
     number = f"{lang.upper()}-2026-0001"
     concepts = _enter_and_submit(page, tmp, number)
     # KZ asks for the X-ray and an HIV test, RU adds syphilis, leprosy and narcology
@@ -266,7 +267,7 @@ def _run_examination(
     assert page.locator("#verdicts .verdict--met").count() == 3
     issued = _certificates(world, number)
     assert [(d, s) for d, s, _ in issued] == [("KZ", "valid"), ("RU", "valid"), ("TM", "valid")]
-    assert page.locator("#certificates .certificate--valid").count() == 3
+    assert page.locator("#certificates .cert-item--valid").count() == 3
     # the printable certificate: the PDF the page opens for printing
     printed: list[tuple[int, str, bytes]] = []
 
@@ -277,7 +278,7 @@ def _run_examination(
 
     page.route("**/certificate.pdf*", keep)
     with page.expect_popup() as popup:
-        page.locator("#certificates .certificate--valid button").first.click()
+        page.locator("#certificates .cert-item--valid button").first.click()
     popup.value.close()
     assert [(status, kind) for status, kind, _ in printed] == [(200, "application/pdf")]
     assert printed[0][2][:5] == b"%PDF-"
@@ -325,3 +326,141 @@ def test_a_custodial_clinic_enters_an_examination_in_russian_on_a_desktop(
     with world.ctx.db.read_session() as session:
         versions = session.scalars(select(Examination)).one().versions
     assert [v.custodial for v in versions] == [True, True]
+
+
+def test_a_draft_survives_a_reload_and_is_cleared_at_sign_out(
+    browser: Any, live_server: str, world: World, tmp_path: Path
+) -> None:
+    clinic = Clinic(world, tmp_path, "KG-BIS-0001", "custodial")
+    context = _context(browser, live_server, PHONE)
+    page = context.new_page()
+    problems = _watch(page)
+    _sign_in(page, clinic, "ru")
+    page.goto("/clinic/examinations/new?lang=ru")
+    page.wait_for_selector("input[name=destination][value=KZ]")
+    page.fill("#number", "DRAFT-1")
+    page.fill("#family-cyrillic", "Рахимова")
+    page.check("input[name=destination][value=KZ]")
+    page.locator("#tests .test-result").first.select_option("normal")
+    # a date in the future is refused as it is typed
+    future = (_today().date() + timedelta(days=3)).isoformat()
+    page.fill("#exam-date", future)
+    assert page.inner_text("#exam-date-error") == "Дата в будущем."
+    page.reload()
+    page.wait_for_selector("#tests .test")
+    assert page.input_value("#number") == "DRAFT-1"
+    assert page.input_value("#family-cyrillic") == "Рахимова"
+    assert page.locator("#tests .test-result").first.input_value() == "normal"
+    _shot(page, "form-ru-360")
+    page.click("#signout")
+    page.wait_for_selector("#signin:not([hidden])")
+    assert page.evaluate("() => localStorage.length") == 0
+    page.goto("/clinic/examinations/new?lang=ru")
+    page.wait_for_selector("#signin:not([hidden])")
+    assert page.is_hidden("#content")
+    assert problems == []
+    context.close()
+
+
+def test_a_signature_made_in_the_browser_verifies_with_the_server_code(
+    browser: Any, live_server: str, world: World, tmp_path: Path
+) -> None:
+    clinic = Clinic(world, tmp_path, "TJ-DUS-0007", "clinic-held")
+    assert clinic.signing_file is not None
+    secret = json.loads(clinic.signing_file.read_text())
+    context = _context(browser, live_server, DESKTOP)
+    page = context.new_page()
+    page.goto("/clinic/keys?lang=en")
+    bundle = examination_bundle(clinic_id="TJ-DUS-0007", number="JCS-1")
+    # what JCS is particular about: key order by UTF-16 units, numbers, escapes, non-ASCII
+    bundle["extension"] = [{"url": "urn:x", "valueDecimal": 0.1, "b": 1e21, "\u00e9": "\u2028é\"\\"}]
+    bundle["meta"] = {"tag": [{"code": "😀", "display": "\U0001f600 ключ"}], "z": -0.0, "a": 12345678.5}
+    signed = page.evaluate(
+        """async ([bundle, jwk]) => {
+          const key = await crypto.subtle.importKey("jwk", {kty: "EC", crv: "P-256", x: jwk.x,
+            y: jwk.y, d: jwk.d}, {name: "ECDSA", namedCurve: "P-256"}, false, ["sign"]);
+          return {signed: await Portal.signBundle(bundle, key, jwk.kid),
+                  canonical: Portal.canonical(bundle)};
+        }""",
+        [bundle, secret],
+    )
+    assert signed["canonical"].encode() == canonical_json(bundle)
+    made = signed["signed"]
+    token = detached_jws(made["signature"]["data"])
+    verify_bundle(signed_content(made), token, load_public_jwk(clinic.signing_public))
+    assert json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "==")) == {
+        "alg": "ES256",
+        "kid": secret["kid"],
+    }
+    assert made["signature"]["who"]["reference"] == bundle["entry"][2]["fullUrl"]
+    changed = {**made, "type": "collection"}
+    with pytest.raises(ValueError):
+        verify_bundle(signed_content(changed), token, load_public_jwk(clinic.signing_public))
+    context.close()
+
+
+def test_the_keys_page_makes_a_key_pair_and_shows_only_the_public_key(
+    browser: Any, live_server: str
+) -> None:
+    context = _context(browser, live_server, PHONE, accept_downloads=True)
+    page = context.new_page()
+    problems = _watch(page)
+    page.goto("/clinic/keys?lang=kk")
+    page.fill("#keys-client-id", "clinic-tj-kul-0009-abc")
+    page.click("#make-key")
+    page.wait_for_selector("#made:not([hidden])")
+    public = json.loads(page.input_value("#public-key"))
+    assert set(public) == {"kty", "crv", "x", "y", "kid"}
+    with page.expect_download() as saving:
+        page.click("#key-download")
+    secret = json.loads(Path(saving.value.path()).read_text())
+    assert secret["d"] and secret["client_id"] == "clinic-tj-kul-0009-abc"
+    assert {k: secret[k] for k in public} == public
+    from registry.crypto.keys import load_private_jwk, thumbprint
+
+    assert thumbprint(public) == public["kid"]
+    load_private_jwk(secret)
+    _shot(page, "keys-kk-360")
+    assert problems == []
+    context.close()
+
+
+PAGES = ("/clinic", "/clinic/examinations/new", "/clinic/referrals", "/clinic/keys")
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_axe_finds_no_violation_on_the_portal_pages(
+    browser: Any, live_server: str, world: World, tmp_path: Path, viewport: dict[str, int]
+) -> None:
+    clinic = Clinic(world, tmp_path, "KG-BIS-0001", "custodial")
+    # axe is injected as a script of the test, which the pages' own policy would refuse
+    context = _context(browser, live_server, viewport, bypass_csp=True)
+    page = context.new_page()
+    _watch(page)
+    findings: dict[str, list[str]] = {}
+    page.goto("/clinic?lang=ky")
+    page.wait_for_selector("#signin:not([hidden])")
+    findings["/clinic signed out"] = _axe(page)
+    _sign_in(page, clinic, "ky")
+    page.wait_for_selector("#list-status:not(:empty)")
+    for path in PAGES:
+        page.goto(f"{path}?lang=uz")
+        page.wait_for_selector("#content:not([hidden])")
+        if path.endswith("/new"):
+            page.check("input[name=destination][value=RU]")
+            page.check("#is-dependant")
+            page.click("#add-referral")
+        findings[path] = _axe(page)
+        name = path.strip("/").replace("/", "-")
+        _shot(page, f"{name}-uz-{'360' if viewport is PHONE else 'desktop'}")
+    assert findings == {key: [] for key in findings}
+    context.close()
+
+
+def _axe(page: Any) -> list[str]:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document)")
+    assert len(result["passes"]) > 10  # the rules ran
+    return [
+        f"{v['id']}: {node['target']}" for v in result["violations"] for node in v["nodes"]
+    ]

@@ -46,7 +46,7 @@
 
   function certificateItem(c) {
     var li = document.createElement("li");
-    li.className = "certificate certificate--" + c.status;
+    li.className = "cert-item cert-item--" + c.status;
     var text = document.createElement("p");
     text.textContent = c.id + " · " + c.destination + " · " + t("cert_" + c.status) + " · " + day(c.valid_from) + "–" + day(c.valid_until);
     li.appendChild(text);
