@@ -33,6 +33,7 @@ run: install
 	@echo "  API docs:              http://127.0.0.1:8000/docs"
 	@echo "  readiness:             http://127.0.0.1:8000/readyz"
 	@echo "  surveillance (ministry): http://127.0.0.1:8000/surveillance  (key: keys/demo/clients/demo-ministry-tj.jwk.json)"
+	@echo "  clinic portal:         http://127.0.0.1:8000/clinic  (keys: keys/demo/clients/demo-clinic-tj-dus-0007.jwk.json, keys/demo/clinic-keys/TJ-DUS-0007.jwk.json)"
 	@echo "  demo client keys:      keys/demo/clients/ (see README: getting a token)"
 	@echo
 	# the surveillance worker protects new data in the background while the server runs

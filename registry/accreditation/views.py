@@ -6,7 +6,6 @@ from typing import Any
 
 from registry.accreditation import service
 from registry.accreditation.models import Clinic, SigningKey
-from registry.auth.models import Client
 from registry.accreditation.schemas import (
     ClinicClientCreateSchema,
     ClinicClientSchema,
@@ -18,6 +17,7 @@ from registry.accreditation.schemas import (
     KeyRegisterSchema,
     KeyStatusChangeSchema,
 )
+from registry.auth.models import Client
 from registry.extensions import public_reads
 from registry.web import Blueprint, authenticated, context, current_principal
 
@@ -110,8 +110,6 @@ def create_client(body: dict[str, Any], clinic_id: str) -> Client:
     """Create the clinic's API client from the public key the clinic generated (accreditor)."""
     principal = current_principal()
     with context().db.unit_of_work() as uow:
-        client = service.add_clinic_client(
-            uow, principal=principal, clinic_id=clinic_id, **body
-        )
+        client = service.add_clinic_client(uow, principal=principal, clinic_id=clinic_id, **body)
         uow.commit()
         return client

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from registry.certificates.catalogue import rulesets
-from registry.clinic_portal.wording import N_
 from registry.certificates.rulesets import Ruleset
+from registry.clinic_portal.wording import N_
 from registry.fhir.terminology import (
     CANONICAL_BASE,
     COUNTRY_VS,
@@ -172,8 +172,14 @@ def form_catalogue(
         "tests": {key: _test(terminology, key, gettext) for key in TESTS},
         "rulesets": [_ruleset(r) for r in in_force(session, today)],
         "purposes": _labelled(PURPOSES, _codes(terminology, EXAM_PURPOSE_VS), gettext),
-        "document_types": _labelled(DOCUMENT_TYPES, _codes(terminology, IDENTITY_DOCUMENT_TYPE_VS), gettext),
-        "referral_reasons": _labelled(REFERRAL_REASONS, _codes(terminology, REFERRAL_REASON_VS), gettext),
-        "relationships": _labelled(RELATIONSHIPS, _codes(terminology, DEPENDANT_RELATIONSHIP_VS), gettext),
+        "document_types": _labelled(
+            DOCUMENT_TYPES, _codes(terminology, IDENTITY_DOCUMENT_TYPE_VS), gettext
+        ),
+        "referral_reasons": _labelled(
+            REFERRAL_REASONS, _codes(terminology, REFERRAL_REASON_VS), gettext
+        ),
+        "relationships": _labelled(
+            RELATIONSHIPS, _codes(terminology, DEPENDANT_RELATIONSHIP_VS), gettext
+        ),
         "countries": [{"code": c, "label": countries.get(c, c)} for c in country_codes],
     }

@@ -23,7 +23,7 @@ from registry.clinic_portal.wording import messages
 from registry.db import utcnow
 from registry.pages import LANGUAGES, choose_language, page_headers
 from registry.pages import init_app as init_pages
-from registry.web import context, page_operation, path_parameter
+from registry.web import context, page_operation, path_parameter, query_parameter
 
 HERE = Path(__file__).parent
 # the portal's own catalogue (domain "portal"), so its words travel with the package
@@ -108,6 +108,15 @@ def catalogue() -> Response:
 
 
 _ID = [path_parameter("examination_id", "The registry's examination id")]
+_CATALOGUE = page_operation(
+    "Rulesets in force and the codes the examination form offers",
+    content="application/json",
+    parameters=[query_parameter("lang", "The labels' language", enum=list(LANGUAGES))],
+)
+_CATALOGUE["responses"]["200"]["content"]["application/json"]["schema"] = {
+    "type": "object",
+    "required": ["tests", "rulesets", "purposes", "countries"],
+}
 OPENAPI_PATHS = {
     "/clinic": {"get": page_operation("The clinic portal: sign in, quota, examinations")},
     "/clinic/examinations/new": {
@@ -121,10 +130,5 @@ OPENAPI_PATHS = {
     },
     "/clinic/referrals": {"get": page_operation("The clinic portal's referral follow-up")},
     "/clinic/keys": {"get": page_operation("Make a clinic key pair in the browser")},
-    "/clinic/catalogue.json": {
-        "get": page_operation(
-            "Rulesets in force and the codes the examination form offers",
-            content="application/json",
-        )
-    },
+    "/clinic/catalogue.json": {"get": _CATALOGUE},
 }

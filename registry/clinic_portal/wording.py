@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 
-
 def N_(text: str) -> str:
     """Mark a word for the catalogue; it is translated when a page is made."""
     return text
@@ -13,11 +12,15 @@ def N_(text: str) -> str:
 
 MESSAGES = {
     "key_not_json": N_("The file is not a JSON key file."),
-    "key_not_private": N_("The file is not a private P-256 key (a JWK with kty EC, crv P-256 and d)."),
+    "key_not_private": N_(
+        "The file is not a private P-256 key (a JWK with kty EC, crv P-256 and d)."
+    ),
     "no_token": N_("The registry gave no access token."),
     "no_client_id": N_("The key file does not name its client: type the client id."),
     "signing_key_unknown": N_("The signing key is not an active key registered to your clinic."),
-    "signing_key_needed": N_("Your clinic signs with its own key: choose the signing key file too."),
+    "signing_key_needed": N_(
+        "Your clinic signs with its own key: choose the signing key file too."
+    ),
     "signing_in": N_("Signing in…"),
     "signin_failed": N_("Could not sign in:"),
     "quota_none": N_("No annual quota is set for your clinic; {used} examinations in {year}."),
@@ -65,10 +68,17 @@ MESSAGES = {
     "signing": N_("Signing with your clinic's key and submitting…"),
     "refused": N_("The registry did not accept the examination:"),
     "lookup_needs": N_("Enter the document number and the birth date."),
-    "lookup_holds": N_("This person already holds a valid certificate: {certificates}. No new examination is needed for it."),
+    "lookup_holds": N_(
+        "This person already holds a valid certificate: {certificates}. "
+        "No new examination is needed for it."
+    ),
     "lookup_none": N_("No valid certificate found. You can start the examination."),
-    "custodial_note": N_("The registry signs this examination with the key it keeps for your clinic."),
-    "clinic_held_note": N_("This examination is signed in this browser with your clinic's own key."),
+    "custodial_note": N_(
+        "The registry signs this examination with the key it keeps for your clinic."
+    ),
+    "clinic_held_note": N_(
+        "This examination is signed in this browser with your clinic's own key."
+    ),
     "submit": N_("Submit"),
     "sign_and_submit": N_("Sign and submit"),
     "amend_title": N_("Amend the examination"),
@@ -104,7 +114,9 @@ MESSAGES = {
     "mark_completed": N_("Completed"),
     "mark_lost-to-follow-up": N_("Lost to follow-up"),
     "no_referrals": N_("No referrals."),
-    "key_made": N_("Key pair made (key id {kid}). Save the private key file now: it is not kept anywhere else."),
+    "key_made": N_(
+        "Key pair made (key id {kid}). Save the private key file now: it is not kept anywhere else."
+    ),
 }
 
 

@@ -9,7 +9,6 @@ Screenshots go to ``$REGISTRY_SCREENSHOTS`` (default ``/tmp/registry-screenshots
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import threading
@@ -373,8 +372,12 @@ def test_a_signature_made_in_the_browser_verifies_with_the_server_code(
     page.goto("/clinic/keys?lang=en")
     bundle = examination_bundle(clinic_id="TJ-DUS-0007", number="JCS-1")
     # what JCS is particular about: key order by UTF-16 units, numbers, escapes, non-ASCII
-    bundle["extension"] = [{"url": "urn:x", "valueDecimal": 0.1, "b": 1e21, "\u00e9": "\u2028é\"\\"}]
-    bundle["meta"] = {"tag": [{"code": "😀", "display": "\U0001f600 ключ"}], "z": -0.0, "a": 12345678.5}
+    bundle["extension"] = [{"url": "urn:x", "valueDecimal": 0.1, "b": 1e21, "\u00e9": '\u2028é"\\'}]
+    bundle["meta"] = {
+        "tag": [{"code": "😀", "display": "\U0001f600 ключ"}],
+        "z": -0.0,
+        "a": 12345678.5,
+    }
     signed = page.evaluate(
         """async ([bundle, jwk]) => {
           const key = await crypto.subtle.importKey("jwk", {kty: "EC", crv: "P-256", x: jwk.x,
@@ -461,6 +464,4 @@ def _axe(page: Any) -> list[str]:
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("async () => await axe.run(document)")
     assert len(result["passes"]) > 10  # the rules ran
-    return [
-        f"{v['id']}: {node['target']}" for v in result["violations"] for node in v["nodes"]
-    ]
+    return [f"{v['id']}: {node['target']}" for v in result["violations"] for node in v["nodes"]]
