@@ -33,12 +33,15 @@ def test_every_page_speaks_the_chosen_language_under_the_strict_policy(
         assert "script-src 'self'" in page.headers["Content-Security-Policy"]
         assert page.headers["Permissions-Policy"].startswith("camera=(self)")
         words = json.loads(html.split('id="portal-text">', 1)[1].split("</script>", 1)[0])
-        assert words["sign_and_submit"] == {
-            "en": "Sign and submit",
-            "ru": "Подписать и отправить",
-            "tg": "Имзо гузоштан ва фиристодан",
-            "uz": "Imzolash va yuborish",
-        }[lang]
+        assert (
+            words["sign_and_submit"]
+            == {
+                "en": "Sign and submit",
+                "ru": "Подписать и отправить",
+                "tg": "Имзо гузоштан ва фиристодан",
+                "uz": "Imzolash va yuborish",
+            }[lang]
+        )
 
 
 def test_the_catalogue_offers_the_rulesets_in_force_and_only_value_set_codes(
