@@ -34,6 +34,7 @@ run: install
 	@echo "  readiness:             http://127.0.0.1:8000/readyz"
 	@echo "  transparency log:      http://127.0.0.1:8000/log/checkpoint  (docs/transparency.md)"
 	@echo "  surveillance (ministry): http://127.0.0.1:8000/surveillance  (key: keys/demo/clients/demo-ministry-tj.jwk.json)"
+	@echo "  clinic portal:         http://127.0.0.1:8000/clinic  (keys: keys/demo/clients/demo-clinic-tj-dus-0007.jwk.json, keys/demo/clinic-keys/TJ-DUS-0007.jwk.json)"
 	@echo "  demo client keys:      keys/demo/clients/ (see README: getting a token)"
 	@echo
 	# the workers run in the background while the server runs: the surveillance worker protects

@@ -72,6 +72,7 @@ def create_app(config: dict[str, Any] | None = None, *, create_keys: bool = Fals
         "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     _register_blueprints(api)
+    from registry.clinic_portal import pages as clinic_portal_pages
     from registry.examinations import fhir_views as examination_fhir_views
     from registry.fhir import views as fhir_views
     from registry.operations import views as operations_views
@@ -85,6 +86,7 @@ def create_app(config: dict[str, Any] | None = None, *, create_keys: bool = Fals
         (operations_views.pages, operations_views.OPENAPI_PATHS),
         (verification_pages.blp, verification_pages.OPENAPI_PATHS),
         (surveillance_pages.blp, surveillance_pages.OPENAPI_PATHS),
+        (clinic_portal_pages.blp, clinic_portal_pages.OPENAPI_PATHS),
         (fhir_views.blp, fhir_views.OPENAPI_PATHS),
         (examination_fhir_views.blp, examination_fhir_views.OPENAPI_PATHS),
         (log_views.blp, log_views.OPENAPI_PATHS),

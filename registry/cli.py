@@ -275,6 +275,38 @@ def key_generate(clinic_id: str, custody: str, out: Path | None) -> None:
         click.echo(f"{custody} key {key.kid} registered for {clinic_id}")
 
 
+@clinic.command("keygen")
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the private key (a new 0600 file; kept at the clinic)",
+)
+@click.option(
+    "--client-id",
+    help="The API client id the accreditor gave, written into the key file for signing in",
+)
+def clinic_keygen(out: Path, client_id: str | None) -> None:
+    """Make a clinic key pair on this machine (no server): private JWK to a file, public printed.
+
+    Send the printed public key to the accreditor, who registers it as the clinic's signing key
+    (POST /api/v1/clinics/<id>/keys) or API client (POST /api/v1/clinics/<id>/clients).
+    """
+    from registry.crypto.keys import generate_key, private_jwk, thumbprint, write_private_file
+
+    if out.exists():
+        raise click.ClickException(f"{out} exists; a key file is never overwritten")
+    secret: dict[str, str] = private_jwk(generate_key())
+    secret["kid"] = thumbprint(secret)
+    if client_id:
+        secret["client_id"] = client_id
+    write_private_file(out, json.dumps(secret, indent=2).encode())
+    public = {k: v for k, v in secret.items() if k in ("kty", "crv", "x", "y", "kid")}
+    click.echo(f"private key written to {out}; keep it at the clinic", err=True)
+    click.echo(json.dumps(public, indent=2))
+
+
 @clinic_key.command("add")
 @click.argument("clinic_id")
 @click.argument("jwk_file", type=click.Path(exists=True, path_type=Path))

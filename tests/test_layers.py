@@ -24,6 +24,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "registry"
 FEATURES = {
     "accreditation",
     "certificates",
+    "clinic_portal",
     "examinations",
     "fraud",
     "operations",

@@ -88,6 +88,13 @@ ENDPOINTS = [
         frozenset({"accreditor TJ", "admin"}),
         _key_status,
     ),
+    Endpoint(
+        "create clinic API client",
+        "POST",
+        "/api/v1/clinics/TJ-DUS-0007/clients",
+        frozenset({"accreditor TJ", "admin"}),
+        lambda _: {"jwk": public_jwk(generate_key())},
+    ),
 ]
 
 
@@ -111,6 +118,12 @@ ENDPOINTS += [
         frozenset({"clinic TJ-DUS-0007"}),
         raw_body=_bundle,
         expected={"clinic KG-BIS-0001": 422},
+    ),
+    Endpoint(
+        "list own examinations",
+        "GET",
+        "/api/v1/examinations",
+        frozenset({"clinic TJ-DUS-0007", "clinic KG-BIS-0001"}),
     ),
     Endpoint(
         "read examination",

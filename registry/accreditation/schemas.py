@@ -69,3 +69,21 @@ class KeyStatusChangeSchema(Schema):
     status = fields.String(required=True, validate=validate.OneOf(("retired", "compromised")))
     reason = fields.String(required=True, validate=validate.Length(min=3, max=2000))
     effective_at = fields.AwareDateTime()
+
+
+class ClinicClientCreateSchema(Schema):
+    jwk = fields.Dict(
+        required=True, metadata={"description": "the client's public EC P-256 JWK (no 'd')"}
+    )
+    name = fields.String(validate=validate.Length(min=2, max=200))
+    client_id = fields.String(validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{2,63}$"))
+
+
+class ClinicClientSchema(Schema):
+    client_id = fields.String(attribute="id")
+    name = fields.String()
+    role = fields.String()
+    clinic_id = fields.String()
+    status = fields.String()
+    created_at = fields.DateTime()
+    jwks = fields.Dict()

@@ -23,6 +23,8 @@ from registry.accreditation.models import (
 )
 from registry.accreditation.status import signing_key_context
 from registry.audit.service import record
+from registry.auth import service as clients
+from registry.auth.models import Client
 from registry.auth.permissions import authorize
 from registry.auth.principal import Principal
 from registry.crypto.keys import (
@@ -304,3 +306,39 @@ def change_key_status(
         detail={"effective_at": when.isoformat(), "clinic": key.clinic_id},
     )
     return key
+
+
+# -- the clinic's API client -----------------------------------------------------------------
+def add_clinic_client(
+    uow: UnitOfWork,
+    *,
+    principal: Principal,
+    clinic_id: str,
+    jwk: dict[str, Any],
+    name: str | None = None,
+    client_id: str | None = None,
+) -> Client:
+    """Create the API client a clinic signs in with, from the public key the clinic made.
+
+    The accreditor of the clinic's country does this without the operator: the clinic
+    generated the key pair itself and keeps the private half.
+    """
+    clinic = _clinic(uow.session, clinic_id)
+    authorize(principal, "clinic.manage", countries=(clinic.country,))
+    if clinic.status == "withdrawn":
+        raise Conflict(f"clinic {clinic_id} was withdrawn; it gets no new API client")
+    if "d" in jwk:
+        raise BadRequest("send the public key only: the JWK contains the private member 'd'")
+    try:
+        kid = thumbprint(public_jwk(load_public_jwk(jwk)))
+    except KeyFormatError as exc:
+        raise BadRequest(f"client key: {exc}") from exc
+    return clients.add_client(
+        uow,
+        actor=principal,
+        name=name or f"{clinic.name} (clinic portal)",
+        role="clinic",
+        jwk=jwk,
+        clinic_id=clinic.id,
+        client_id=client_id or f"clinic-{clinic.id.lower()}-{kid[:8].lower()}",
+    )

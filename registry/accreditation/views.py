@@ -7,6 +7,8 @@ from typing import Any
 from registry.accreditation import service
 from registry.accreditation.models import Clinic, SigningKey
 from registry.accreditation.schemas import (
+    ClinicClientCreateSchema,
+    ClinicClientSchema,
     ClinicCreateSchema,
     ClinicKeySchema,
     ClinicQuerySchema,
@@ -15,6 +17,7 @@ from registry.accreditation.schemas import (
     KeyRegisterSchema,
     KeyStatusChangeSchema,
 )
+from registry.auth.models import Client
 from registry.extensions import public_reads
 from registry.web import Blueprint, authenticated, context, current_principal
 
@@ -97,3 +100,16 @@ def change_key_status(body: dict[str, Any], clinic_id: str, kid: str) -> Signing
         )
         uow.commit()
         return key
+
+
+@blp.route("/<clinic_id>/clients", methods=["POST"])
+@authenticated(action="clinic.manage")
+@blp.arguments(ClinicClientCreateSchema)
+@blp.response(201, ClinicClientSchema)
+def create_client(body: dict[str, Any], clinic_id: str) -> Client:
+    """Create the clinic's API client from the public key the clinic generated (accreditor)."""
+    principal = current_principal()
+    with context().db.unit_of_work() as uow:
+        client = service.add_clinic_client(uow, principal=principal, clinic_id=clinic_id, **body)
+        uow.commit()
+        return client

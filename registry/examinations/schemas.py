@@ -121,3 +121,54 @@ class LookupSchema(Schema):
     destination = fields.String(allow_none=True)
     certificates = fields.List(fields.Nested(LookupCertificateSchema))
     checked_at = fields.DateTime()
+
+
+class RegisterQuerySchema(Schema):
+    q = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "the clinic's examination number (prefix) or a document number"},
+    )
+    document_country = fields.String(
+        validate=validate.Regexp(r"^[A-Z]{2}$"),
+        metadata={"description": "with q: also match q as a document of this country"},
+    )
+    status = fields.String(validate=validate.OneOf(["final", "entered-in-error"]))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+class RegisterCertificateSchema(Schema):
+    id = fields.String()
+    destination = fields.String()
+    status = fields.String()
+    valid_from = fields.Date()
+    valid_until = fields.Date()
+
+
+class RegisterEntrySchema(Schema):
+    id = fields.String()
+    number = fields.String()
+    status = fields.String()
+    version = fields.Integer()
+    purpose = fields.String()
+    destination = fields.String(allow_none=True)
+    examination_date = fields.Date()
+    updated_at = fields.DateTime()
+    holder_name = fields.String()
+    birth_date = fields.Date()
+    document_hint = fields.String(allow_none=True)
+    certificates = fields.List(fields.Nested(RegisterCertificateSchema))
+
+
+class QuotaSchema(Schema):
+    year = fields.Integer()
+    limit = fields.Integer(allow_none=True, metadata={"description": "null: no quota is set"})
+    used = fields.Integer()
+    remaining = fields.Integer(allow_none=True)
+
+
+class RegisterSchema(Schema):
+    clinic_id = fields.String()
+    total = fields.Integer()
+    entries = fields.List(fields.Nested(RegisterEntrySchema))
+    quota = fields.Nested(QuotaSchema)

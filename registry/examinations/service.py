@@ -31,7 +31,7 @@ from registry.crypto.keys import load_public_jwk
 from registry.db import UnitOfWork, utcnow
 from registry.errors import Conflict, InvalidResource, Issue, NotFound
 from registry.events import VersionRetired, VersionStored
-from registry.examinations import linkage, persons, signing
+from registry.examinations import linkage, persons, register, signing
 from registry.examinations.models import Examination, ExaminationVersion, Person, TestResult
 from registry.examinations.sealed import open_bundle, seal_bundle, seal_outcome
 from registry.fhir import ExaminationRecord, parse_examination_bundle
@@ -330,6 +330,7 @@ def submit(
     existing = _existing(uow, clinic.id, record)
     if existing is not None:
         return _replay(uow, existing, record)
+    register.enforce_quota(uow.session, clinic, record.examination_date)
     received = _receive(
         uow, principal=principal, raw=bundle_json, record=record, clinic=clinic, now=now
     )

@@ -7,13 +7,15 @@ from typing import Any
 from flask import Response, request, url_for
 
 from registry.errors import DomainError, InvalidResource, Issue
-from registry.examinations import linkage, service
+from registry.examinations import linkage, register, service
 from registry.examinations.schemas import (
     ExaminationReceiptSchema,
     HistorySchema,
     LookupRequestSchema,
     LookupSchema,
     PurposeOfUseSchema,
+    RegisterQuerySchema,
+    RegisterSchema,
     VersionQuerySchema,
     WithdrawSchema,
 )
@@ -113,6 +115,27 @@ def submit() -> Any:
     SUBMISSIONS.labels(outcome="accepted" if submission.created else "replayed").inc()
     status = 201 if submission.created else 200
     return receipt, status, {"Location": receipt["links"]["self"]}
+
+
+@blp.route("", methods=["GET"])
+@authenticated(action="examination.read")
+@blp.arguments(RegisterQuerySchema, location="query")
+@blp.response(200, RegisterSchema)
+def list_own(query: dict[str, Any]) -> Any:
+    """The calling clinic's examinations, newest first, and its annual quota; audited."""
+    ctx = context()
+    with ctx.db.unit_of_work() as uow:
+        found = register.list_examinations(
+            uow,
+            principal=current_principal(),
+            search=query.get("q"),
+            document_country=query.get("document_country"),
+            status=query.get("status"),
+            limit=query["limit"],
+            offset=query["offset"],
+        )
+        uow.commit()
+    return found
 
 
 @blp.route("/<examination_id>", methods=["GET"])

@@ -20,6 +20,13 @@ OPEN = {
     ("get", "/verify"),
     ("get", "/h/{secret}"),  # the secret in the link is the credential
     ("get", "/surveillance"),  # the page asks for the ministry's token itself
+    # the clinic portal's pages ask for the clinic's token themselves; the catalogue is public
+    ("get", "/clinic"),
+    ("get", "/clinic/examinations/new"),
+    ("get", "/clinic/examinations/{examination_id}"),
+    ("get", "/clinic/referrals"),
+    ("get", "/clinic/keys"),
+    ("get", "/clinic/catalogue.json"),
     ("get", "/metrics"),  # scraped inside the deployment; nginx keeps it from the internet
     ("get", "/fhir/metadata"),
     ("get", "/fhir/{resource_type}"),

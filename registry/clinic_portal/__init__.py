@@ -1,0 +1,1 @@
+"""The clinic portal ``/clinic``: examinations entered, signed and followed up in the browser."""
