@@ -126,6 +126,9 @@ def add_clinic(
             actor=principal.actor_id,
         )
     )
+    uow.publish(
+        ClinicStatusChanged(clinic, "accredited", effective_at=clinic.history[-1].effective_at)
+    )
     record(
         session,
         actor=principal,
