@@ -173,6 +173,8 @@ def card_leaf(session: Session, certificate_id: str) -> dict[str, Any] | None:
 
 def inclusion(session: Session, leaf: bytes, tree_size: int | None = None) -> Inclusion:
     published = _published_size(session)
+    if published == 0:
+        raise NotFound("the log has no signed leaves yet")
     size = published if tree_size is None else tree_size
     if not 0 < size <= published:
         raise BadRequest(f"tree_size must be between 1 and {published}, a signed size")
@@ -197,9 +199,11 @@ def consistency(session: Session, first: int, second: int) -> list[bytes]:
 
 
 def entry(session: Session, index: int) -> dict[str, Any]:
-    row = session.scalar(select(LogEntry).where(LogEntry.seq == index))
-    if row is None or index >= _published_size(session):
+    if index >= _published_size(session):
         raise NotFound(f"no leaf {index} in the published tree")
+    row = session.scalar(select(LogEntry).where(LogEntry.seq == index))
+    if row is None:
+        raise NotFound(f"leaf {index} is missing from the database")
     return {
         "leaf_index": index,
         "leaf_hash": row.leaf_hash.hex(),

@@ -10,7 +10,7 @@ import base64
 from flask import Blueprint, Response, jsonify, request
 
 from registry.crypto.merkle import TILE_WIDTH, parse_tile_index
-from registry.errors import BadRequest, NotFound
+from registry.errors import BadRequest, NotFound, PayloadTooLarge
 from registry.extensions import public_reads
 from registry.transparency import service
 from registry.web import context, page_operation, path_parameter, query_parameter
@@ -121,10 +121,10 @@ def entry(index: int) -> Response:
 @blp.route("/log/cosignatures", methods=["POST"])
 def cosign() -> Response:
     if request.content_length is not None and request.content_length > MAX_NOTE:
-        raise BadRequest("a cosigned checkpoint is at most 64 KiB")
-    text = request.get_data(cache=False, as_text=False)[: MAX_NOTE + 1]
+        raise PayloadTooLarge("a cosigned checkpoint is at most 64 KiB")
+    text = request.stream.read(MAX_NOTE + 1)
     if len(text) > MAX_NOTE:
-        raise BadRequest("a cosigned checkpoint is at most 64 KiB")
+        raise PayloadTooLarge("a cosigned checkpoint is at most 64 KiB")
     try:
         note = text.decode("utf-8")
     except UnicodeDecodeError as exc:
