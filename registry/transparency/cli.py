@@ -118,16 +118,21 @@ def witness(state_dir: Path, name: str, log_key: str | None, no_submit: bool, ur
     """Accept the registry's checkpoint only if it extends the last one; cosign it."""
     fetch, post = client.http(url)
     state = client.WitnessState(state_dir)
+    vkey = state.signer(name).verifier.vkey()
     try:
-        checkpoint, cosigned = client.witness(
+        checkpoint, _cosigned = client.witness(
             state, fetch, None if no_submit else post, name=name, log_key=log_key
         )
+    except client.Undelivered as exc:
+        click.echo(f"accepted and cosigned, but the registry did not take the cosignature: {exc}")
+        click.echo("(register this witness there: registry log witness-add <key below>)", err=True)
+        click.echo(vkey, err=True)
+        return
     except (client.Refused, NoteError) as exc:
         click.echo(f"REFUSED: {exc}", err=True)
         sys.exit(1)
     click.echo(f"accepted and cosigned {checkpoint.origin} at size {checkpoint.size}")
-    click.echo(state.signer(name).verifier.vkey(), err=True)
-    del cosigned
+    click.echo(vkey, err=True)
 
 
 @log_group.command("monitor")

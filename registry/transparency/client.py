@@ -47,6 +47,10 @@ class Refused(Exception):
     """What a witness or monitor will not accept, and why."""
 
 
+class Undelivered(Exception):
+    """A checkpoint accepted and cosigned whose cosignature the registry did not take."""
+
+
 def http(base: str) -> tuple[Fetch, Post]:
     """Fetch and post under ``base`` (the registry's URL; the log lives at ``/log/``)."""
     prefix = base.rstrip("/") + "/log/"
@@ -204,7 +208,12 @@ def witness(
     cosigned = signed + signer.signature_line(checkpoint.text(), timestamp=timestamp)
     state.accept(signed)
     if post is not None:
-        post("cosignatures", cosigned.encode())
+        try:
+            post("cosignatures", cosigned.encode())
+        except Refused as exc:
+            # the checkpoint holds and is accepted; only the delivery failed (say, a witness
+            # the registry has not registered yet): the caller is told, the state is kept
+            raise Undelivered(str(exc)) from exc
     return checkpoint, cosigned
 
 

@@ -383,3 +383,41 @@ def test_a_certificate_goes_from_submission_to_revocation_through_gunicorn(
     )
     assert not [e for e in server.access() if re.search(r"[A-Z]{2}-\w{4}-\w{4}", e["path"])]
     assert leaks("\n".join(server.lines), example_persons()) == []
+
+
+def _run(environment: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
+    command = [str(Path(sys.executable).with_name("registry")), *arguments]
+    return subprocess.run(
+        command, env=environment, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_a_witness_and_a_monitor_follow_the_log_over_http(
+    server: Server,
+    operated: tuple[dict[str, str], dict[str, ApiClient], tuple[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """The operator's commands as a ministry would run them, against gunicorn over HTTP."""
+    environment = operated[0]
+    url = f"http://127.0.0.1:{server.port}"
+    _registry(environment, "log", "sequence", "--once")
+    state = tmp_path / "witness"
+    first = _run(environment, "log", "witness", "--state", str(state), "--name", "w.test/1", url)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "accepted and cosigned, but the registry did not take the cosignature" in first.stdout
+    # the registry accepts cosignatures from a witness it knows, and serves them
+    vkey = first.stderr.strip().splitlines()[-1]
+    _registry(environment, "log", "witness-add", vkey)
+    again = _run(environment, "log", "witness", "--state", str(state), "--name", "w.test/1", url)
+    assert again.returncode == 0, again.stdout + again.stderr
+    status, _headers, note = server.request("GET", "/log/checkpoint")
+    assert status == 200 and "\u2014 w.test/1 " in note.decode()
+    # an accreditor's monitor sees the clinic's accreditation and key
+    monitor = _run(environment, "log", "monitor", "--country", "TJ", url)
+    assert monitor.returncode == 0, monitor.stdout + monitor.stderr
+    assert f"clinic.status clinic={CLINIC}" in monitor.stdout
+    assert f"clinic.key clinic={CLINIC}" in monitor.stdout
+    # and the log verifies against what the witness accepted
+    verified = _run(environment, "log", "verify", "--witness-state", str(state))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "log intact" in verified.stdout
