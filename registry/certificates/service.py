@@ -33,7 +33,13 @@ from registry.certificates.holders import HOLDER, Holder
 from registry.certificates.ids import new_certificate_id
 from registry.certificates.labels import LANGUAGES
 from registry.certificates.models import Certificate, RulesetVersion
-from registry.certificates.pdf import PAPER_MARGINS, CertificateView, render_certificate_pdf
+from registry.certificates.pdf import (
+    PAPER_MARGINS,
+    CertificateView,
+    SlipView,
+    render_certificate_pdf,
+    render_slip_pdf,
+)
 from registry.certificates.qr import qr_png, qr_svg
 from registry.certificates.revocation import (
     RULESET_CHANGED,
@@ -85,7 +91,7 @@ __all__ = [
 ]
 
 REGISTRY = SystemActor()
-DOWNLOAD_KINDS = ("qr.svg", "qr.png", "card", "pdf")
+DOWNLOAD_KINDS = ("qr.svg", "qr.png", "card", "pdf", "slip")
 _ID_ATTEMPTS = 8
 
 
@@ -479,10 +485,32 @@ def download(
         holder_secret=holder_secret,
         action="certificate.download",
     )
+    detail: dict[str, object] = {"format": kind}
+    if kind == "slip":
+        # the holder's own page of any certificate of the examination, valid or not
+        holder = certificate_holder(certificate, cipher=uow.cipher)
+        language = language or holder.language
+        detail.update(language=language)
+        result = Download(
+            render_slip_pdf(
+                _slip_view(session, certificate, holder, keystore=keystore, settings=settings),
+                holder_language=language,
+            ),
+            "application/pdf",
+            f"{certificate.id}-holder-slip.pdf",
+        )
+        record(
+            session,
+            actor=actor,
+            action="certificate.download",
+            object_type="Certificate",
+            object_id=certificate.id,
+            detail=detail,
+        )
+        return result
     if certificate.status != "valid":
         raise Conflict(f"certificate {certificate.id} is {certificate.status}; nothing to print")
     token = certificate_card(certificate, cipher=uow.cipher)
-    detail: dict[str, object] = {"format": kind}
     if kind == "qr.svg":
         result = Download(qr_svg(shc.qr_payload(token)), "image/svg+xml", f"{certificate.id}.svg")
     elif kind == "qr.png":
@@ -538,7 +566,31 @@ def _view(
         valid_until=certificate.valid_until,
         qr_text=shc.qr_payload(token),
         base_url=settings.base_url,
-        holder_secret=holders.holder_secret(keystore, examination_id=certificate.examination_id),
+    )
+
+
+def _slip_view(
+    session: Session,
+    certificate: Certificate,
+    holder: Holder,
+    *,
+    keystore: KeyStore,
+    settings: Settings,
+) -> SlipView:
+    examination_id = certificate.examination_id
+    siblings = session.scalars(
+        select(Certificate)
+        .where(Certificate.examination_id == examination_id)
+        .order_by(Certificate.issued_at, Certificate.id)
+    ).all()
+    return SlipView(
+        family_name=holder.family_name,
+        given_names=holder.given_names,
+        birth_date=holder.birth_date,
+        certificates=tuple((c.id, c.destination) for c in siblings if c.status == "valid"),
+        base_url=settings.base_url,
+        holder_secret=holders.holder_secret(keystore, examination_id=examination_id),
+        recovery_code=holders.recovery_code(keystore, examination_id=examination_id),
     )
 
 
