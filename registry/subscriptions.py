@@ -20,6 +20,7 @@ from registry.events import (
     KeyCompromised,
     MessageBus,
     ReferralsCompleted,
+    SubmissionReplayed,
     VersionRetired,
     VersionStored,
 )
@@ -39,6 +40,7 @@ SUBSCRIPTIONS: dict[type[Event], Sequence[Handler]] = {
         audit.on_version_retired,
         certificates.on_version_retired,
     ),
+    SubmissionReplayed: (certificates.on_submission_replayed,),
     ReferralsCompleted: (surveillance.on_referrals_completed,),
     KeyCompromised: (certificates.on_key_compromised,),
     # published for the subscribers to come (a transparency log); nobody listens yet

@@ -63,7 +63,13 @@ from registry.config import Settings
 from registry.crypto.keystore import KeyStore
 from registry.db import UnitOfWork, utcnow
 from registry.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
-from registry.events import CertificateIssued, KeyCompromised, VersionRetired, VersionStored
+from registry.events import (
+    CertificateIssued,
+    KeyCompromised,
+    SubmissionReplayed,
+    VersionRetired,
+    VersionStored,
+)
 from registry.examinations.models import Examination, ExaminationVersion
 from registry.fhir.record import ExaminationRecord
 
@@ -311,6 +317,60 @@ def issue_for_version(
         )
         for ruleset, verdict in verdicts
     ]
+    return assessments
+
+
+def replayed_assessments(
+    uow: UnitOfWork, *, version: ExaminationVersion, record: ExaminationRecord
+) -> list[Assessment]:
+    """What ``issue_for_version`` answered for a stored version, without issuing anything.
+
+    The certificates are those the version got (whatever their status now); a destination
+    whose rules were not met is judged again as of the version's submission, which gives the
+    same reasons for the same results.
+    """
+    session = uow.session
+    issued = {
+        c.destination: c
+        for c in session.scalars(
+            select(Certificate).where(Certificate.version_id == version.id).order_by(Certificate.id)
+        )
+    }
+    chosen, stated_found = _rulesets_for(
+        catalogue.rulesets(session),
+        purpose=version.purpose,
+        destination=version.destination,
+        on=version.examination_date,
+    )
+    assessments: list[Assessment] = []
+    if version.destination and not stated_found and version.destination not in issued:
+        day = version.examination_date.isoformat()
+        reason = Reason(
+            RULESET_NOT_IN_FORCE, None, f"no {version.destination} ruleset is in force on {day}"
+        )
+        assessments.append(Assessment(version.destination, False, (reason,), None))
+    for ruleset in chosen:
+        certificate = issued.pop(ruleset.destination, None)
+        if certificate is not None:
+            assessments.append(
+                Assessment(
+                    ruleset.destination, True, (), certificate, certificate.ruleset_version
+                )
+            )
+            continue
+        verdict = evaluate(
+            ruleset,
+            purpose=version.purpose,
+            results=record.results,
+            examination_date=version.examination_date,
+            birth_date=record.person.birth_date,
+            today=_latest_local_date(version.submitted_at),
+        )
+        assessments.append(
+            Assessment(ruleset.destination, verdict.met, verdict.reasons, None, ruleset.version)
+        )
+    for destination, certificate in sorted(issued.items()):
+        assessments.append(Assessment(destination, True, (), certificate, certificate.ruleset_version))
     return assessments
 
 
@@ -605,6 +665,11 @@ def on_version_stored(uow: UnitOfWork, event: VersionStored) -> list[Assessment]
         clinic=event.clinic,
         now=event.now,
     )
+
+
+def on_submission_replayed(uow: UnitOfWork, event: SubmissionReplayed) -> list[Assessment]:
+    """The assessments the first submission of this version answered."""
+    return replayed_assessments(uow, version=event.version, record=event.record)
 
 
 def on_version_retired(uow: UnitOfWork, event: VersionRetired) -> None:

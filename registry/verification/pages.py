@@ -246,8 +246,8 @@ def _receipt_answer(language: str, text: str | None, *, download: bool) -> Respo
         download=download,
         **_names(language),
     )
-    status = 200 if check is None or check.genuine else 422
-    response = Response(body, status=status, mimetype="text/html")
+    # a receipt that is not genuine is an answer of the page, not an error of the request
+    response = Response(body, mimetype="text/html")
     if download and check is not None and check.genuine:
         name = (check.statement.get("certificate") or {}).get("id") or "check"
         response.headers["Content-Disposition"] = (
@@ -393,8 +393,7 @@ OPENAPI_PATHS = {
     "/verify/receipt": {
         "get": page_operation("Check a verification receipt: paste or upload", parameters=[_LANG]),
         "post": page_operation(
-            "A verification receipt shown readable and checked against the registry's keys "
-            "(422 when it is not genuine)",
+            "A verification receipt shown readable and checked against the registry's keys",
             form={
                 "receipt": {"type": "string", "description": "the receipt's JWS, or its page"},
                 "file": {"type": "string", "format": "binary", "description": "a saved receipt"},
