@@ -426,7 +426,19 @@
   };
 
   if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register("/verify/sw.js", { scope: "/verify" }).catch(function () {
+    navigator.serviceWorker.register("/verify/sw.js", { scope: "/verify" }).then(function () {
+      return navigator.serviceWorker.ready;
+    }).then(function () {
+      // the page itself was loaded before its worker ran: keep it for opening offline
+      if (navigator.onLine && window.caches) {
+        return caches.open("registry-verify-v1").then(function (cache) {
+          return cache.add(window.location.pathname + window.location.search);
+        });
+      }
+      return null;
+    }).then(function () {
+      document.documentElement.dataset.offlineReady = "true";
+    }).catch(function () {
       return null; // the page works online without it
     });
   }
