@@ -109,11 +109,14 @@ def holder_page(
         for c in reversed(certificates)
     ]
     ids = [c.id for c in certificates]
-    total = session.scalar(
-        select(func.count()).select_from(VerificationEvent).where(
-            VerificationEvent.certificate_id.in_(ids)
+    total = (
+        session.scalar(
+            select(func.count())
+            .select_from(VerificationEvent)
+            .where(VerificationEvent.certificate_id.in_(ids))
         )
-    ) or 0
+        or 0
+    )
     pages = max(1, -(-total // page_size))
     log_page = min(max(1, log_page), pages)
     events = session.scalars(

@@ -353,9 +353,7 @@ def replayed_assessments(
         certificate = issued.pop(ruleset.destination, None)
         if certificate is not None:
             assessments.append(
-                Assessment(
-                    ruleset.destination, True, (), certificate, certificate.ruleset_version
-                )
+                Assessment(ruleset.destination, True, (), certificate, certificate.ruleset_version)
             )
             continue
         verdict = evaluate(
@@ -370,7 +368,9 @@ def replayed_assessments(
             Assessment(ruleset.destination, verdict.met, verdict.reasons, None, ruleset.version)
         )
     for destination, certificate in sorted(issued.items()):
-        assessments.append(Assessment(destination, True, (), certificate, certificate.ruleset_version))
+        assessments.append(
+            Assessment(destination, True, (), certificate, certificate.ruleset_version)
+        )
     return assessments
 
 

@@ -16,10 +16,11 @@ from typing import Any
 
 import flask
 from flask import Response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from registry.certificates.holder_page import recover_holder_link
 from registry.certificates.holder_page import holder_page as holder_page_of
+from registry.certificates.holder_page import recover_holder_link
 from registry.certificates.labels import COUNTRIES, DESTINATIONS, PURPOSES
 from registry.db import utcnow
 from registry.errors import BadRequest, NotFound
@@ -28,10 +29,10 @@ from registry.pages import LANGUAGES, choose_language, page_headers
 from registry.pages import init_app as init_pages
 from registry.verification import receipts, service
 from registry.verification.verdict import Unreadable, Verification
-
-STATIC = Path(__file__).resolve().parent.parent / "static" / "verification"
 from registry.verification.views import verify_limit
 from registry.web import context, current_principal, page_operation, path_parameter, query_parameter
+
+STATIC = Path(__file__).resolve().parent.parent / "static" / "verification"
 
 # HTML pages, not part of the API document: a plain Flask blueprint
 blp = flask.Blueprint("verification_pages", __name__)
@@ -110,7 +111,9 @@ def _offline_strings() -> dict[str, str]:
             age="{age}",
         ),
         "ready": _(
-            "Works offline: revocation data from %(when)s (%(age)s old).", when="{when}", age="{age}"
+            "Works offline: revocation data from %(when)s (%(age)s old).",
+            when="{when}",
+            age="{age}",
         ),
         "typed_offline": _(
             "A typed number can only be checked with the network. Scan the QR code instead: it "
@@ -288,7 +291,7 @@ def holder_recovery_page() -> str:
 
 @blp.route("/h", methods=["POST"])
 @limiter.shared_limit(verify_limit, scope="holder-recovery")
-def holder_recovery() -> Response:
+def holder_recovery() -> ResponseReturnValue:
     """Reopen the holder page; every wrong detail gets the same answer, and each try is audited."""
     language = choose_language(request.form.get("lang"))
     ctx = context()
@@ -301,7 +304,9 @@ def holder_recovery() -> Response:
         )
         uow.commit()
     if secret is not None:
-        return redirect(url_for("verification_pages.holder_page", secret=secret, lang=language), 303)
+        return redirect(
+            url_for("verification_pages.holder_page", secret=secret, lang=language), 303
+        )
     body = render_template(
         "verification/recover.html",
         lang=language,
@@ -403,9 +408,7 @@ OPENAPI_PATHS = {
         ),
     },
     "/h": {
-        "get": page_operation(
-            "Reopen the holder page without the slip's link", parameters=[_LANG]
-        ),
+        "get": page_operation("Reopen the holder page without the slip's link", parameters=[_LANG]),
         "post": page_operation(
             "Reopen the holder page: 303 to it for the right details, 404 (the same page for "
             "every wrong detail) otherwise",

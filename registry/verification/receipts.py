@@ -51,7 +51,7 @@ def find_token(text: str) -> str | None:
 
 
 def check_receipt(text: str, *, keystore: KeyStore) -> ReceiptCheck:
-    """Whether ``text`` holds a receipt signed by this registry's document key, and its statement."""
+    """Whether ``text`` holds a receipt signed by the registry's document key; its statement."""
     if len(text.encode("utf-8", errors="replace")) > MAX_RECEIPT_BYTES:
         return ReceiptCheck(False, "the file is larger than any receipt")
     token = find_token(text)
@@ -63,13 +63,18 @@ def check_receipt(text: str, *, keystore: KeyStore) -> ReceiptCheck:
         return ReceiptCheck(False, f"the receipt cannot be read: {exc}", token=token)
     key = next((k for k in keystore.keys("document") if k.kid == kid), None)
     if key is None:
-        return ReceiptCheck(False, f"the receipt is not signed with a key of this registry ({kid})",
-                            token=token, kid=kid)
+        return ReceiptCheck(
+            False,
+            f"the receipt is not signed with a key of this registry ({kid})",
+            token=token,
+            kid=kid,
+        )
     try:
         payload = loads_strict(jws.verify(token, key.public_key))
     except ValueError as exc:  # JWSError, or a payload that is not strict JSON
         return ReceiptCheck(False, f"the signature does not verify: {exc}", token=token, kid=kid)
     if not isinstance(payload, dict) or "result" not in payload:
-        return ReceiptCheck(False, "the signed document is not a verification answer",
-                            token=token, kid=kid)
+        return ReceiptCheck(
+            False, "the signed document is not a verification answer", token=token, kid=kid
+        )
     return ReceiptCheck(True, token=token, kid=kid, statement=payload)

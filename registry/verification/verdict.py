@@ -332,9 +332,7 @@ def check_card(
     another destination is answered ``valid_for_other_destination``.
     """
     if not isinstance(token, str) or not token:
-        return Verification(
-            MALFORMED, now, reason="no card was presented", reason_code=REQUEST
-        )
+        return Verification(MALFORMED, now, reason="no card was presented", reason_code=REQUEST)
     if len(token) > MAX_JWS_LENGTH:
         return Verification(
             MALFORMED,
@@ -473,7 +471,9 @@ def _result(
     if revocation.status == SUPERSEDED:
         return SUPERSEDED, revocation.reason or REPLACED, revocation.code or AMENDED
     if revocation.status == REVOKED:
-        code = revocation.code or (REVOKED_BY_ISSUER if issuer.kind == "registry" else ISSUER_LISTED)
+        code = revocation.code or (
+            REVOKED_BY_ISSUER if issuer.kind == "registry" else ISSUER_LISTED
+        )
         return REVOKED, revocation.reason or ISSUER_REVOKED, code
     if issuer.status != "active":
         return ISSUER_SUSPENDED, f"the issuer {issuer.iss} is {issuer.status}", ISSUER_STOPPED

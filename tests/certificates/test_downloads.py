@@ -222,7 +222,8 @@ def test_the_holder_slip_alone_carries_the_link_and_the_recovery_code(
         assert word not in text
     # the clinic prints it with its token too; a stranger gets nothing
     clinic = world.http.get(
-        f"/api/v1/certificates/{kz.id}/holder-slip.pdf", headers=world.bearer("clinic", clinic_id="TJ-DUS-0007")
+        f"/api/v1/certificates/{kz.id}/holder-slip.pdf",
+        headers=world.bearer("clinic", clinic_id="TJ-DUS-0007"),
     )
     assert clinic.status_code == 200
     assert world.http.get(f"/api/v1/certificates/{kz.id}/holder-slip.pdf").status_code == 401

@@ -23,19 +23,18 @@ from registry.certificates.labels import COUNTRIES
 from registry.pages import LANGUAGES
 from registry.verification.models import VerificationEvent
 from tests.support import World
+from tests.verification import test_pages_browser as shared
 from tests.verification.helpers import BIRTH_DATE, certificate, publish, qr_of, revoke, verify
-from tests.verification.test_pages_browser import (  # noqa: F401 (fixtures)
-    SCREENSHOTS,
-    _camera_feed,
-    app,
-    browser,
-    camera_file,
-    database_url,
-    live_server,
-    watch_problems,
-)
+from tests.verification.test_pages_browser import SCREENSHOTS, watch_problems
 
 pytestmark = pytest.mark.browser
+
+# the browser, the live server and its app: the fixtures of the other browser tests
+database_url = shared.database_url
+app = shared.app
+live_server = shared.live_server
+camera_file = shared.camera_file
+browser = shared.browser
 
 PHONE = {"width": 360, "height": 740}
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -273,9 +272,10 @@ def test_offline_the_page_opens_and_decides_a_valid_and_a_revoked_card_on_the_de
     assert verdict.get_attribute("data-result") == "valid"
     assert page.locator(".verdict__title").inner_text() == "Meets the requirements of Kazakhstan"
     assert page.locator(".certificate__id").last.inner_text() == valid.id
-    assert "Checked on this device without the network" in page.locator(
-        ".checked--offline"
-    ).inner_text()
+    assert (
+        "Checked on this device without the network"
+        in page.locator(".checked--offline").inner_text()
+    )
     _look(page, "issue18-offline-valid-en")
 
     _paste(page, qr_of(world, revoked))
@@ -311,7 +311,7 @@ def test_the_camera_keeps_scanning_after_a_verdict(
 ) -> None:
     publish(world)
     issued = certificate(world, number=_number())
-    _camera_feed(qr_of(world, issued), camera_file)
+    shared._camera_feed(qr_of(world, issued), camera_file)
     page = phone
     page.goto("/verify?lang=en")
     page.click("#scan-camera")
@@ -321,9 +321,10 @@ def test_the_camera_keeps_scanning_after_a_verdict(
         "() => document.getElementById('scan-status').textContent.includes('Ready for the next')"
     )
     assert page.locator("#camera-box").is_visible()
-    assert page.evaluate(
-        "document.getElementById('camera').srcObject.getVideoTracks()[0].readyState"
-    ) == "live"
+    assert (
+        page.evaluate("document.getElementById('camera').srcObject.getVideoTracks()[0].readyState")
+        == "live"
+    )
     _shot(page, "issue18-camera-after-verdict-en")
     assert page.problems == []
 

@@ -57,7 +57,11 @@ def test_every_wrong_detail_gets_the_same_answer_and_is_audited(published: World
     assert other_code != code
     wrong = {
         "unknown number": ("KZ-2222-2222", BIRTH_DATE, code),
-        "mistyped number": (issued.id[:-1] + ("3" if issued.id[-1] != "3" else "4"), BIRTH_DATE, code),
+        "mistyped number": (
+            issued.id[:-1] + ("3" if issued.id[-1] != "3" else "4"),
+            BIRTH_DATE,
+            code,
+        ),
         "another birth date": (issued.id, "1990-01-01", code),
         "not a date": (issued.id, "yesterday", code),
         "another holder's code": (issued.id, BIRTH_DATE, other_code),
