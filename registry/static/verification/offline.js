@@ -130,7 +130,7 @@
   }
 
   function refresh() {
-    return fetch(data.trustList, { cache: "no-store" }).then(function (response) {
+    return fetch(data.trustList).then(function (response) {
       if (!response.ok) {
         throw new Error("trust list " + response.status);
       }
