@@ -20,10 +20,10 @@ from registry.certificates.holders import (
     normalise_recovery_code,
     open_holder,
     recovery_code,
+    revocation_code,
 )
 from registry.certificates.ids import InvalidCertificateId, normalise_certificate_id
 from registry.certificates.models import Certificate
-from registry.certificates.revocation_codes import revocation_code
 from registry.crypto.digests import equal
 from registry.db import UnitOfWork, utcnow
 from registry.errors import NotFound
@@ -44,8 +44,9 @@ class HeldCertificate:
     valid_from: date
     valid_until: date
     issued_at: datetime
-    ended_at: datetime | None = None  # when it was revoked or replaced
-    ended_because: str | None = None  # a revocation code (certificates/revocation_codes.py)
+    # when no longer valid: one of holders.REVOCATION_CODES (never the clinical detail), and when
+    revocation_reason: str | None = None
+    revoked_at: datetime | None = None
 
     def current(self, today: date) -> bool:
         """Whether the certificate can be shown to an employer today."""
@@ -103,8 +104,8 @@ def holder_page(
             valid_from=c.valid_from,
             valid_until=c.valid_until,
             issued_at=c.issued_at,
-            ended_at=c.revoked_at if c.status != "valid" else None,
-            ended_because=revocation_code(c.status, c.status_reason),
+            revocation_reason=revocation_code(c.status, c.status_reason),
+            revoked_at=c.revoked_at,
         )
         for c in reversed(certificates)
     ]

@@ -20,10 +20,9 @@ from registry.accreditation.models import Clinic, ClinicStatusEvent
 from registry.audit.service import Actor, record
 from registry.auth.principal import Principal
 from registry.certificates import shc
-from registry.certificates.holders import open_card, open_holder
+from registry.certificates.holders import open_card, open_holder, revocation_code
 from registry.certificates.ids import InvalidCertificateId, normalise_certificate_id
 from registry.certificates.models import Certificate, CertificateRevocation
-from registry.certificates.revocation_codes import revocation_code
 from registry.config import Settings
 from registry.crypto import jws
 from registry.crypto.canonical import canonical_json

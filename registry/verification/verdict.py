@@ -29,7 +29,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from registry.certificates import shc
-from registry.certificates.revocation_codes import AMENDED, REVOCATION_CODES, REVOKED_BY_ISSUER
+from registry.certificates.holders import REVOCATION_CODES
 from registry.crypto import jws
 from registry.crypto.keys import PublicKey, b64url_decode
 from registry.jsonlimits import loads_strict
@@ -469,10 +469,10 @@ def _result(
     if revocation.status == "unknown":
         return NOT_FOUND, revocation.reason or "no such certificate is on record", NOT_ON_RECORD
     if revocation.status == SUPERSEDED:
-        return SUPERSEDED, revocation.reason or REPLACED, revocation.code or AMENDED
+        return SUPERSEDED, revocation.reason or REPLACED, revocation.code or "superseded"
     if revocation.status == REVOKED:
         code = revocation.code or (
-            REVOKED_BY_ISSUER if issuer.kind == "registry" else ISSUER_LISTED
+            "revoked-by-issuer" if issuer.kind == "registry" else ISSUER_LISTED
         )
         return REVOKED, revocation.reason or ISSUER_REVOKED, code
     if issuer.status != "active":

@@ -11,18 +11,19 @@ from sqlalchemy import select
 
 from registry.audit.models import AuditEvent
 from registry.certificates.holder_page import holder_page
-from registry.certificates.holders import holder_secret, recovery_code
-from registry.certificates.revocation import KEY_COMPROMISE, RULESET_CHANGED
-from registry.certificates.revocation_codes import (
-    AMENDED,
-    ENTERED_IN_ERROR,
-    REVOKED_BY_ISSUER,
+from registry.certificates.holders import (
+    REVOCATION_CODES,
+    holder_secret,
+    recovery_code,
     revocation_code,
 )
+from registry.certificates.revocation import KEY_COMPROMISE, RULESET_CHANGED
 from registry.verification import receipts
 from tests.certificates.builders import amend, withdraw
 from tests.support import World
 from tests.verification.helpers import BIRTH_DATE, certificate, publish, qr_of, revoke, verify
+
+AMENDED, ENTERED_IN_ERROR, REVOKED_BY_ISSUER = "superseded", "entered-in-error", "revoked-by-issuer"
 
 
 @pytest.fixture
@@ -107,6 +108,8 @@ def test_the_holder_log_is_paged_ten_at_a_time_newest_first(published: World) ->
 
 
 def test_each_way_a_certificate_ends_has_its_code_and_translated_words(published: World) -> None:
+    codes = {AMENDED, ENTERED_IN_ERROR, REVOKED_BY_ISSUER, KEY_COMPROMISE, RULESET_CHANGED}
+    assert codes == set(REVOCATION_CODES)
     assert revocation_code("valid", None) is None
     assert revocation_code("superseded", "superseded by an amended examination") == AMENDED
     assert revocation_code("revoked", "examination entered in error") == ENTERED_IN_ERROR

@@ -69,7 +69,7 @@ REASON_CODES_SEEN = {
     "expired": "expired",
     "not_yet_valid": "not-yet-valid",
     "revoked": "revoked-by-issuer",
-    "superseded": "amended",
+    "superseded": "superseded",
     "invalid_signature": "signature",
     "untrusted_issuer": "issuer-unknown",
     "issuer_suspended": "clinic-suspended",
