@@ -29,7 +29,9 @@ run: install
 	$(BIN)/registry demo
 	@echo
 	@echo "Registry running at http://127.0.0.1:8000"
+	@echo "  check a certificate:   http://127.0.0.1:8000/verify  (numbers and birth dates above)"
 	@echo "  clinics (public):      http://127.0.0.1:8000/api/v1/clinics"
+	@echo "  registry keys (JWKS):  http://127.0.0.1:8000/.well-known/jwks.json"
 	@echo "  API docs:              http://127.0.0.1:8000/docs"
 	@echo "  readiness:             http://127.0.0.1:8000/readyz"
 	@echo "  transparency log:      http://127.0.0.1:8000/log/checkpoint  (docs/transparency.md)"

@@ -13,7 +13,7 @@ from registry.accreditation.models import Clinic
 from registry.auth import service as auth
 from registry.auth.models import Client
 from registry.auth.principal import ROLE_SCOPES, Principal
-from registry.certificates.holders import holder_secret
+from registry.certificates.holders import holder_secret, recovery_code
 from registry.crypto.keys import (
     generate_key,
     load_private_jwk,
@@ -286,7 +286,8 @@ def load_continuity(ctx: RegistryContext) -> Iterator[str]:
         issued = [a.certificate.id for a in submission.assessments if a.certificate]
         yield (
             f"dependant child examination {submission.examination.id} (TJ-KHU-0003 → KZ, with "
-            f"her father): certificates {', '.join(issued) or 'none'}"
+            f"her father): certificates {', '.join(issued) or 'none'}; born "
+            f"{DAUGHTER.birth_date.isoformat()}"
         )
 
 
@@ -306,12 +307,20 @@ def load_examinations(ctx: RegistryContext) -> Iterator[str]:
         if not submission.created:
             continue
         issued = [a.certificate.id for a in submission.assessments if a.certificate]
-        link = holder_secret(ctx.keystore, examination_id=submission.examination.id)
-        yield (
+        line = (
             f"examination {submission.examination.id} ({clinic_id} → {destination}): "
-            f"certificates {', '.join(issued) or 'none'}; holder page "
-            f"{ctx.settings.base_url}/h/{link}"
+            f"born {MIGRANTS[who].birth_date.isoformat()}; "
+            f"certificates {', '.join(issued) or 'none'}"
         )
+        if issued:
+            # a holder page opens only certificates: an examination without one has none
+            link = holder_secret(ctx.keystore, examination_id=submission.examination.id)
+            code = recovery_code(ctx.keystore, examination_id=submission.examination.id)
+            line += (
+                f"; holder page {ctx.settings.base_url}/h/{link} (recovery code {code}, "
+                f"or the slip /api/v1/certificates/{issued[0]}/holder-slip.pdf?h={link})"
+            )
+        yield line
 
 
 def load_surveillance_history(ctx: RegistryContext) -> Iterator[str]:
@@ -408,3 +417,7 @@ def load_demo(ctx: RegistryContext, *, principal: Principal) -> Iterator[str]:
     yield from load_examinations(ctx)
     yield from load_continuity(ctx)
     yield from load_surveillance_history(ctx)
+    yield (
+        f"check a certificate at {ctx.settings.base_url}/verify with a certificate number "
+        "and the birth date printed beside it above, or scan its QR code from the holder page"
+    )

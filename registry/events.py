@@ -44,6 +44,19 @@ class VersionStored(Event):
 
 
 @dataclass(frozen=True)
+class SubmissionReplayed(Event):
+    """The same examination was submitted again (idempotent replay): nothing new is stored.
+
+    Subscribers answer what the first submission learnt from them (the certificates' verdicts),
+    so that a clinic that lost the first answer gets it again.
+    """
+
+    examination: Examination
+    version: ExaminationVersion
+    record: ExaminationRecord
+
+
+@dataclass(frozen=True)
 class VersionRetired(Event):
     """A version stops being current: ``amended`` (a new version follows) or withdrawn."""
 

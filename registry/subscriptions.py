@@ -22,6 +22,7 @@ from registry.events import (
     MessageBus,
     ReferralsCompleted,
     RegistryKeyChanged,
+    SubmissionReplayed,
     SurveillanceReleased,
     VersionRetired,
     VersionStored,
@@ -43,6 +44,7 @@ SUBSCRIPTIONS: dict[type[Event], Sequence[Handler]] = {
         audit.on_version_retired,
         certificates.on_version_retired,
     ),
+    SubmissionReplayed: (certificates.on_submission_replayed,),
     ReferralsCompleted: (surveillance.on_referrals_completed,),
     KeyCompromised: (transparency.on_key_compromised, certificates.on_key_compromised),
     # what the transparency log records in public leaves

@@ -200,6 +200,8 @@ def _media(media_type: str) -> dict[str, Any]:
         return {"schema": {"type": "object", "required": ["resourceType"], "properties": resource}}
     if media_type.startswith("image/"):
         return {"schema": {"type": "string", "format": "binary"}}
+    if media_type.endswith("+json"):
+        return {"schema": {"type": "object"}}
     return {"schema": {"type": "string"}}
 
 

@@ -9,14 +9,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from registry.audit.service import record
 from registry.certificates.cards import certificate_holder
-from registry.certificates.holders import HOLDER, certificates_for_holder, revocation_code
+from registry.certificates.holders import (
+    HOLDER,
+    certificates_for_holder,
+    holder_secret,
+    normalise_recovery_code,
+    open_holder,
+    recovery_code,
+    revocation_code,
+)
+from registry.certificates.ids import InvalidCertificateId, normalise_certificate_id
+from registry.certificates.models import Certificate
+from registry.crypto.digests import equal
 from registry.db import UnitOfWork, utcnow
 from registry.errors import NotFound
 from registry.verification.models import VerificationEvent
+
+LOG_PAGE_SIZE = 10
 
 
 @dataclass(frozen=True)
@@ -60,13 +73,21 @@ class HolderPage:
     language: str
     certificates: list[HeldCertificate]
     verifications: list[LoggedVerification]
+    log_page: int = 1  # which page of the log, newest first
+    log_pages: int = 1
+    log_total: int = 0
 
 
 def holder_page(
-    uow: UnitOfWork, *, secret: str, log_limit: int = 200, now: datetime | None = None
+    uow: UnitOfWork,
+    *,
+    secret: str,
+    log_page: int = 1,
+    page_size: int = LOG_PAGE_SIZE,
+    now: datetime | None = None,
 ) -> HolderPage:
-    """The holder's certificates and their verification log; the read is audited (the caller
-    commits the unit of work)."""
+    """The holder's certificates and one page of their verification log (newest first); the
+    read is audited (the caller commits the unit of work)."""
     now = now or utcnow()
     session = uow.session
     certificates = certificates_for_holder(session, secret)
@@ -88,11 +109,23 @@ def holder_page(
         )
         for c in reversed(certificates)
     ]
+    ids = [c.id for c in certificates]
+    total = (
+        session.scalar(
+            select(func.count())
+            .select_from(VerificationEvent)
+            .where(VerificationEvent.certificate_id.in_(ids))
+        )
+        or 0
+    )
+    pages = max(1, -(-total // page_size))
+    log_page = min(max(1, log_page), pages)
     events = session.scalars(
         select(VerificationEvent)
-        .where(VerificationEvent.certificate_id.in_([c.id for c in certificates]))
+        .where(VerificationEvent.certificate_id.in_(ids))
         .order_by(VerificationEvent.verified_at.desc(), VerificationEvent.id.desc())
-        .limit(log_limit)
+        .offset((log_page - 1) * page_size)
+        .limit(page_size)
     ).all()
     logged = [
         LoggedVerification(
@@ -119,4 +152,57 @@ def holder_page(
         language=holder.language,
         certificates=held,
         verifications=logged,
+        log_page=log_page,
+        log_pages=pages,
+        log_total=total,
     )
+
+
+RECOVERY_REFUSED = (
+    "these details do not open a holder page: check the certificate number, the date of birth "
+    "and the recovery code printed on your holder slip"
+)
+
+
+def recover_holder_link(
+    uow: UnitOfWork,
+    *,
+    certificate_id: str,
+    birth_date: str,
+    code: str,
+    now: datetime | None = None,
+) -> str | None:
+    """The holder secret for a certificate number, birth date and slip recovery code.
+
+    Every wrong input (a malformed number, an unknown one, another birth date, a wrong code)
+    answers the same None, so an attempt learns nothing about which part was wrong. Each
+    attempt, refused ones too, is audited; the caller commits and rate-limits.
+    """
+    now = now or utcnow()
+    session = uow.session
+    found: Certificate | None = None
+    try:
+        normalised = normalise_certificate_id(certificate_id)
+        born = date.fromisoformat((birth_date or "").strip())
+    except (InvalidCertificateId, ValueError):
+        normalised, born = None, None
+    if normalised is not None:
+        found = session.get(Certificate, normalised)
+    typed = normalise_recovery_code(code)
+    matches = False
+    if found is not None and born is not None and typed:
+        holder = open_holder(found.sealed_holder, uow.cipher, certificate_id=found.id)
+        expected = recovery_code(uow.keystore, examination_id=found.examination_id)
+        matches = holder.birth_date == born and equal(typed, expected)
+    record(
+        session,
+        actor=HOLDER,
+        action="holder.recover",
+        object_type="Certificate" if matches and found is not None else None,
+        object_id=found.id if matches and found is not None else None,
+        outcome="success" if matches else "failure",
+        at=now,
+    )
+    if not matches or found is None:
+        return None
+    return holder_secret(uow.keystore, examination_id=found.examination_id)

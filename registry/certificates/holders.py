@@ -35,6 +35,9 @@ from registry.fhir.record import PersonData
 LANGUAGE_BY_CITIZENSHIP = {"TJ": "tg", "KG": "ky", "UZ": "uz", "KZ": "kk"}
 DEFAULT_LANGUAGE = "ru"
 _HOLDER_KEY_LABEL = b"registry holder link key v1"
+_RECOVERY_KEY_LABEL = b"registry holder recovery code v1"
+# The certificate ids' alphabet: no 0/O, 1/I/L or U to misread on paper.
+RECOVERY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 # the migrant opening their own certificates by the secret link, as the audit log names them
 HOLDER = SystemActor(actor_id="holder", role="holder")
@@ -148,6 +151,27 @@ def holder_secret(keystore: KeyStore, *, examination_id: str) -> str:
     """The secret of the holder link printed on every certificate of an examination."""
     key = hmac_sha256(keystore.secret("rid"), _HOLDER_KEY_LABEL)
     return b64url(hmac_sha256(key, f"examination:{examination_id}".encode())[:16])
+
+
+def recovery_code(keystore: KeyStore, *, examination_id: str) -> str:
+    """The short code printed on the holder slip beside the link, e.g. ``7F3K-9QPX``.
+
+    With a certificate number and the birth date it reopens the holder page when the slip's
+    link is lost. Derived like the secret (never stored); eight characters of the certificate
+    id alphabet, so it is as easy to type as a certificate number.
+    """
+    key = hmac_sha256(keystore.secret("rid"), _RECOVERY_KEY_LABEL)
+    digest = hmac_sha256(key, f"examination:{examination_id}".encode())
+    code = "".join(RECOVERY_ALPHABET[byte % len(RECOVERY_ALPHABET)] for byte in digest[:8])
+    return f"{code[:4]}-{code[4:]}"
+
+
+def normalise_recovery_code(text: str) -> str:
+    """A typed recovery code in the printed form (upper case, one hyphen), or "" if not one."""
+    compact = "".join(ch for ch in (text or "").upper() if ch.isalnum())
+    if len(compact) != 8 or any(ch not in RECOVERY_ALPHABET for ch in compact):
+        return ""
+    return f"{compact[:4]}-{compact[4:]}"
 
 
 def secret_hash(secret: str) -> str:

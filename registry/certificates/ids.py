@@ -50,7 +50,11 @@ _SEPARATORS = re.compile(r"[\s\-‐‑‒–—―_./]+")
 
 
 class InvalidCertificateId(ValueError):
-    """Text that is not a well-formed certificate id."""
+    """Text that is not a well-formed certificate id; ``code`` says which way."""
+
+    def __init__(self, message: str, *, code: str = "number-format") -> None:
+        super().__init__(message)
+        self.code = code  # number-format, or number-check: one character is wrong
 
 
 def _check_character(body: str) -> str:
@@ -95,7 +99,11 @@ def normalise_certificate_id(text: str) -> str:
             "(it has no 0, O, 1, I, L or U)"
         )
     if _check_character(body[:-1]) != body[-1]:
-        raise InvalidCertificateId("the certificate number has a typing error (check failed)")
+        raise InvalidCertificateId(
+            "one character of the certificate number is wrong (a typing error: the check "
+            "character does not match)",
+            code="number-check",
+        )
     return f"{destination}-{body[:4]}-{body[4:]}"
 
 

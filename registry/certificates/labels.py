@@ -29,7 +29,6 @@ LABELS: dict[str, dict[str, str]] = {
         "verify": (
             "To check it, scan the QR code, or enter the certificate number and date of birth at"
         ),
-        "holder_link": "Your personal page (keep it private):",
     },
     "ru": {
         "language": "Русский",
@@ -52,7 +51,6 @@ LABELS: dict[str, dict[str, str]] = {
             "Для проверки отсканируйте QR-код или введите номер сертификата и дату рождения "
             "на сайте"
         ),
-        "holder_link": "Ваша личная страница (никому не передавайте):",
     },
     "kk": {
         "language": "Қазақша",
@@ -75,7 +73,6 @@ LABELS: dict[str, dict[str, str]] = {
             "Тексеру үшін QR-кодты сканерлеңіз немесе сертификат нөмірі мен туған күнді "
             "мына сайтқа енгізіңіз:"
         ),
-        "holder_link": "Жеке парағыңыз (ешкімге бермеңіз):",
     },
     "ky": {
         "language": "Кыргызча",
@@ -98,7 +95,6 @@ LABELS: dict[str, dict[str, str]] = {
             "Текшерүү үчүн QR-кодду сканерлеңиз же сертификаттын номерин жана туулган күнүн "
             "бул сайтка киргизиңиз:"
         ),
-        "holder_link": "Жеке барагыңыз (эч кимге бербеңиз):",
     },
     "tg": {
         "language": "Тоҷикӣ",
@@ -121,7 +117,6 @@ LABELS: dict[str, dict[str, str]] = {
             "Барои санҷиш QR-кодро скан кунед ё рақами шаҳодатнома ва санаи таваллудро "
             "дар ин сомона ворид кунед:"
         ),
-        "holder_link": "Саҳифаи шахсии шумо (ба касе надиҳед):",
     },
     "uz": {
         "language": "Oʻzbekcha",
@@ -144,7 +139,6 @@ LABELS: dict[str, dict[str, str]] = {
             "Tekshirish uchun QR-kodni skanerlang yoki sertifikat raqami va tugʻilgan sanani "
             "ushbu saytda kiriting:"
         ),
-        "holder_link": "Shaxsiy sahifangiz (hech kimga bermang):",
     },
 }
 
@@ -186,6 +180,9 @@ PURPOSES: dict[str, dict[str, str]] = {
         "periodic": "davriy",
     },
 }
+
+# The destinations whose rulesets the registry ships: what a verifier can check for.
+DESTINATIONS = ("KZ", "RU", "TM")
 
 COUNTRIES: dict[str, dict[str, str]] = {
     "en": {
@@ -235,5 +232,76 @@ COUNTRIES: dict[str, dict[str, str]] = {
         "KG": "Qirgʻiziston",
         "TJ": "Tojikiston",
         "UZ": "Oʻzbekiston",
+    },
+}
+
+
+# The holder slip: a page of its own for the holder alone, never shown to an employer.
+SLIP_LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Holder slip",
+        "keep": "Keep this. Do not show it to an employer or anyone else.",
+        "link": "Your personal page: all your certificates and who checked them",
+        "code": "Recovery code",
+        "lost": (
+            "Lost the link? Open the address below and type a certificate number, your date of "
+            "birth and the recovery code:"
+        ),
+        "certificates": "Certificates of this examination",
+    },
+    "ru": {
+        "title": "Памятка владельца",
+        "keep": "Сохраните её. Не показывайте работодателю и другим людям.",
+        "link": "Ваша личная страница: все ваши сертификаты и кто их проверял",
+        "code": "Код восстановления",
+        "lost": (
+            "Потеряли ссылку? Откройте адрес ниже и введите номер сертификата, дату рождения "
+            "и код восстановления:"
+        ),
+        "certificates": "Сертификаты по этому освидетельствованию",
+    },
+    "kk": {
+        "title": "Иесіне арналған жадынама",
+        "keep": "Оны сақтаңыз. Жұмыс берушіге де, басқа ешкімге де көрсетпеңіз.",
+        "link": "Жеке парағыңыз: барлық сертификаттарыңыз және оларды кім тексергені",
+        "code": "Қалпына келтіру коды",
+        "lost": (
+            "Сілтемені жоғалттыңыз ба? Төмендегі мекенжайды ашып, сертификат нөмірін, туған "
+            "күніңізді және қалпына келтіру кодын енгізіңіз:"
+        ),
+        "certificates": "Осы куәландырудың сертификаттары",
+    },
+    "ky": {
+        "title": "Ээсине эскертме",
+        "keep": "Муну сактаңыз. Иш берүүчүгө да, башка эч кимге да көрсөтпөңүз.",
+        "link": "Жеке барагыңыз: бардык сертификаттарыңыз жана аларды ким текшергени",
+        "code": "Калыбына келтирүү коду",
+        "lost": (
+            "Шилтемени жоготтуңузбу? Төмөнкү даректи ачып, сертификаттын номерин, туулган "
+            "күнүңүздү жана калыбына келтирүү кодун жазыңыз:"
+        ),
+        "certificates": "Ушул кароонун сертификаттары",
+    },
+    "tg": {
+        "title": "Ёддошт барои соҳиб",
+        "keep": "Инро нигоҳ доред. Ба корфармо ва ба касе нишон надиҳед.",
+        "link": "Саҳифаи шахсии шумо: ҳамаи шаҳодатномаҳои шумо ва кӣ онҳоро санҷидааст",
+        "code": "Рамзи барқарорсозӣ",
+        "lost": (
+            "Пайвандро гум кардед? Суроғаи зеринро кушоед ва рақами шаҳодатнома, санаи таваллуд "
+            "ва рамзи барқарорсозиро ворид кунед:"
+        ),
+        "certificates": "Шаҳодатномаҳои ин муоина",
+    },
+    "uz": {
+        "title": "Egasi uchun eslatma",
+        "keep": "Buni saqlang. Ish beruvchiga ham, boshqa hech kimga ham koʻrsatmang.",
+        "link": "Shaxsiy sahifangiz: barcha sertifikatlaringiz va ularni kim tekshirgani",
+        "code": "Tiklash kodi",
+        "lost": (
+            "Havolani yoʻqotdingizmi? Quyidagi manzilni oching va sertifikat raqami, tugʻilgan "
+            "sanangiz va tiklash kodini kiriting:"
+        ),
+        "certificates": "Ushbu koʻrikning sertifikatlari",
     },
 }

@@ -1,8 +1,10 @@
 """The printable certificate: A5 (or A4) PDF in the holder's language beside Russian.
 
-It shows the QR code, the certificate number, destination and purpose, validity, clinic,
-holder and the holder's private link, and says that it holds no medical results (it holds
-none: the view it is rendered from has no field for one).
+It shows the QR code, the certificate number, destination and purpose, validity, clinic and
+holder, and says that it holds no medical results (it holds none: the view it is rendered from
+has no field for one). It carries no holder secret: the migrant hands it to employers. The
+holder's private link and recovery code are on the holder slip, a page of its own
+(``render_slip_pdf``) marked to be kept and never shown.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import jinja2
 import weasyprint
 
-from registry.certificates.labels import COUNTRIES, LABELS, LANGUAGES, PURPOSES
+from registry.certificates.labels import COUNTRIES, LABELS, LANGUAGES, PURPOSES, SLIP_LABELS
 from registry.certificates.qr import qr_svg
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -46,12 +48,6 @@ class CertificateView:
     valid_until: date
     qr_text: str
     base_url: str
-    holder_secret: str
-
-    @property
-    def holder_link(self) -> str:
-        """The holder's private page, printed so the holder can find it again."""
-        return f"{self.base_url.rstrip('/')}/h/{self.holder_secret}"
 
     @property
     def verify_link(self) -> str:
@@ -121,4 +117,50 @@ def render_certificate_pdf(
     assert document is not None
     pdf = document.write_pdf()
     assert pdf is not None  # write_pdf returns bytes when no target is given
+    return bytes(pdf)
+
+
+@dataclass(frozen=True)
+class SlipView:
+    """The holder slip: the private link, the recovery code and the certificates it opens."""
+
+    family_name: str
+    given_names: tuple[str, ...]
+    birth_date: date
+    certificates: tuple[tuple[str, str], ...]  # (certificate id, destination)
+    base_url: str
+    holder_secret: str
+    recovery_code: str
+
+    @property
+    def holder_link(self) -> str:
+        """The holder's private page."""
+        return f"{self.base_url.rstrip('/')}/h/{self.holder_secret}"
+
+    @property
+    def recovery_link(self) -> str:
+        """Where a holder who lost the link types a certificate number and the recovery code."""
+        return f"{self.base_url.rstrip('/')}/h"
+
+
+def render_slip_html(view: SlipView, *, holder_language: str) -> str:
+    """The holder slip as HTML, the holder's language first and Russian (or English) second."""
+    if holder_language not in LANGUAGES:
+        raise ValueError(f"holder_language must be one of {', '.join(LANGUAGES)}")
+    second = "en" if holder_language == "ru" else "ru"
+    return _environment.get_template("certificates/slip.html").render(
+        view=view,
+        first={"code": holder_language, "labels": SLIP_LABELS[holder_language]},
+        second={"code": second, "labels": SLIP_LABELS[second]},
+        countries=COUNTRIES[holder_language],
+        birth_date=_day(view.birth_date),
+    )
+
+
+def render_slip_pdf(view: SlipView, *, holder_language: str) -> bytes:
+    """The holder slip as a one-page A6 PDF."""
+    fetcher = weasyprint.URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
+    html = render_slip_html(view, holder_language=holder_language)
+    pdf = weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf()
+    assert pdf is not None
     return bytes(pdf)

@@ -33,7 +33,13 @@ from registry.certificates.holders import HOLDER, Holder
 from registry.certificates.ids import new_certificate_id
 from registry.certificates.labels import LANGUAGES
 from registry.certificates.models import Certificate, RulesetReevaluation, RulesetVersion
-from registry.certificates.pdf import PAPER_MARGINS, CertificateView, render_certificate_pdf
+from registry.certificates.pdf import (
+    PAPER_MARGINS,
+    CertificateView,
+    SlipView,
+    render_certificate_pdf,
+    render_slip_pdf,
+)
 from registry.certificates.qr import qr_png, qr_svg
 from registry.certificates.revocation import (
     RULESET_CHANGED,
@@ -56,7 +62,13 @@ from registry.config import Settings
 from registry.crypto.keystore import KeyStore
 from registry.db import UnitOfWork, utcnow
 from registry.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
-from registry.events import CertificateIssued, KeyCompromised, VersionRetired, VersionStored
+from registry.events import (
+    CertificateIssued,
+    KeyCompromised,
+    SubmissionReplayed,
+    VersionRetired,
+    VersionStored,
+)
 from registry.examinations.models import Examination, ExaminationVersion
 from registry.fhir.record import ExaminationRecord
 from registry.transparency.service import card_leaf
@@ -88,7 +100,7 @@ __all__ = [
 ]
 
 REGISTRY = SystemActor()
-DOWNLOAD_KINDS = ("qr.svg", "qr.png", "card", "pdf")
+DOWNLOAD_KINDS = ("qr.svg", "qr.png", "card", "pdf", "slip")
 _ID_ATTEMPTS = 8
 
 
@@ -338,6 +350,60 @@ def issue_for_version(
     return assessments
 
 
+def replayed_assessments(
+    uow: UnitOfWork, *, version: ExaminationVersion, record: ExaminationRecord
+) -> list[Assessment]:
+    """What ``issue_for_version`` answered for a stored version, without issuing anything.
+
+    The certificates are those the version got (whatever their status now); a destination
+    whose rules were not met is judged again as of the version's submission, which gives the
+    same reasons for the same results.
+    """
+    session = uow.session
+    issued = {
+        c.destination: c
+        for c in session.scalars(
+            select(Certificate).where(Certificate.version_id == version.id).order_by(Certificate.id)
+        )
+    }
+    chosen, stated_found = _rulesets_for(
+        catalogue.rulesets(session),
+        purpose=version.purpose,
+        destination=version.destination,
+        on=version.examination_date,
+    )
+    assessments: list[Assessment] = []
+    if version.destination and not stated_found and version.destination not in issued:
+        day = version.examination_date.isoformat()
+        reason = Reason(
+            RULESET_NOT_IN_FORCE, None, f"no {version.destination} ruleset is in force on {day}"
+        )
+        assessments.append(Assessment(version.destination, False, (reason,), None))
+    for ruleset in chosen:
+        certificate = issued.pop(ruleset.destination, None)
+        if certificate is not None:
+            assessments.append(
+                Assessment(ruleset.destination, True, (), certificate, certificate.ruleset_version)
+            )
+            continue
+        verdict = evaluate(
+            ruleset,
+            purpose=version.purpose,
+            results=record.results,
+            examination_date=version.examination_date,
+            birth_date=record.person.birth_date,
+            today=_latest_local_date(version.submitted_at),
+        )
+        assessments.append(
+            Assessment(ruleset.destination, verdict.met, verdict.reasons, None, ruleset.version)
+        )
+    for destination, certificate in sorted(issued.items()):
+        assessments.append(
+            Assessment(destination, True, (), certificate, certificate.ruleset_version)
+        )
+    return assessments
+
+
 @dataclass(frozen=True)
 class _Draft:
     """A certificate a met verdict calls for, before it has an id and a card."""
@@ -510,10 +576,32 @@ def download(
         holder_secret=holder_secret,
         action="certificate.download",
     )
+    detail: dict[str, object] = {"format": kind}
+    if kind == "slip":
+        # the holder's own page of any certificate of the examination, valid or not
+        holder = certificate_holder(certificate, cipher=uow.cipher)
+        language = language or holder.language
+        detail.update(language=language)
+        result = Download(
+            render_slip_pdf(
+                _slip_view(session, certificate, holder, keystore=keystore, settings=settings),
+                holder_language=language,
+            ),
+            "application/pdf",
+            f"{certificate.id}-holder-slip.pdf",
+        )
+        record(
+            session,
+            actor=actor,
+            action="certificate.download",
+            object_type="Certificate",
+            object_id=certificate.id,
+            detail=detail,
+        )
+        return result
     if certificate.status != "valid":
         raise Conflict(f"certificate {certificate.id} is {certificate.status}; nothing to print")
     token = certificate_card(certificate, cipher=uow.cipher)
-    detail: dict[str, object] = {"format": kind}
     if kind == "qr.svg":
         result = Download(qr_svg(shc.qr_payload(token)), "image/svg+xml", f"{certificate.id}.svg")
     elif kind == "qr.png":
@@ -569,7 +657,31 @@ def _view(
         valid_until=certificate.valid_until,
         qr_text=shc.qr_payload(token),
         base_url=settings.base_url,
-        holder_secret=holders.holder_secret(keystore, examination_id=certificate.examination_id),
+    )
+
+
+def _slip_view(
+    session: Session,
+    certificate: Certificate,
+    holder: Holder,
+    *,
+    keystore: KeyStore,
+    settings: Settings,
+) -> SlipView:
+    examination_id = certificate.examination_id
+    siblings = session.scalars(
+        select(Certificate)
+        .where(Certificate.examination_id == examination_id)
+        .order_by(Certificate.issued_at, Certificate.id)
+    ).all()
+    return SlipView(
+        family_name=holder.family_name,
+        given_names=holder.given_names,
+        birth_date=holder.birth_date,
+        certificates=tuple((c.id, c.destination) for c in siblings if c.status == "valid"),
+        base_url=settings.base_url,
+        holder_secret=holders.holder_secret(keystore, examination_id=examination_id),
+        recovery_code=holders.recovery_code(keystore, examination_id=examination_id),
     )
 
 
@@ -584,6 +696,11 @@ def on_version_stored(uow: UnitOfWork, event: VersionStored) -> list[Assessment]
         clinic=event.clinic,
         now=event.now,
     )
+
+
+def on_submission_replayed(uow: UnitOfWork, event: SubmissionReplayed) -> list[Assessment]:
+    """The assessments the first submission of this version answered."""
+    return replayed_assessments(uow, version=event.version, record=event.record)
 
 
 def on_version_retired(uow: UnitOfWork, event: VersionRetired) -> None:

@@ -171,6 +171,14 @@ def certificate_pdf(query: dict[str, Any], certificate_id: str) -> Response:
     return _download(certificate_id, "pdf", query)
 
 
+@blp.route("/<certificate_id>/holder-slip.pdf")
+@blp.arguments(PdfQuerySchema, location="query")
+@blp.doc(security=_CLINIC_OR_HOLDER)
+def holder_slip_pdf(query: dict[str, Any], certificate_id: str) -> Response:
+    """The holder slip: the private holder link and recovery code, for the holder alone."""
+    return _download(certificate_id, "slip", query)
+
+
 # -- revocation lists ------------------------------------------------------------------------
 @crl_blp.route("/.well-known/crl/<kid>.json")
 @crl_blp.doc(summary="The revocation list of one certificate key (method rid)")

@@ -30,7 +30,7 @@ from registry.crypto.jws import JWSError, read_header
 from registry.crypto.keys import load_public_jwk
 from registry.db import UnitOfWork, utcnow
 from registry.errors import Conflict, InvalidResource, Issue, NotFound
-from registry.events import VersionRetired, VersionStored
+from registry.events import SubmissionReplayed, VersionRetired, VersionStored
 from registry.examinations import linkage, persons, register, signing
 from registry.examinations.models import Examination, ExaminationVersion, Person, TestResult
 from registry.examinations.sealed import open_bundle, seal_bundle, seal_outcome
@@ -246,7 +246,10 @@ def _existing(uow: UnitOfWork, clinic_id: str, record: ExaminationRecord) -> Exa
 def _replay(uow: UnitOfWork, existing: Examination, record: ExaminationRecord) -> Submission:
     """The same identifier again: same content returns the stored examination, else 409."""
     if signing.content_hash(record.bundle) == existing.current.bundle_sha256:
-        return Submission(existing, existing.current, created=False)
+        # what the first submission answered, the certificates' verdicts included
+        replayed = uow.publish(SubmissionReplayed(existing, existing.current, record))
+        assessments = [answer for answer in replayed if isinstance(answer, Assessment)]
+        return Submission(existing, existing.current, created=False, assessments=assessments)
     raise Conflict(
         f"examination {record.identifier_value!r} of {existing.clinic_id} already exists with "
         f"different content; amend it with PUT /api/v1/examinations/{existing.id}",

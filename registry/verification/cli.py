@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
 from registry.jsonlimits import loads_strict
-from registry.verification.verdict import EXAMINATION_CERTIFICATE, VALID, Presented
+from registry.verification.verdict import (
+    EXAMINATION_CERTIFICATE,
+    VALID,
+    Presented,
+    destination_code,
+)
 
 __all__ = ["register"]
 
@@ -143,6 +149,10 @@ def _verify_online(presented: list[Any]) -> list[dict[str, Any]]:
 )
 @click.option("--certificate-id", help="A certificate number (online, with --birth-date).")
 @click.option("--birth-date", help="The holder's birth date, YYYY-MM-DD.")
+@click.option(
+    "--for-destination",
+    help="The country checked for (e.g. RU): a certificate for another one is not valid here.",
+)
 def verify_command(
     card: str | None,
     offline: bool,
@@ -150,13 +160,20 @@ def verify_command(
     registry_jwks: Path | None,
     certificate_id: str | None,
     birth_date: str | None,
+    for_destination: str | None,
 ) -> None:
     """Verify a card: QR text (shc:/…), a .smart-health-card file or a JWS.
 
     Prints the same JSON as POST /api/v1/verify (offline: without a receipt, with the age of
     the revocation data). Exit status 0 only for a valid examination certificate.
     """
-    presented = _presented(card, certificate_id, birth_date)
+    try:
+        wanted = destination_code(for_destination)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--for-destination") from None
+    presented = [
+        replace(p, for_destination=wanted) for p in _presented(card, certificate_id, birth_date)
+    ]
     if offline:
         if trust_list_file is None:
             raise click.UsageError("--offline needs --trust-list FILE")

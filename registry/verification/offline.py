@@ -31,10 +31,12 @@ from registry.verification.clinics import detached_clinic, standing_on
 from registry.verification.trustlist import FORMAT_VERSION, TRUST_LIST_TYPE
 from registry.verification.verdict import (
     ISSUER_REVOKED,
+    MALFORMED,
     REGISTRY_REVOKED,
     REPLACED,
     REVOKED,
     SUPERSEDED,
+    UNREADABLE,
     Accreditation,
     ClinicFacts,
     HolderFacts,
@@ -304,9 +306,20 @@ def verify_offline(
     """Judge a QR text or card against the trust list alone."""
     now = now or utcnow()
     try:
-        verification = check_card(token_from(presented), trust=trust_list, now=now)
+        verification = check_card(
+            token_from(presented),
+            trust=trust_list,
+            now=now,
+            for_destination=presented.for_destination,
+        )
     except Unreadable as exc:
-        verification = Verification("malformed", now, reason=str(exc))
+        verification = Verification(
+            MALFORMED,
+            now,
+            reason=str(exc),
+            reason_code=UNREADABLE,
+            for_destination=presented.for_destination,
+        )
     return OfflineVerification(
         verification=verification,
         trust_list_issued_at=trust_list.issued_at,

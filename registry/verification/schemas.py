@@ -5,7 +5,12 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from registry.verification.authority import PURPOSES_OF_USE
-from registry.verification.verdict import EXAMINATION_CERTIFICATE, OTHER_CARD, RESULTS
+from registry.verification.verdict import (
+    EXAMINATION_CERTIFICATE,
+    OTHER_CARD,
+    REASON_CODES,
+    RESULTS,
+)
 
 
 class VerifyRequestSchema(Schema):
@@ -15,6 +20,15 @@ class VerifyRequestSchema(Schema):
     jws = fields.String(metadata={"description": "a SMART Health Card as a compact JWS"})
     certificate_id = fields.String(metadata={"example": "KZ-7F3K-9QP4"})
     birth_date = fields.String(metadata={"description": "YYYY-MM-DD, with certificate_id"})
+    for_destination = fields.String(
+        metadata={
+            "example": "RU",
+            "description": "optional: the country the verifier checks for (ISO 3166-1 "
+            "alpha-2). A valid certificate for another destination is then answered "
+            "valid_for_other_destination, with the destination it is valid for in certificate. "
+            "Anything but a two-letter code is answered 400.",
+        }
+    )
 
 
 class CertificateFactsSchema(Schema):
@@ -50,8 +64,29 @@ class ClinicFactsSchema(Schema):
 class VerificationSchema(Schema):
     """The answer to a verification; ``receipt`` is the registry's JWS over all other fields."""
 
-    result = fields.String(validate=validate.OneOf(RESULTS), metadata={"enum": list(RESULTS)})
-    reason = fields.String(allow_none=True)
+    result = fields.String(
+        validate=validate.OneOf(RESULTS),
+        metadata={
+            "enum": list(RESULTS),
+            "description": "valid_for_other_destination: a valid certificate, but for another "
+            "country than for_destination; certificate.destination and certificate.purpose "
+            "say what it is valid for",
+        },
+    )
+    reason = fields.String(allow_none=True, metadata={"description": "in English, for people"})
+    reason_code = fields.String(
+        allow_none=True,
+        metadata={
+            "enum": list(REASON_CODES),
+            "description": "why the answer is not a plain valid, as a code (pages translate it)",
+        },
+    )
+    for_destination = fields.String(
+        allow_none=True, metadata={"description": "the country the verifier said it checks for"}
+    )
+    revoked_at = fields.DateTime(
+        allow_none=True, metadata={"description": "since when a revoked or replaced certificate is"}
+    )
     card_type = fields.String(
         allow_none=True, metadata={"enum": [EXAMINATION_CERTIFICATE, OTHER_CARD]}
     )

@@ -21,7 +21,7 @@ from registry.audit.models import AuditEvent
 from registry.audit.service import Actor, record
 from registry.auth.principal import Principal
 from registry.certificates import shc
-from registry.certificates.holders import open_card, open_holder
+from registry.certificates.holders import open_card, open_holder, revocation_code
 from registry.certificates.ids import InvalidCertificateId, normalise_certificate_id
 from registry.certificates.models import Certificate, CertificateRevocation
 from registry.config import Settings
@@ -41,13 +41,19 @@ from registry.verification.issuers import issuer_keys
 from registry.verification.models import ExternalIssuer, VerificationEvent
 from registry.verification.schemas import VerificationSchema
 from registry.verification.verdict import (
+    BIRTH_DATE,
+    CARD_REPLACED,
+    ISSUER_LISTED,
     ISSUER_REVOKED,
     MALFORMED,
     NOT_FOUND,
+    NOT_ON_RECORD,
     REGISTRY_REVOKED,
     REPLACED,
+    REQUEST,
     REVOKED,
     SUPERSEDED,
+    UNREADABLE,
     VALID,
     ClinicFacts,
     HolderFacts,
@@ -57,6 +63,7 @@ from registry.verification.verdict import (
     Unreadable,
     Verification,
     check_card,
+    destination_code,
     name_of,
     token_from,
 )
@@ -91,10 +98,15 @@ def presented_from_json(raw: bytes, *, max_depth: int = 64) -> Presented:
 
 def presented_from_fields(fields: dict[str, Any]) -> Presented:
     """The verification request in form or JSON fields; raises Unreadable when ambiguous."""
-    values = {name: fields.get(name) for name in ("qr", "jws", "certificate_id", "birth_date")}
+    names = ("qr", "jws", "certificate_id", "birth_date", "for_destination")
+    values = {name: fields.get(name) for name in names}
     for name, value in values.items():
         if value is not None and not isinstance(value, str):
             raise Unreadable(f"{name} must be text")
+    try:
+        values["for_destination"] = destination_code(values["for_destination"])
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
     given = {name: value for name, value in values.items() if value not in (None, "")}
     forms = [name for name in ("qr", "jws", "certificate_id") if name in given]
     if len(forms) != 1:
@@ -111,6 +123,8 @@ class CertificateRecord:
 
     id: str
     status: str
+    status_reason: str | None
+    revoked_at: datetime | None
     examination_id: str
     person_id: str
     sealed_holder: bytes
@@ -127,6 +141,8 @@ _RECORD = (
     select(
         Certificate.id,
         Certificate.status,
+        Certificate.status_reason,
+        Certificate.revoked_at,
         Certificate.examination_id,
         Certificate.person_id,
         Certificate.sealed_holder,
@@ -296,18 +312,23 @@ class DatabaseTrust:
                 REVOKED if revoked else None,
                 row.crl_updated_at,
                 ISSUER_REVOKED if revoked else None,
+                ISSUER_LISTED if revoked else None,
             )
         if claims is None:
             return Revocation(None, self.now)
         certificate = self.certificate(claims.certificate_id, kid=kid, rid=rid)
         if certificate is None:
             return Revocation(
-                "unknown", self.now, f"no certificate {claims.certificate_id} is on record"
+                "unknown",
+                self.now,
+                f"no certificate {claims.certificate_id} is on record",
+                NOT_ON_RECORD,
             )
+        code = revocation_code(certificate.status, certificate.status_reason)
         if certificate.status == "superseded":
-            return Revocation(SUPERSEDED, self.now, REPLACED)
+            return Revocation(SUPERSEDED, self.now, REPLACED, code, certificate.revoked_at)
         if certificate.status == "revoked":
-            return Revocation(REVOKED, self.now, REGISTRY_REVOKED)
+            return Revocation(REVOKED, self.now, REGISTRY_REVOKED, code, certificate.revoked_at)
         if certificate.card == (kid, rid):
             card_revoked = certificate.card_revoked
         else:
@@ -323,6 +344,7 @@ class DatabaseTrust:
                 self.now,
                 "this card was replaced by a newer card of the same certificate; ask the "
                 "holder for the current one",
+                CARD_REPLACED,
             )
         return Revocation(None, self.now)
 
@@ -389,6 +411,8 @@ def _record_of(
     return CertificateRecord(
         id=first.id,
         status=first.status,
+        status_reason=first.status_reason,
+        revoked_at=first.revoked_at,
         examination_id=first.examination_id,
         person_id=first.person_id,
         sealed_holder=first.sealed_holder,
@@ -420,23 +444,39 @@ def _clinic_record(key: tuple[Any, ...]) -> Clinic:
 # -- verifying -------------------------------------------------------------------------------
 def _by_certificate_id(trust: DatabaseTrust, presented: Presented, now: datetime) -> Verification:
     assert presented.certificate_id is not None
+    wanted = presented.for_destination
     try:
         certificate_id = normalise_certificate_id(presented.certificate_id)
     except InvalidCertificateId as exc:
-        return Verification(MALFORMED, now, reason=str(exc))
+        return Verification(
+            MALFORMED, now, reason=str(exc), reason_code=exc.code, for_destination=wanted
+        )
     try:
         birth_date = date.fromisoformat((presented.birth_date or "").strip())
     except ValueError:
-        return Verification(MALFORMED, now, reason="birth_date must be a date, YYYY-MM-DD")
+        return Verification(
+            MALFORMED,
+            now,
+            reason="birth_date must be a date, YYYY-MM-DD",
+            reason_code=BIRTH_DATE,
+            for_destination=wanted,
+        )
+    # The same answer for an unknown number and a wrong birth date: a guess learns nothing.
+    unknown = Verification(
+        NOT_FOUND,
+        now,
+        reason=_NO_SUCH_CERTIFICATE,
+        reason_code=NOT_ON_RECORD,
+        for_destination=wanted,
+    )
     certificate = trust.certificate(certificate_id)
     if certificate is None:
-        return Verification(NOT_FOUND, now, reason=_NO_SUCH_CERTIFICATE)
+        return unknown
     holder = open_holder(certificate.sealed_holder, trust.cipher, certificate_id=certificate.id)
     if holder.birth_date != birth_date:
-        # The same answer as for an unknown number: a guessed number learns nothing.
-        return Verification(NOT_FOUND, now, reason=_NO_SUCH_CERTIFICATE)
+        return unknown
     token = open_card(certificate.sealed_jws, trust.cipher, certificate_id=certificate.id)
-    return check_card(token, trust=trust, now=now)
+    return check_card(token, trust=trust, now=now, for_destination=wanted)
 
 
 def _judge(trust: DatabaseTrust, presented: Presented, now: datetime) -> Verification:
@@ -445,8 +485,14 @@ def _judge(trust: DatabaseTrust, presented: Presented, now: datetime) -> Verific
     try:
         token = token_from(presented)
     except Unreadable as exc:
-        return Verification(MALFORMED, now, reason=str(exc))
-    return check_card(token, trust=trust, now=now)
+        return Verification(
+            MALFORMED,
+            now,
+            reason=str(exc),
+            reason_code=UNREADABLE,
+            for_destination=presented.for_destination,
+        )
+    return check_card(token, trust=trust, now=now, for_destination=presented.for_destination)
 
 
 def sign_receipt(verification: Verification, keystore: KeyStore) -> str:
@@ -482,7 +528,7 @@ def verify(
         raise ValueError(f"channel must be one of {', '.join(CHANNELS)}")
     now = now or utcnow()
     if isinstance(presented, str):
-        verification = Verification(MALFORMED, now, reason=presented)
+        verification = Verification(MALFORMED, now, reason=presented, reason_code=REQUEST)
         form = "unreadable"
     else:
         form = presented.form

@@ -9,7 +9,12 @@ Order of judgement, first failure wins: ``malformed`` (not a card we can read),
 ``invalid_signature`` for a key the issuer does not have or a signature that does not verify;
 for a genuine card ``not_found`` (signed by the registry, no such certificate on record),
 ``superseded`` / ``revoked``, ``issuer_suspended`` (the issuer, or the examining clinic now, or a
-suspension that covers the examination date), ``not_yet_valid``, ``expired``; otherwise ``valid``.
+suspension that covers the examination date), ``not_yet_valid``, ``expired``; otherwise ``valid``,
+or ``valid_for_other_destination`` when the verifier said which country it checks for and the
+certificate is for another one (the answer still says what it is valid for).
+
+Every answer but a plain ``valid`` carries a ``reason_code`` (``REASON_CODES``): the reason in
+a word the pages translate, beside the English ``reason`` for people reading the API.
 
 A card of another kind than our examination certificate can be ``valid`` (genuine, trusted,
 current) but reports ``card_type: other`` and no certificate, so it is never taken for one.
@@ -24,6 +29,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from registry.certificates import shc
+from registry.certificates.holders import REVOCATION_CODES
 from registry.crypto import jws
 from registry.crypto.keys import PublicKey, b64url_decode
 from registry.jsonlimits import loads_strict
@@ -38,8 +44,10 @@ UNTRUSTED_ISSUER = "untrusted_issuer"
 ISSUER_SUSPENDED = "issuer_suspended"
 NOT_FOUND = "not_found"
 MALFORMED = "malformed"
+VALID_FOR_OTHER_DESTINATION = "valid_for_other_destination"
 RESULTS = (
     VALID,
+    VALID_FOR_OTHER_DESTINATION,
     EXPIRED,
     NOT_YET_VALID,
     REVOKED,
@@ -50,6 +58,45 @@ RESULTS = (
     NOT_FOUND,
     MALFORMED,
 )
+# Why an answer is not a plain "valid", in one word each (the pages translate them).
+UNREADABLE = "unreadable"  # not a card or QR text that can be read
+REQUEST = "request"  # the request itself: nothing, or more than one thing, presented
+NUMBER_FORMAT = "number-format"  # a typed certificate number of the wrong shape
+NUMBER_CHECK = "number-check"  # a typed number whose check character does not match
+BIRTH_DATE = "birth-date"  # a typed birth date that is not a date
+SIGNATURE = "signature"
+ISSUER_UNKNOWN = "issuer-unknown"
+ISSUER_STOPPED = "issuer-suspended"
+CLINIC_STOPPED = "clinic-suspended"
+CLINIC_STOPPED_THEN = "clinic-suspended-then"
+NOT_ON_RECORD = "not-found"
+TOO_EARLY = "not-yet-valid"
+TOO_LATE = "expired"
+OTHER_DESTINATION = "other-destination"
+OTHER_CARD_TYPE = "other-card-type"
+CARD_REPLACED = "card-replaced"  # an older card of a certificate that has a newer one
+ISSUER_LISTED = "issuer-list"  # on another issuer's revocation list
+REASON_CODES = (
+    UNREADABLE,
+    REQUEST,
+    NUMBER_FORMAT,
+    NUMBER_CHECK,
+    BIRTH_DATE,
+    SIGNATURE,
+    ISSUER_UNKNOWN,
+    ISSUER_STOPPED,
+    CLINIC_STOPPED,
+    CLINIC_STOPPED_THEN,
+    NOT_ON_RECORD,
+    TOO_EARLY,
+    TOO_LATE,
+    OTHER_DESTINATION,
+    OTHER_CARD_TYPE,
+    CARD_REPLACED,
+    ISSUER_LISTED,
+    *REVOCATION_CODES,
+)
+_DESTINATION_CODE = re.compile(r"[A-Z]{2}")
 EXAMINATION_CERTIFICATE = "examination-certificate"
 OTHER_CARD = "other"
 
@@ -121,6 +168,9 @@ class Verification:
     result: str
     checked_at: datetime
     reason: str | None = None
+    reason_code: str | None = None
+    for_destination: str | None = None
+    revoked_at: datetime | None = None
     card_type: str | None = None
     certificate: CertificateFacts | None = None
     holder: HolderFacts | None = None
@@ -146,6 +196,7 @@ class Presented:
     jws: str | None = None
     certificate_id: str | None = None
     birth_date: str | None = None
+    for_destination: str | None = None  # the country the verifier checks for, if it said
 
     @property
     def form(self) -> str:
@@ -177,6 +228,8 @@ class Revocation:
     status: str | None  # None (not revoked), revoked, superseded, or unknown (no such certificate)
     checked_at: datetime | None
     reason: str | None = None
+    code: str | None = None  # one of REASON_CODES, for revoked and superseded
+    since: datetime | None = None  # when the certificate was revoked, where that is known
 
 
 class Trust(Protocol):
@@ -249,26 +302,46 @@ def _unreadable(token: str, reason: str, now: datetime) -> Verification:
     try:
         header = _header(token)
     except Unreadable as exc:
-        return Verification(MALFORMED, now, reason=str(exc))
+        return Verification(MALFORMED, now, reason=str(exc), reason_code=UNREADABLE)
     algorithm = header.get("alg")
     if algorithm != "ES256":
         return Verification(
             INVALID_SIGNATURE,
             now,
             reason=f"algorithm {algorithm!r} is not accepted: SMART Health Cards are signed ES256",
+            reason_code=SIGNATURE,
         )
-    return Verification(MALFORMED, now, reason=reason)
+    return Verification(MALFORMED, now, reason=reason, reason_code=UNREADABLE)
 
 
-def check_card(token: str, *, trust: Trust, now: datetime) -> Verification:
-    """Judge one card (compact JWS) against what ``trust`` knows, as of ``now``."""
+def destination_code(text: str | None) -> str | None:
+    """The country a verifier checks for, as an ISO 3166-1 alpha-2 code; ValueError otherwise."""
+    if text is None or not text.strip():
+        return None
+    code = text.strip().upper()
+    if not _DESTINATION_CODE.fullmatch(code):
+        raise ValueError(
+            f"for_destination is an ISO 3166-1 alpha-2 country code such as RU, not {text!r}"
+        )
+    return code
+
+
+def check_card(
+    token: str, *, trust: Trust, now: datetime, for_destination: str | None = None
+) -> Verification:
+    """Judge one card (compact JWS) against what ``trust`` knows, as of ``now``.
+
+    Given ``for_destination`` (a verifier checking for one country), a valid certificate of
+    another destination is answered ``valid_for_other_destination``.
+    """
     if not isinstance(token, str) or not token:
-        return Verification(MALFORMED, now, reason="no card was presented")
+        return Verification(MALFORMED, now, reason="no card was presented", reason_code=REQUEST)
     if len(token) > MAX_JWS_LENGTH:
         return Verification(
             MALFORMED,
             now,
             reason=f"a card is at most {MAX_JWS_LENGTH} characters; this is {len(token)}",
+            reason_code=UNREADABLE,
         )
     try:
         header, payload = shc.decode_card(token)
@@ -282,13 +355,20 @@ def check_card(token: str, *, trust: Trust, now: datetime) -> Verification:
             UNTRUSTED_ISSUER,
             now,
             reason=f"{iss} is not an issuer this registry trusts",
+            reason_code=ISSUER_UNKNOWN,
             issuer=iss,
             kid=kid,
         )
     key = issuer.keys.get(kid)
     if key is None:
-        reason = issuer.withdrawn.get(kid) or f"{iss} has no key {kid}"
-        return Verification(INVALID_SIGNATURE, now, reason=reason, issuer=iss, kid=kid)
+        return Verification(
+            INVALID_SIGNATURE,
+            now,
+            reason=issuer.withdrawn.get(kid) or f"{iss} has no key {kid}",
+            reason_code=SIGNATURE,
+            issuer=iss,
+            kid=kid,
+        )
     try:
         signature = b64url_decode(token.rsplit(".", 1)[1])
     except ValueError:
@@ -299,6 +379,7 @@ def check_card(token: str, *, trust: Trust, now: datetime) -> Verification:
             now,
             reason=f"the signature is {len(signature)} bytes; an ES256 JWS signature is the "
             "64-byte R‖S pair (DER-encoded signatures are not accepted)",
+            reason_code=SIGNATURE,
             issuer=iss,
             kid=kid,
         )
@@ -310,14 +391,23 @@ def check_card(token: str, *, trust: Trust, now: datetime) -> Verification:
             now,
             reason=f"the signature does not verify with key {kid} of {iss}: the card was "
             "altered or forged",
+            reason_code=SIGNATURE,
             issuer=iss,
             kid=kid,
         )
-    return _judge_genuine(payload, issuer=issuer, kid=kid, trust=trust, now=now)
+    return _judge_genuine(
+        payload, issuer=issuer, kid=kid, trust=trust, now=now, for_destination=for_destination
+    )
 
 
 def _judge_genuine(
-    payload: dict[str, Any], *, issuer: IssuerKeys, kid: str, trust: Trust, now: datetime
+    payload: dict[str, Any],
+    *,
+    issuer: IssuerKeys,
+    kid: str,
+    trust: Trust,
+    now: datetime,
+    for_destination: str | None,
 ) -> Verification:
     """The verdict on a card whose signature verified with a trusted issuer's key."""
     card_type = shc.card_type(payload)
@@ -327,7 +417,13 @@ def _judge_genuine(
             claims = shc.read_certificate(payload)
         except shc.CardFormatError as exc:
             return Verification(
-                MALFORMED, now, reason=str(exc), issuer=issuer.iss, kid=kid, card_type=card_type
+                MALFORMED,
+                now,
+                reason=str(exc),
+                reason_code=UNREADABLE,
+                issuer=issuer.iss,
+                kid=kid,
+                card_type=card_type,
             )
     nbf = payload["nbf"]
     revocation = trust.revocation(
@@ -340,14 +436,23 @@ def _judge_genuine(
         issuer=issuer.iss,
         kid=kid,
         revocation_checked_at=revocation.checked_at,
+        for_destination=for_destination,
     )
     if claims is not None:
         verification.certificate = _certificate_facts(claims)
         if issuer.kind == "registry":
             verification.certificate_id = claims.certificate_id
             verification.clinic = trust.clinic(claims=claims, now=now)
-    result, reason = _result(payload, claims, issuer, revocation, verification.clinic, now)
-    verification.result, verification.reason = result, reason
+    result, reason, code = _result(payload, claims, issuer, revocation, verification.clinic, now)
+    if result == VALID and claims is not None and for_destination not in (None, claims.destination):
+        result, code = VALID_FOR_OTHER_DESTINATION, OTHER_DESTINATION
+        reason = (
+            f"valid for {claims.destination} ({claims.purpose}), not for {for_destination}: "
+            "it does not show that the requirements of that country are met"
+        )
+    verification.result, verification.reason, verification.reason_code = result, reason, code
+    if result in (REVOKED, SUPERSEDED):
+        verification.revoked_at = revocation.since
     if result == NOT_FOUND:
         verification.certificate = verification.clinic = None
         verification.certificate_id = None
@@ -363,23 +468,31 @@ def _result(
     revocation: Revocation,
     clinic: ClinicFacts | None,
     now: datetime,
-) -> tuple[str, str | None]:
+) -> tuple[str, str | None, str | None]:
     if revocation.status == "unknown":
-        return NOT_FOUND, revocation.reason or "no such certificate is on record"
+        return NOT_FOUND, revocation.reason or "no such certificate is on record", NOT_ON_RECORD
     if revocation.status == SUPERSEDED:
-        return SUPERSEDED, revocation.reason or REPLACED
+        return SUPERSEDED, revocation.reason or REPLACED, revocation.code or "superseded"
     if revocation.status == REVOKED:
-        return REVOKED, revocation.reason or ISSUER_REVOKED
+        code = revocation.code or (
+            "revoked-by-issuer" if issuer.kind == "registry" else ISSUER_LISTED
+        )
+        return REVOKED, revocation.reason or ISSUER_REVOKED, code
     if issuer.status != "active":
-        return ISSUER_SUSPENDED, f"the issuer {issuer.iss} is {issuer.status}"
+        return ISSUER_SUSPENDED, f"the issuer {issuer.iss} is {issuer.status}", ISSUER_STOPPED
     if clinic is not None and clinic.accreditation.suspended:
         standing = clinic.accreditation
         if standing.now in SUSPENDED_STATUSES:
-            return ISSUER_SUSPENDED, f"the examining clinic {clinic.id} is {standing.now}"
+            return (
+                ISSUER_SUSPENDED,
+                f"the examining clinic {clinic.id} is {standing.now}",
+                CLINIC_STOPPED,
+            )
         return (
             ISSUER_SUSPENDED,
             f"the examining clinic {clinic.id} was {standing.at_examination} on the "
             "examination date",
+            CLINIC_STOPPED_THEN,
         )
     today = now.date()
     if payload["nbf"] > (now + CLOCK_SKEW).timestamp() or (
@@ -390,7 +503,7 @@ def _result(
             if claims is not None
             else datetime.fromtimestamp(payload["nbf"], now.tzinfo).isoformat()
         )
-        return NOT_YET_VALID, f"not valid before {start}"
+        return NOT_YET_VALID, f"not valid before {start}", TOO_EARLY
     if ("exp" in payload and payload["exp"] <= now.timestamp()) or (
         claims is not None and claims.valid_until < today
     ):
@@ -399,7 +512,11 @@ def _result(
             if claims is not None
             else datetime.fromtimestamp(payload["exp"], now.tzinfo).isoformat()
         )
-        return EXPIRED, f"expired: valid until {end}"
+        return EXPIRED, f"expired: valid until {end}", TOO_LATE
     if claims is None:
-        return VALID, "a genuine SMART Health Card of another kind: not an examination certificate"
-    return VALID, None
+        return (
+            VALID,
+            "a genuine SMART Health Card of another kind: not an examination certificate",
+            OTHER_CARD_TYPE,
+        )
+    return VALID, None, None

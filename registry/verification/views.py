@@ -29,7 +29,9 @@ VERIFY_BODY = {
     "requestBody": {
         "required": True,
         "description": 'One of {"qr": "shc:/…"}, {"jws": "…"}, or {"certificate_id": "…", '
-        '"birth_date": "YYYY-MM-DD"}. Anything else is answered 200 with result "malformed".',
+        '"birth_date": "YYYY-MM-DD"}, each optionally with "for_destination": "RU" (the '
+        "country the verifier checks for). Anything else is answered 200 with result "
+        '"malformed"; a for_destination that is not a two-letter country code is answered 400.',
         "content": {"application/json": {"schema": VerifyRequestSchema}},
     }
 }
@@ -55,6 +57,7 @@ def verify_limit() -> str:
 @limiter.shared_limit(verify_limit, scope="verify")
 @blp.doc(security=_ANYONE, **VERIFY_BODY)
 @blp.response(200, VerificationSchema)
+@blp.alt_response(400, description="for_destination is not an ISO 3166-1 alpha-2 code")
 @blp.alt_response(429, description="too many verifications from this address; see Retry-After")
 def verify() -> Response:
     """Verify a certificate: QR text, a card's JWS, or certificate number and birth date."""

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from registry.audit.models import AuditEvent
 from registry.certificates import holders, shc
+from registry.certificates.holders import recovery_code
 from registry.certificates.models import Certificate
 from tests.certificates.builders import (
     certified,
@@ -164,7 +165,10 @@ def test_the_pdf_is_in_the_holders_language_and_russian(
     assert "Сертификат о медицинском" in text and "Номер сертификата" in text
     assert "KARIMOV Rustam Saidovich" in text and "14.03.1991" in text
     assert kz.valid_until.strftime("%d.%m.%Y") in text
-    assert f"/h/{secret}" in text.replace("\n", "").replace(" ", "")
+    # the certificate is shown to employers: no holder link, no recovery code on it
+    assert f"/h/{secret}" not in text.replace("\n", "").replace(" ", "")
+    assert "/h/" not in text.replace("\n", "").replace(" ", "")
+    assert recovery_code(world.ctx.keystore, examination_id=kz.examination_id) not in text
     for word in ("HIV", "ВИЧ", "X-ray", "negative", "отрицат"):
         assert word not in text
 
@@ -199,3 +203,30 @@ def test_a_revoked_certificate_is_no_longer_printed(world: World, kz: Certificat
     assert response.status_code == 409
     shown = world.http.get(f"/api/v1/certificates/{kz.id}", headers=headers).json
     assert (shown["status"], shown["status_reason"]) == ("revoked", "issued in error")
+
+
+def test_the_holder_slip_alone_carries_the_link_and_the_recovery_code(
+    world: World, kz: Certificate, tmp_path: Path
+) -> None:
+    secret = holder_secret(world, kz)
+    code = recovery_code(world.ctx.keystore, examination_id=kz.examination_id)
+    assert len(code) == 9 and code[4] == "-"
+    response = world.http.get(f"/api/v1/certificates/{kz.id}/holder-slip.pdf?h={secret}")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert response.headers["Cache-Control"] == "no-store"
+    text = _text(response.data, tmp_path)
+    flat = text.replace("\n", "").replace(" ", "")
+    assert f"/h/{secret}" in flat
+    assert code in text
+    # Tajik first, Russian beside it; marked for the holder alone
+    assert "Инро нигоҳ доред" in text and "Не показывайте работодателю" in text
+    assert kz.id in text and "KARIMOV Rustam Saidovich" in text
+    for word in ("HIV", "ВИЧ", "X-ray", "negative", "отрицат"):
+        assert word not in text
+    # the clinic prints it with its token too; a stranger gets nothing
+    clinic = world.http.get(
+        f"/api/v1/certificates/{kz.id}/holder-slip.pdf",
+        headers=world.bearer("clinic", clinic_id="TJ-DUS-0007"),
+    )
+    assert clinic.status_code == 200
+    assert world.http.get(f"/api/v1/certificates/{kz.id}/holder-slip.pdf").status_code == 401

@@ -237,3 +237,26 @@ def test_an_extension_window_must_be_in_order(world: World) -> None:
         "/api/v1/rulesets/KZ/extensions", json=body, headers=world.bearer("admin")
     )
     assert response.status_code == 422
+
+
+def test_an_identical_resubmission_answers_what_the_first_submission_answered(
+    world: World,
+) -> None:
+    from tests.bundles import body, examination_bundle
+
+    clinic = {**world.bearer("clinic", clinic_id="TJ-DUS-0007")}
+    clinic["Content-Type"] = "application/fhir+json"
+    # HIV reactive: Kazakhstan's rules are met, Russia's and Turkmenistan's are not
+    bundle = body(examination_bundle(number="REPLAY-1", outcomes={"hiv-screening": "positive"}))
+    first = world.http.post("/api/v1/examinations", data=bundle, headers=clinic)
+    again = world.http.post("/api/v1/examinations", data=bundle, headers=clinic)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json["created"] is False and first.json["created"] is True
+    assert again.json["assessments"] == first.json["assessments"]
+    verdicts = {a["destination"]: a for a in again.json["assessments"]}
+    assert sorted(verdicts) == ["KZ", "RU", "TM"]
+    assert verdicts["KZ"]["met"] is True and is_certificate_id(verdicts["KZ"]["certificate_id"])
+    assert verdicts["RU"]["met"] is False and verdicts["RU"]["certificate_id"] is None
+    assert verdicts["RU"]["reasons"], verdicts["RU"]
+    # the replay issued nothing new
+    assert len(_certificates(world)) == 1

@@ -19,6 +19,12 @@ OPEN = {
     # pages and FHIR conformance reads (documented by hand)
     ("get", "/verify"),
     ("get", "/h/{secret}"),  # the secret in the link is the credential
+    ("get", "/h"),  # a holder without the slip: number, birth date and recovery code instead
+    ("post", "/h"),
+    ("get", "/verify/manifest.webmanifest"),
+    ("get", "/verify/sw.js"),
+    ("get", "/verify/receipt"),
+    ("post", "/verify/receipt"),  # the receipt's own signature is what is checked
     ("get", "/surveillance"),  # the page asks for the ministry's token itself
     # the clinic portal's pages ask for the clinic's token themselves; the catalogue is public
     ("get", "/clinic"),
@@ -45,6 +51,7 @@ TOKEN_OR_ANYONE = {  # a bearer token, or nothing (holder link, anonymous verifi
     ("get", "/api/v1/certificates/{certificate_id}"),
     ("get", "/api/v1/certificates/{certificate_id}/card.smart-health-card"),
     ("get", "/api/v1/certificates/{certificate_id}/certificate.pdf"),
+    ("get", "/api/v1/certificates/{certificate_id}/holder-slip.pdf"),
     ("get", "/api/v1/certificates/{certificate_id}/qr.png"),
     ("get", "/api/v1/certificates/{certificate_id}/qr.svg"),
     ("post", "/verify"),

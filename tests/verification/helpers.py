@@ -253,6 +253,7 @@ def scenarios(world: World) -> dict[str, dict[str, str]]:
     untrusted = sign_card(examination_card_payload(PARTNER_ISSUER), stranger)
     return {
         "valid": {"qr": qr_of(world, valid)},
+        "valid_for_other_destination": {"qr": qr_of(world, valid), "for_destination": "RU"},
         "expired": {"qr": qr_of(world, expired)},
         "not_yet_valid": {"qr": qr_of(world, not_yet_valid)},
         "revoked": {"qr": qr_of(world, revoked)},

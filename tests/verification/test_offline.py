@@ -52,6 +52,7 @@ ONLINE_ONLY = (
     "holder",
     "authority_view",
     "log_leaf",
+    "revoked_at",  # the trust list names revoked cards, not since when
 )
 
 
@@ -120,7 +121,10 @@ def test_offline_answers_match_the_api_for_every_result(world: World) -> None:
         if "certificate_id" in fields:
             continue  # a certificate number is looked up online only
         online = verify(world, fields)
-        offline = verify_offline(Presented(qr=fields["qr"]), trust_list=trust_list)
+        offline = verify_offline(
+            Presented(qr=fields["qr"], for_destination=fields.get("for_destination")),
+            trust_list=trust_list,
+        )
         answer = VerificationSchema().dump(offline.verification)
         assert answer["result"] == expected, answer
         for field in ONLINE_ONLY:
@@ -298,6 +302,28 @@ def test_verify_online_uses_the_configured_database_and_is_audited(
     with world.ctx.db.read_session() as session:
         log = session.scalars(select(VerificationEvent)).all()
     assert [(e.channel, e.verifier_role) for e in log] == [("cli", "admin")]
+
+
+def test_verify_offline_for_another_country_names_it_and_exits_1(
+    world: World, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    publish(world)
+    issued = certificate(world, number="CLI-DEST")
+    trust_file = tmp_path / "trust-list.json"
+    trust_file.write_text(json.dumps(_trust_list(world)))
+    command = ["verify", "--offline", "--trust-list", str(trust_file), qr_of(world, issued)]
+    for_kazakhstan = _run([*command, "--for-destination", "kz"], cli_env)
+    assert for_kazakhstan.exit_code == 0, for_kazakhstan.output
+    for_russia = _run([*command, "--for-destination", "RU"], cli_env)
+    assert for_russia.exit_code == 1
+    answer = json.loads(for_russia.output)
+    assert (answer["result"], answer["reason_code"]) == (
+        "valid_for_other_destination",
+        "other-destination",
+    )
+    assert answer["certificate"]["destination"] == "KZ"
+    wrong = _run([*command, "--for-destination", "Russia"], cli_env)
+    assert wrong.exit_code == 2 and "alpha-2" in wrong.output
 
 
 def test_verify_offline_without_a_trust_list_is_a_usage_error(cli_env: dict[str, str]) -> None:

@@ -60,6 +60,22 @@ TOP_LEVEL = {
     "authority_view",
     "log_leaf",
     "receipt",
+    "reason_code",
+    "for_destination",
+    "revoked_at",
+}
+REASON_CODES_SEEN = {
+    "valid": None,
+    "valid_for_other_destination": "other-destination",
+    "expired": "expired",
+    "not_yet_valid": "not-yet-valid",
+    "revoked": "revoked-by-issuer",
+    "superseded": "superseded",
+    "invalid_signature": "signature",
+    "untrusted_issuer": "issuer-unknown",
+    "issuer_suspended": "clinic-suspended",
+    "not_found": "not-found",
+    "malformed": "unreadable",
 }
 
 
@@ -95,6 +111,17 @@ def test_every_result_code_is_reachable_through_the_api(world: World) -> None:
         "now": "suspended",
     }
     assert answers["superseded"]["reason"] == "replaced by a newer certificate"
+    assert {expected: a["reason_code"] for expected, a in answers.items()} == REASON_CODES_SEEN
+    for ended in ("revoked", "superseded"):
+        assert answers[ended]["revoked_at"] is not None, ended
+    assert answers["valid"]["revoked_at"] is None
+    other = answers["valid_for_other_destination"]
+    assert other["for_destination"] == "RU"
+    assert other["certificate"]["destination"] == "KZ"
+    assert other["certificate"]["purpose"] == "pre-departure"
+    assert other["reason"].startswith("valid for KZ (pre-departure), not for RU")
+    # the person's identity is for the verdict "valid" only: no photo or document hint here
+    assert other["holder"]["document_hint"] is None and other["holder"]["photo_url"] is None
     assert answers["not_found"]["certificate"] is None
     assert answers["not_found"]["holder"] is None
 
