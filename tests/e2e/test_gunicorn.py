@@ -276,9 +276,12 @@ def test_a_certificate_goes_from_submission_to_revocation_through_gunicorn(
     assert valid["certificate"]["destination"] == "KZ"
     assert valid["clinic"]["id"] == CLINIC
     assert valid["holder"]["name"] == "Karimov Rustam Saidovich"
-    # the receipt is the registry's signature over the answer, checkable with the published key
+    # the receipt is the registry's signature over the answer, checkable with the published
+    # document key (never one of the card keys of /.well-known/jwks.json)
+    status, _headers, raw = server.request("GET", "/.well-known/registry-keys.json")
+    published = {k["kid"]: k for k in json.loads(raw)["keys"] if k["purpose"] == "document"}
     status, _headers, raw = server.request("GET", "/.well-known/jwks.json")
-    published = {k["kid"]: k for k in json.loads(raw)["keys"]}
+    assert not set(published) & {k["kid"] for k in json.loads(raw)["keys"]}
     receipt_kid = jws.read_header(valid["receipt"])["kid"]
     signed_answer = json.loads(
         jws.verify(valid["receipt"], load_public_jwk(published[receipt_kid]))
