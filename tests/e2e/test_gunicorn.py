@@ -277,9 +277,11 @@ def test_a_certificate_goes_from_submission_to_revocation_through_gunicorn(
     assert valid["clinic"]["id"] == CLINIC
     assert valid["holder"]["name"] == "Karimov Rustam Saidovich"
     # the receipt is the registry's signature over the answer, checkable with the published
-    # document key (the issuer key set holds certificate keys only)
+    # document key (never one of the card keys of /.well-known/jwks.json)
     status, _headers, raw = server.request("GET", "/.well-known/registry-keys.json")
-    published = {k["kid"]: k for k in json.loads(raw)["keys"]}
+    published = {k["kid"]: k for k in json.loads(raw)["keys"] if k["purpose"] == "document"}
+    status, _headers, raw = server.request("GET", "/.well-known/jwks.json")
+    assert not set(published) & {k["kid"] for k in json.loads(raw)["keys"]}
     receipt_kid = jws.read_header(valid["receipt"])["kid"]
     assert published[receipt_kid]["purpose"] == "document"
     signed_answer = json.loads(
