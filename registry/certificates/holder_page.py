@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -27,6 +28,7 @@ from registry.certificates.models import Certificate
 from registry.crypto.digests import equal
 from registry.db import UnitOfWork, utcnow
 from registry.errors import NotFound
+from registry.transparency.service import card_leaf
 from registry.verification.models import VerificationEvent
 
 LOG_PAGE_SIZE = 10
@@ -47,6 +49,8 @@ class HeldCertificate:
     # when no longer valid: one of holders.REVOCATION_CODES (never the clinical detail), and when
     revocation_reason: str | None = None
     revoked_at: datetime | None = None
+    # its card's leaf in the transparency log: leaf_hash, and leaf_index once sequenced
+    log_leaf: dict[str, Any] | None = None
 
     def current(self, today: date) -> bool:
         """Whether the certificate can be shown to an employer today."""
@@ -106,6 +110,7 @@ def holder_page(
             issued_at=c.issued_at,
             revocation_reason=revocation_code(c.status, c.status_reason),
             revoked_at=c.revoked_at,
+            log_leaf=card_leaf(session, c.id),
         )
         for c in reversed(certificates)
     ]

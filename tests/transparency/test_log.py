@@ -26,9 +26,10 @@ from registry.examinations.models import ExaminationVersion
 from registry.transparency import client as log_client
 from registry.transparency import sequencer, service
 from registry.transparency.models import LogCheckpoint, LogEntry, LogState, LogTile
+from registry.transparency.service import card_leaf
 from registry.transparency.verify import verify_log
 from registry.web import RegistryContext
-from tests.certificates.builders import certified, submit, withdraw
+from tests.certificates.builders import certified, holder_secret, submit, withdraw
 from tests.support import World
 from tests.transparency import reference
 
@@ -371,3 +372,24 @@ def test_cosignatures_are_stored_and_served_only_from_registered_witnesses(
 
 def _unused(_: Any) -> None:  # keep the helper imports honest for the type checker
     del _
+
+
+@pytest.mark.parametrize(
+    ("lang", "adding", "entry"), [("en", "being added", "entry"), ("ru", "добавляется", "запись")]
+)
+def test_the_holder_page_names_each_certificates_leaf_once_sequenced(
+    world: World, client: FlaskClient, lang: str, adding: str, entry: str
+) -> None:
+    certificate = next(iter(_issued(world).values()))
+    secret = holder_secret(world, certificate)
+    before = client.get(f"/h/{secret}?lang={lang}").get_data(as_text=True)
+    assert adding in before
+    _sequence(world.ctx)
+    with world.ctx.db.read_session() as session:
+        leaf = card_leaf(session, certificate.id)
+    assert leaf is not None and leaf["leaf_index"] is not None
+    after = client.get(f"/h/{secret}?lang={lang}").get_data(as_text=True)
+    assert f"/log/proof/inclusion?leaf_hash={leaf['leaf_hash']}" in after
+    assert f"{entry} {leaf['leaf_index']}" in after
+    proof = client.get(f"/log/proof/inclusion?leaf_hash={leaf['leaf_hash']}")
+    assert proof.status_code == 200 and proof.json["leaf_index"] == leaf["leaf_index"]
