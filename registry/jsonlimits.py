@@ -9,6 +9,7 @@ value reaches the database or a log line.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 
@@ -47,17 +48,22 @@ def nesting_depth(value: Any) -> int:
     return deepest
 
 
+# U+0000, and a UTF-16 surrogate standing alone (``"\ud800"`` parses in Python, but the text
+# cannot be encoded as UTF-8: not stored, not signed, not shown)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def nul_location(value: Any) -> str | None:
-    """Where the first NUL character sits in a parsed JSON value (a JSON path), or None."""
+    """Where the first NUL or lone surrogate sits in a parsed JSON value (a JSON path), or None."""
     stack: list[tuple[Any, str]] = [(value, "$")]
     while stack:
         node, path = stack.pop()
         if isinstance(node, str):
-            if "\x00" in node:
+            if _UNSTORABLE.search(node):
                 return path
         elif isinstance(node, dict):
             for key, child in node.items():
-                if isinstance(key, str) and "\x00" in key:
+                if isinstance(key, str) and _UNSTORABLE.search(key):
                     return f"{path} (a key)"
                 stack.append((child, f"{path}.{key}"))
         elif isinstance(node, list):
@@ -69,7 +75,10 @@ def refuse_nul(value: Any) -> None:
     """Raise JSONHasNul when a key or string of a parsed JSON value holds U+0000."""
     where = nul_location(value)
     if where is not None:
-        raise JSONHasNul(f"the NUL character (\\u0000) is not accepted in text, found at {where}")
+        raise JSONHasNul(
+            "the NUL character (\\u0000) and lone UTF-16 surrogates (\\ud800-\\udfff) are not "
+            f"accepted in text, found at {where}"
+        )
 
 
 def loads_strict(text: str | bytes) -> Any:

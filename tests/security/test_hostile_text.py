@@ -111,3 +111,22 @@ def test_a_failed_statement_never_shows_its_parameters(world: World) -> None:
         session.execute(text("SELECT missing FROM no_such_table WHERE x = :p"), {"p": sentinel})
     assert sentinel not in str(raised.value)
     assert "hidden" in str(raised.value)
+
+
+def test_a_lone_surrogate_in_a_bundle_is_a_422_naming_where(published: World) -> None:
+    """ "\\ud800" parses in Python but cannot be encoded, stored or signed: refused up front."""
+    headers = published.bearer("clinic", clinic_id="TJ-DUS-0007")
+    raw = (
+        body(examination_bundle())
+        .decode()
+        .replace('"family":', '"family": "\\ud800",  "x-ignored":', 1)
+    )
+    response = published.http.post(
+        "/api/v1/examinations", data=raw.encode(), headers=headers, content_type=FHIR
+    )
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert "surrogate" in response.json["issue"][0]["diagnostics"]
+    verify = published.http.post(
+        "/api/v1/verify", data='{"qr": "shc:/\\udc00"}', content_type="application/json"
+    )
+    assert verify.status_code == 400 and "surrogate" in verify.json["message"]
