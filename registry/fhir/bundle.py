@@ -62,8 +62,8 @@ def _refuse_nul(value: dict[str, Any]) -> None:
             issues=[
                 Issue(
                     code="value",
-                    diagnostics="the NUL character (\\u0000) and lone UTF-16 surrogates are not allowed "
-                    "in FHIR strings",
+                    diagnostics="the NUL character (\\u0000) and lone UTF-16 surrogates are "
+                    "not allowed in FHIR strings",
                     location=location,
                 )
             ]
