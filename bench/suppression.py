@@ -75,6 +75,30 @@ def withheld(protected: ProtectedCube) -> dict[str, dict[str, float]]:
     return out
 
 
+def primary_floor(cube: Cube, k: int = K) -> dict[str, float]:
+    """Per measure, the worst quarterly one-way table's share withheld by the primary rule alone:
+    what no choice of complementary cells can go below."""
+    from registry.surveillance.disclosure import sensitivity
+
+    out: dict[str, float] = {}
+    for measure in cube.measures:
+        tables: dict[tuple[int, int], list[int]] = {}
+        for i in range(cube.size):
+            period = cube.period(i)
+            if period.granularity is not Granularity.QUARTER or cube.crossed(i) != 1:
+                continue
+            positions = cube.positions(i)
+            dim = next(
+                d for d in range(1, len(cube.axes)) if positions[d] < cube.axes[d].leaf_count
+            )
+            entry = tables.setdefault((positions[0], dim), [0, 0])
+            value = cube.values[measure][i]
+            entry[0] += value
+            entry[1] += value if sensitivity(cube, measure, i, k) else 0
+        out[measure] = max((h / t for t, h in tables.values() if t), default=0.0)
+    return out
+
+
 def measure(method: Callable[[Cube], ProtectedCube], cube: Cube) -> tuple[float, ProtectedCube]:
     started = time.perf_counter()
     protected = method(cube)
@@ -115,7 +139,11 @@ def run() -> Measurement:
         f"{solver.largest[0]} witnesses x {solver.largest[1]} cells"
     )
     figures["optimal_solver_s"] = round(solver.seconds, 1)
+    floor = primary_floor(cube)
     for measure_name in cube.measures:
+        figures[f"{measure_name}:primary_floor"] = (
+            f"worst quarterly one-way {floor[measure_name]:.1%} by the primary rule alone"
+        )
         for name in results:
             r = results[name][measure_name]
             figures[f"{measure_name}:{name}"] = (
