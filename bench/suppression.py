@@ -11,6 +11,7 @@ priced cells by the coarseness of their table first).
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from collections.abc import Callable
 
@@ -23,6 +24,7 @@ from registry.surveillance.witness import PUBLISHED
 PER_MONTH = int(os.environ.get("BENCH_SUPPRESSION_PER_MONTH", "20000"))
 SEED = int(os.environ.get("BENCH_SUPPRESSION_SEED", "1"))
 K = 5
+ROUNDS = int(os.environ.get("BENCH_SUPPRESSION_ROUNDS", "3"))
 
 
 def pilot_year() -> Cube:
@@ -73,6 +75,30 @@ def withheld(protected: ProtectedCube) -> dict[str, dict[str, float]]:
     return out
 
 
+def primary_floor(cube: Cube, k: int = K) -> dict[str, float]:
+    """Per measure, the worst quarterly one-way table's share withheld by the primary rule alone:
+    what no choice of complementary cells can go below."""
+    from registry.surveillance.disclosure import sensitivity
+
+    out: dict[str, float] = {}
+    for measure in cube.measures:
+        tables: dict[tuple[int, int], list[int]] = {}
+        for i in range(cube.size):
+            period = cube.period(i)
+            if period.granularity is not Granularity.QUARTER or cube.crossed(i) != 1:
+                continue
+            positions = cube.positions(i)
+            dim = next(
+                d for d in range(1, len(cube.axes)) if positions[d] < cube.axes[d].leaf_count
+            )
+            entry = tables.setdefault((positions[0], dim), [0, 0])
+            value = cube.values[measure][i]
+            entry[0] += value
+            entry[1] += value if sensitivity(cube, measure, i, k) else 0
+        out[measure] = max((h / t for t, h in tables.values() if t), default=0.0)
+    return out
+
+
 def measure(method: Callable[[Cube], ProtectedCube], cube: Cube) -> tuple[float, ProtectedCube]:
     started = time.perf_counter()
     protected = method(cube)
@@ -80,22 +106,44 @@ def measure(method: Callable[[Cube], ProtectedCube], cube: Cube) -> tuple[float,
 
 
 def run() -> Measurement:
-    from registry.surveillance.disclosure import protect, protect_by_coarseness
+    from registry.surveillance.disclosure import protect, protect_by_coarseness, protect_optimal
+    from registry.surveillance.optimum import SolverReport
 
     cube = pilot_year()
     figures: dict[str, object] = {"examined": cube.value("examined", ["2026", *["all"] * 5])}
     results = {}
-    for name, method in (
-        ("coarseness", lambda c: protect_by_coarseness(c, k=K)),
-        ("value", lambda c: protect(c, k=K)),
-    ):
-        seconds, protected = measure(method, cube)
+    solver = SolverReport()
+    totals: dict[str, float] = {}
+    methods: tuple[tuple[str, Callable[[Cube], ProtectedCube], int], ...] = (
+        ("coarseness", lambda c: protect_by_coarseness(c, k=K), 1),
+        ("value", lambda c: protect(c, k=K), ROUNDS),
+        ("optimal", lambda c: protect_optimal(c, k=K, report=solver), 1),
+    )
+    for name, method, rounds in methods:
+        timings = []
+        for _ in range(rounds):
+            seconds, protected = measure(method, cube)
+            timings.append(seconds)
         problems = audit(protected)
         assert not problems, problems[:5]
         results[name] = withheld(protected)
-        figures[f"{name}_protect_s"] = round(seconds, 1)
-        figures[f"{name}_count_withheld"] = sum(r["count_withheld"] for r in results[name].values())
+        figures[f"{name}_protect_s"] = round(statistics.median(timings), 1)
+        if rounds > 1:
+            figures[f"{name}_protect_s_range"] = [round(min(timings), 1), round(max(timings), 1)]
+        totals[name] = sum(r["count_withheld"] for r in results[name].values())
+        figures[f"{name}_count_withheld"] = totals[name]
+    figures["optimal_programs"] = solver.programs
+    figures["optimal_programs_closed"] = solver.optimal
+    figures["optimal_worst_gap"] = round(solver.worst_gap, 3)
+    figures["optimal_largest_program"] = (
+        f"{solver.largest[0]} witnesses x {solver.largest[1]} cells"
+    )
+    figures["optimal_solver_s"] = round(solver.seconds, 1)
+    floor = primary_floor(cube)
     for measure_name in cube.measures:
+        figures[f"{measure_name}:primary_floor"] = (
+            f"worst quarterly one-way {floor[measure_name]:.1%} by the primary rule alone"
+        )
         for name in results:
             r = results[name][measure_name]
             figures[f"{measure_name}:{name}"] = (
@@ -103,9 +151,10 @@ def run() -> Measurement:
                 f"worst quarterly one-way {r['worst_quarter_one_way']:.1%}"
             )
     worst = max(r["worst_quarter_one_way"] for r in results["value"].values())
-    ratio = figures["value_count_withheld"] / max(1, figures["coarseness_count_withheld"])  # type: ignore[operator]
+    ratio = totals["value"] / max(1.0, totals["coarseness"])
     figures["value_worst_quarter_one_way"] = f"{worst:.1%}"
     figures["withheld_ratio"] = round(ratio, 3)
+    figures["optimal_withheld_ratio"] = round(totals["optimal"] / max(1.0, totals["coarseness"]), 3)
     return Measurement(
         name="suppression",
         target=(
@@ -116,12 +165,16 @@ def run() -> Measurement:
         met=worst <= 0.05 and ratio <= 1 / 3 and figures["value_protect_s"] < 30,  # type: ignore[operator]
         command=".venv/bin/python -m bench suppression",
         notes=(
-            "The same witness search for both; only the price of a cell differs (coarseness: "
-            "(1 + count) x 20^coarseness, method 1.0; value: 1 + count, method 1.1). "
-            "Same generated year for both methods (seed 1, 20,000 examinations a month, "
-            "4 origins x 3 destinations x 4 purposes x 4 sexes x 4 age bands). Shares are over "
-            "every cell of the canonical tables (months: totals and one-way; quarters and year: "
-            "up to two-way), margins included; every withheld cell of both methods has its "
-            "witness (audit() passes)."
+            "The same witness search for all three; coarseness (method 1.0) and value (1.1, the "
+            "method releases use) differ only in the price of a cell ((1 + count) x "
+            "20^coarseness against 1 + count); optimal chooses among the five cheapest "
+            "witnesses of every target with a covering program per period and measure, solved "
+            "by HiGHS (scipy.optimize.milp), then offers cells back like 1.1. Time: median of "
+            f"{ROUNDS} runs for value (range beside it), one run for the others, on a shared "
+            "two-core machine. The target is judged on the value method. Same generated year "
+            "for all (seed 1, 20,000 examinations a month, 4 origins x 3 destinations x 4 "
+            "purposes x 4 sexes x 4 age bands). Shares are over every cell of the canonical "
+            "tables (months: totals and one-way; quarters and year: up to two-way), margins "
+            "included; every withheld cell of every method has its witness (audit() passes)."
         ),
     )

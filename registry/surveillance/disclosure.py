@@ -27,6 +27,7 @@ from enum import StrEnum
 from itertools import product
 
 from registry.surveillance.cube import CLINICAL_FINDINGS, Cube
+from registry.surveillance.optimum import SolverReport
 from registry.surveillance.witness import (
     COMPLEMENTARY,
     COST_BY_COARSENESS,
@@ -126,9 +127,29 @@ def protect_by_coarseness(cube: Cube, *, k: int = DEFAULT_K) -> ProtectedCube:
     return _protect(cube, k=k, base=COST_BY_COARSENESS)
 
 
-def _protect(cube: Cube, *, k: int, base: float) -> ProtectedCube:
+def protect_optimal(
+    cube: Cube, *, k: int = DEFAULT_K, report: SolverReport | None = None
+) -> ProtectedCube:
+    """Complementary cells chosen per period and measure by a covering program (HiGHS).
+
+    Measured against `protect` in bench/suppression.py; not the method releases use (see
+    docs/surveillance.md, section 6). `report` receives what the solver did.
+    """
+    return _protect(cube, k=k, base=COST_BY_VALUE, optimise=True, report=report)
+
+
+def _protect(
+    cube: Cube,
+    *,
+    k: int,
+    base: float,
+    optimise: bool = False,
+    report: SolverReport | None = None,
+) -> ProtectedCube:
     check_k(k)
-    search = Search(cube, sensitivity, base=base)
+    search = Search(cube, sensitivity, base=base, optimise=optimise)
+    if report is not None:
+        search.solver = report
     for threshold in range(MIN_K, k + 1):
         search.protect_at(threshold)
     return ProtectedCube(

@@ -29,6 +29,7 @@ from enum import StrEnum
 from itertools import product
 
 from registry.surveillance.cube import Cube
+from registry.surveillance.optimum import SolverReport, choose
 
 PUBLISHED = 0
 PRIMARY = 1
@@ -48,6 +49,7 @@ _PER_PERIOD_LEVEL = 1.5
 # transfer between the target and the one corner that differs on every swapped dimension.
 _PARALLEL, _SLICED, _FREE, _TRANSFER = 0, 1, 2, 3
 _EPS = 1e-9
+KEEP = 5  # candidate witnesses per target offered to the optimisation
 _UP = -1  # a dimension's choice: move with the cell's own totals instead of a partner category
 
 Rule = Callable[[Cube, str, int, int], tuple[float, float] | None]
@@ -124,8 +126,17 @@ class _Target:
 class Search:
     """Suppression pattern and witnesses for one cube; deterministic."""
 
-    def __init__(self, cube: Cube, rule: Rule, *, base: float = COST_BY_VALUE) -> None:
+    def __init__(
+        self,
+        cube: Cube,
+        rule: Rule,
+        *,
+        base: float = COST_BY_VALUE,
+        optimise: bool = False,
+    ) -> None:
         self.cube = cube
+        self.optimise = optimise
+        self.solver = SolverReport()
         self.rule = rule
         self.values = cube.values
         self.hidden = bytes(0 if cube.publishable(i) else 1 for i in range(cube.size))
@@ -169,6 +180,9 @@ class Search:
         order = sorted(
             needs, key=lambda t: (-self._coarseness(t[1]), cube.measures.index(t[0]), t[1])
         )
+        if self.optimise:
+            for module in self._modules(order):
+                self._solve_module(module, needs)
         for measure, index in order:
             remaining = needs[(measure, index)]
             for slot, direction in enumerate(Direction):
@@ -184,6 +198,67 @@ class Search:
             for index in range(cube.size):
                 if status[index] == PRIMARY and self.rule(cube, measure, index, k) is None:
                     status[index] = COMPLEMENTARY
+
+    def _modules(self, order: Sequence[tuple[str, int]]) -> list[list[tuple[str, int]]]:
+        """Targets grouped by period and measure, coarse periods first (as `order` has them)."""
+        stride0 = self.cube.strides[0]
+        modules: dict[tuple[int, str], list[tuple[str, int]]] = {}
+        for measure, index in order:
+            modules.setdefault((index // stride0, measure), []).append((measure, index))
+        return list(modules.values())
+
+    def _solve_module(
+        self, module: Sequence[tuple[str, int]], needs: dict[tuple[str, int], list[float]]
+    ) -> None:
+        """Protect one module's targets with the cheapest set of witnesses (`optimum.choose`).
+
+        Candidates are priced against everything suppressed so far, so a cell given up by an
+        earlier module (a coarser period, or a measure before this one) is free here.
+        """
+        cube = self.cube
+        targets = [
+            (measure, index, direction, needs[(measure, index)][slot])
+            for measure, index in module
+            for slot, direction in enumerate(Direction)
+            if needs[(measure, index)][slot] > _EPS
+        ]
+        if not targets:
+            return
+        candidates: list[_Candidate] = []
+        own: list[int] = []
+        for measure, index, direction, amount in targets:
+            found = self._cheapest(_Target(cube, measure, index, direction, amount), keep=KEEP)
+            if not found:  # cannot happen: moving with every total above always works
+                raise AssertionError(f"no witness for {measure} {cube.key(index)}")
+            own.append(len(candidates))
+            candidates.extend(found)
+        slot_of = {(m, i, d): t for t, (m, i, d, _) in enumerate(targets)}
+        covers: list[list[int]] = [[first] for first in own]
+        cell_ids: dict[tuple[str, int], int] = {}
+        prices: list[float] = []
+        suppresses: list[list[int]] = []
+        for w, candidate in enumerate(candidates):
+            cells = []
+            for measure, touched in candidate.touched.items():
+                status = self.status[measure]
+                for cell, change in touched.items():
+                    for direction in Direction:
+                        t = slot_of.get((measure, cell, direction))
+                        if t is None or w in covers[t]:
+                            continue
+                        moved = -change if direction is Direction.DOWN else change
+                        if moved >= targets[t][3] - _EPS:
+                            covers[t].append(w)
+                    if status[cell] != PUBLISHED:
+                        continue
+                    key = (measure, cell)
+                    if key not in cell_ids:
+                        cell_ids[key] = len(prices)
+                        prices.append((1 + self.values[measure][cell]) * self.weight[cell])
+                    cells.append(cell_ids[key])
+            suppresses.append(sorted(cells))
+        for w in choose(covers, suppresses, prices, self.solver):
+            self._accept(candidates[w], needs)
 
     def witnesses(self) -> list[Witness]:
         """The current proof for every primary cell in every direction it needs."""
@@ -267,12 +342,18 @@ class Search:
     # -- choosing a witness -----------------------------------------------------------------
 
     def _find(self, target: _Target, *, strict: bool = False) -> _Candidate | None:
-        """Cheapest witness over every hypercube shape, by branch and bound.
+        """Cheapest witness over every hypercube shape (None if there is none)."""
+        found = self._cheapest(target, keep=1, strict=strict)
+        return found[0] if found else None
+
+    def _cheapest(self, target: _Target, *, keep: int, strict: bool = False) -> list[_Candidate]:
+        """The `keep` cheapest witnesses that differ in what they suppress, by branch and bound.
 
         A shape's skeleton (the cells it moves at the target's own level of detail) is moved
         whatever the placement, so its cost bounds the witness's cost from below: shapes are
-        tried cheapest bound first, until no bound can beat the best witness. With `strict`,
-        only witnesses touching nothing published count.
+        tried cheapest bound first, until no bound can beat the `keep`-th best witness. A witness
+        that costs nothing ends the search. With `strict`, only witnesses touching nothing
+        published count.
         """
         options = [
             [_UP, *(b for b in range(self.cube.axes[j].leaf_count) if b != target.positions[j])]
@@ -290,20 +371,37 @@ class Search:
         if strict:
             shapes = [shape for shape in shapes if shape[0] <= 0]
         shapes.sort(key=lambda shape: (shape[0], shape[1]))
-        best: _Candidate | None = None
+        best: list[_Candidate] = []  # cheapest first, each suppressing a different set
+        seen: dict[frozenset[tuple[str, int]], int] = {}
         for bound, _, combo, balance, modes in shapes:
-            if best is not None and bound >= best.cost - _EPS:
+            if len(best) >= keep and bound >= best[keep - 1].cost - _EPS:
                 break
             choice = dict(zip(target.free, combo, strict=True))
             for mode in modes:
                 if mode == _SLICED and balance is None and choice.get(0, _UP) == _UP:
                     continue  # no second slice to place on its own
                 found = self._evaluate(target, choice, balance, mode, strict)
-                if found is not None and (best is None or found.cost < best.cost - _EPS):
-                    best = found
-                if best is not None and best.cost <= _EPS:
-                    return best
+                if found is None or (len(best) >= keep and found.cost >= best[-1].cost - _EPS):
+                    continue
+                if found.cost <= _EPS:
+                    return [found]
+                signature = self._signature(found)
+                if signature in seen:
+                    continue
+                seen[signature] = 1
+                best.append(found)
+                best.sort(key=lambda c: c.cost)
+                del best[keep:]
         return best
+
+    def _signature(self, found: _Candidate) -> frozenset[tuple[str, int]]:
+        """The published cells a witness would suppress."""
+        return frozenset(
+            (measure, cell)
+            for measure, cells in found.touched.items()
+            for cell in cells
+            if self.status[measure][cell] == PUBLISHED
+        )
 
     def _bound(self, target: _Target, combo: Sequence[int], balance: int | None) -> float:
         """Cost of the cells a shape moves at the target's own level: a floor for its witness."""
