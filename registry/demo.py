@@ -342,9 +342,8 @@ def load_surveillance_history(ctx: RegistryContext) -> Iterator[str]:
             add_microcells(uow.session, population(year, year=year, months=months, per_month=8_000))
         uow.commit()
     # what the surveillance worker does after new data, done ahead so the dashboard answers
-    with ctx.db.unit_of_work() as uow:
-        for done in protect_outstanding(uow, now=utcnow()):
-            yield f"surveillance: {done.year} protected at k={done.k} ({done.seconds:.0f} s)"
+    for done in protect_outstanding(ctx.db, now=utcnow()):
+        yield f"surveillance: {done.year} protected at k={done.k} ({done.seconds:.0f} s)"
     yield (
         f"surveillance: synthetic counts for {first_year}-01 to {last.label} (demo only: no "
         "examinations behind them; `registry surveillance rebuild` replaces them with the real "

@@ -216,12 +216,11 @@ def worker_command(ks: tuple[int, ...], interval: float, once: bool) -> None:
         click.echo(f"surveillance worker: every {interval:g} s, k = {sorted(set(ks))}", err=True)
     with app_context() as (_app, ctx):
         while not stop.is_set():
-            with ctx.db.unit_of_work() as uow:
-                for done in protect_outstanding(uow, now=utcnow(), ks=sorted(set(ks))):
-                    click.echo(
-                        f"{done.year}: pattern for data version {done.version} at k={done.k} "
-                        f"({done.seconds:.1f} s)"
-                    )
+            for done in protect_outstanding(ctx.db, now=utcnow(), ks=sorted(set(ks))):
+                click.echo(
+                    f"{done.year}: pattern for data version {done.version} at k={done.k} "
+                    f"({done.seconds:.1f} s)"
+                )
             if once:
                 break
             stop.wait(interval)

@@ -28,7 +28,7 @@ from registry.crypto import jws
 from registry.crypto.canonical import sha256_hex
 from registry.crypto.digests import sha256_of_parts
 from registry.crypto.encryption import DataCipher
-from registry.db import UnitOfWork, utcnow
+from registry.db import Database, UnitOfWork, utcnow
 from registry.errors import BadRequest, DomainError, Forbidden
 from registry.events import (
     ReferralsCompleted,
@@ -337,36 +337,49 @@ class Computed:
 
 
 def protect_outstanding(
-    uow: UnitOfWork, *, now: datetime, ks: Sequence[int] = (DEFAULT_K,)
+    db: Database, *, now: datetime, ks: Sequence[int] = (DEFAULT_K,)
 ) -> list[Computed]:
-    """Compute every pattern that is missing now, committing each: the worker's one pass.
+    """Compute every pattern that is missing now, storing each: the worker's one pass.
 
     Missing means: the current data version of last year and this year (of the months closed
     at `now`) at each threshold in `ks`, and every threshold a request asked for since.
+
+    The counts are read and the pattern computed in read-only transactions; only storing it
+    takes a short write. On SQLite a computation of a minute therefore never holds the one
+    write lock that every audited request needs.
     """
     import time
 
     last = closed_through(now).year
     table = cast(Table, SurveillanceProtection.__table__)
-    asked = {
-        (int(version[:4]), int(k))
-        for version, k in uow.session.execute(
-            select(table.c.data_version, table.c.k).where(table.c.cells == _REQUESTED)
-        )
-    }
-    # a year without any count is protected (instantly) only when somebody asks for it
-    years = [year for year in (last - 1, last) if counts(uow.session, year=year)]
+    with db.reading() as reader:
+        asked = {
+            (int(version[:4]), int(k))
+            for version, k in reader.session.execute(
+                select(table.c.data_version, table.c.k).where(table.c.cells == _REQUESTED)
+            )
+        }
+        # a year without any count is protected (instantly) only when somebody asks for it
+        years = [year for year in (last - 1, last) if counts(reader.session, year=year)]
     standing = {(year, k) for year in years for k in ks}
     # the thresholds kept ready first: what any request asks for cannot hold them up
     extra = {(y, k) for y, k in asked if y <= last} - standing
     done = []
     for year, k in sorted(standing) + sorted(extra):
         started = time.perf_counter()
-        version = data_version(uow.session, year=year, now=now)
-        if _has_pattern(uow.session, version, k):
-            continue
-        protected_year(uow.session, year=year, k=k, now=now, compute=True)
-        uow.commit()
+        with db.reading() as reader:
+            version = data_version(reader.session, year=year, now=now)
+            if _has_pattern(reader.session, version, k):
+                continue
+            cells, closed = _year_cells(reader.session, year=year, now=now)
+        destinations = {key[2] for key, _ in cells}
+        known_empty = [p for p in KNOWN_EMPTY if p["destination"] in destinations]
+        cube = build_cube(cells, year=year, closed_months=closed, known_empty=known_empty)
+        protected = protect(cube, k=k)  # minutes, perhaps: no transaction is open
+        with db.unit_of_work() as uow:
+            if not _has_pattern(uow.session, version, k):
+                _store_protection(uow.session, protected, version=version, now=now)
+                uow.commit()
         done.append(Computed(year, k, version, time.perf_counter() - started))
     return done
 

@@ -405,8 +405,7 @@ def test_an_extract_asked_before_its_pattern_exists_answers_202_and_computes_not
     assert released == []
 
     monkeypatch.undo()
-    with world.ctx.db.unit_of_work() as uow:
-        done = service.protect_outstanding(uow, now=datetime.now(UTC))
+    done = service.protect_outstanding(world.ctx.db, now=datetime.now(UTC))
     assert [(d.year, d.k, d.version) for d in done if d.year == 2026] == [
         (2026, 5, body["data_version"])
     ]
@@ -419,8 +418,7 @@ def test_a_threshold_nobody_keeps_ready_is_computed_once_asked(world: World) -> 
     headers = world.bearer("ministry", country="TJ")
     assert extract(world, headers, k="7").status_code == 202
 
-    with world.ctx.db.unit_of_work() as uow:
-        done = service.protect_outstanding(uow, now=datetime.now(UTC), ks=())
+    done = service.protect_outstanding(world.ctx.db, now=datetime.now(UTC), ks=())
 
     assert [(d.year, d.k) for d in done] == [(2026, 7)]
     answer = extract(world, headers, k="7")
