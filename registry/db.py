@@ -204,6 +204,9 @@ class Database:
         self.url = url
         self.bus = bus
         self.context: AppContext | None = None  # set by create_app once the context exists
+        # what this process built from the database, each with the data version it shows
+        # (published documents): replaced when the version changes, never served stale
+        self.memo: dict[str, Any] = {}
         pool = (
             {} if url.startswith("sqlite") else {"pool_size": pool_size, "max_overflow": pool_size}
         )

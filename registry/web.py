@@ -25,6 +25,7 @@ from registry.auth.permissions import authorize
 from registry.auth.principal import ANONYMOUS, Principal
 from registry.auth.service import TokenError, authenticate
 from registry.config import Settings
+from registry.crypto.canonical import canonical_json, sha256_hex
 from registry.crypto.encryption import DataCipher, DecryptionError
 from registry.crypto.keystore import KeyStore, SigningKeyUnavailable
 from registry.db import Database
@@ -57,6 +58,43 @@ def context() -> RegistryContext:
     """The registry context of the current app."""
     ctx: RegistryContext = current_app.extensions["registry"]
     return ctx
+
+
+@dataclass(frozen=True)
+class Published:
+    """A public document's exact bytes, built once per version of the data it shows."""
+
+    version: Any
+    body: bytes
+    etag: str  # strong: the same bytes have the same tag in every worker and replica
+
+
+def published(
+    db: Database, name: str, version: Any, build: Callable[[], dict[str, Any]]
+) -> Published:
+    """The document ``name`` for data ``version``: the one built before, or ``build()`` now.
+
+    The answer's bytes are canonical JSON of what ``build`` returns, so every worker that
+    builds the same version serves the same bytes under the same strong ETag.
+    """
+    cached: Published | None = db.memo.get(name)
+    if cached is None or cached.version != version:
+        body = canonical_json(build())
+        cached = Published(version=version, body=body, etag=f'"{sha256_hex(body)[:40]}"')
+        db.memo[name] = cached
+    return cached
+
+
+def answer_published(document: Published, *, cache_control: str) -> Response:
+    """200 with the document, or 304 when the caller already holds these bytes."""
+    if request.if_none_match.contains(document.etag.strip('"')):
+        response = Response(status=304)
+    else:
+        response = Response(document.body, mimetype="application/json")
+    response.headers["ETag"] = document.etag
+    response.headers["Cache-Control"] = cache_control
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 class LimitedJSONProvider(DefaultJSONProvider):

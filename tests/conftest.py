@@ -193,6 +193,8 @@ def rolled_back(app: Flask) -> Iterator[None]:
         yield
     finally:
         db.session_factory, db.read_session_factory = saved
+        # what was built from data now rolled back is not what the next test's data shows
+        db.memo.clear()
         outer.rollback()
         connection.close()
 

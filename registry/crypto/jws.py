@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from jwt.exceptions import InvalidSignatureError, PyJWTError
 
 from registry.crypto.keys import PrivateKey, PublicKey, b64url, b64url_decode
@@ -38,12 +42,32 @@ def read_header(token: str) -> dict[str, Any]:
 
 
 def sign(
-    payload: bytes, key: PrivateKey, *, kid: str, headers: dict[str, Any] | None = None
+    payload: bytes,
+    key: PrivateKey,
+    *,
+    kid: str,
+    headers: dict[str, Any] | None = None,
+    deterministic: bool = False,
 ) -> str:
-    """A compact JWS over raw payload bytes with header alg ES256, kid and the given members."""
+    """A compact JWS over raw payload bytes with header alg ES256, kid and the given members.
+
+    ``deterministic`` signs with RFC 6979 nonces: the same payload and key give the same JWS,
+    so a published document signed in several processes is the same bytes everywhere.
+    """
     header: dict[str, Any] = {"kid": kid, "typ": None}
     header.update(headers or {})
-    return _jws.encode(payload, key, algorithm="ES256", headers=header)
+    if not deterministic:
+        return _jws.encode(payload, key, algorithm="ES256", headers=header)
+    header = {"alg": "ES256", **{k: v for k, v in header.items() if v is not None}}
+    signing_input = f"{b64url(canonical_header(header))}.{b64url(payload)}"
+    der = key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+    r, s = decode_dss_signature(der)
+    return f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+def canonical_header(header: dict[str, Any]) -> bytes:
+    """A protected header as PyJWT writes it: sorted keys, no spaces."""
+    return json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
 
 
 def verify(token: str, key: PublicKey) -> bytes:

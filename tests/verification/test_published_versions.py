@@ -1,0 +1,94 @@
+"""Trust list, JWKS, registry keys: built once per data version, same bytes, 304 on a match."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from registry.crypto import jws
+from tests.statements import recorded
+from tests.support import World
+from tests.verification.helpers import card_of, certificate, publish, revoke
+
+PUBLISHED = ["/api/v1/trust-list", "/.well-known/jwks.json", "/.well-known/registry-keys.json"]
+
+
+@pytest.fixture
+def published(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
+    publish(world)
+    world.ctx.keystore.refresh()
+    monkeypatch.setattr(world.ctx.keystore, "refresh_seconds", 3600)
+    return world
+
+
+@pytest.mark.parametrize("path", PUBLISHED)
+def test_an_unchanged_document_is_the_same_bytes_and_a_matching_etag_gets_304(
+    published: World, path: str
+) -> None:
+    first = published.http.get(path)
+    second = published.http.get(path)
+    assert first.status_code == second.status_code == 200
+    assert first.data == second.data
+    etag = first.headers["ETag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    assert second.headers["ETag"] == etag
+    again = published.http.get(path, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.data == b""
+    assert again.headers["ETag"] == etag
+    other = published.http.get(path, headers={"If-None-Match": '"something-else"'})
+    assert other.status_code == 200
+    assert other.data == first.data
+
+
+def test_the_trust_list_changes_its_version_issued_at_and_etag_only_with_its_data(
+    published: World,
+) -> None:
+    issued = certificate(published, number="VERSIONS-1")
+    before = published.http.get("/api/v1/trust-list")
+    document = before.json["document"]
+    # the list as of its data's last change; the signature over exactly that document
+    key = published.ctx.keystore.active("document")
+    assert json.loads(jws.verify(before.json["jws"], key.public_key)) == document
+    assert document["revocations_as_of"] == document["issued_at"]
+    assert (
+        published.http.get("/api/v1/trust-list").json["document"]["issued_at"]
+        == (document["issued_at"])
+    )
+    revoke(published, issued.id)
+    after = published.http.get(
+        "/api/v1/trust-list", headers={"If-None-Match": before.headers["ETag"]}
+    )
+    assert after.status_code == 200
+    changed = after.json["document"]
+    assert changed["list_version"] > document["list_version"]
+    assert changed["issued_at"] > document["issued_at"]
+    assert after.headers["ETag"] != before.headers["ETag"]
+    rids = changed["revocations"][0]["crl"]["rids"]
+    assert len(rids) == len(document["revocations"][0]["crl"]["rids"]) + 1
+
+
+def test_the_jwks_announces_a_new_revocation_lists_version(published: World) -> None:
+    issued = certificate(published, number="VERSIONS-2")
+    before = published.http.get("/.well-known/jwks.json")
+    revoke(published, issued.id)
+    after = published.http.get(
+        "/.well-known/jwks.json", headers={"If-None-Match": before.headers["ETag"]}
+    )
+    assert after.status_code == 200
+    kid = jws.read_header(card_of(published, issued))["kid"]
+    version_of = {k["kid"]: k["crlVersion"] for k in before.json["keys"]}
+    assert {k["kid"]: k["crlVersion"] for k in after.json["keys"]} == {
+        **version_of,
+        kid: version_of[kid] + 1,
+    }
+
+
+@pytest.mark.committed
+def test_a_second_answer_of_the_same_version_reads_one_small_statement(published: World) -> None:
+    published.http.get("/api/v1/trust-list")
+    with recorded(published.ctx.db.engine) as statements:
+        again = published.http.get("/api/v1/trust-list")
+    assert again.status_code == 200
+    assert sum(statements.tally().values()) == 1
