@@ -138,6 +138,66 @@ def record(
     return event
 
 
+def record_with(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    outcome: str = "success",
+    detail: dict[str, Any] | None = None,
+    at: datetime,
+    also: tuple[Table, dict[str, Any]] | None = None,
+) -> AuditEvent:
+    """Record an event and its leaf, and ``also`` a row of another table, all or nothing.
+
+    On PostgreSQL it is one statement (the rows as data-modifying CTEs): one round trip, and
+    atomic by itself, so it may run on a connection that commits every statement. Elsewhere
+    it is ``record`` and one INSERT in the caller's transaction.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        event = record(
+            session,
+            actor=actor,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            outcome=outcome,
+            detail=detail,
+            at=at,
+        )
+        if also is not None:
+            session.connection().execute(insert(also[0]), also[1])
+        return event
+    event, leaf = _event(
+        actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        outcome=outcome,
+        purpose_of_use=None,
+        detail=detail,
+        at=at,
+    )
+    audit_row = (
+        insert(_TABLE)
+        .values({column: getattr(event, column) for column in _COLUMNS})
+        .returning(_TABLE.c.id)
+        .cte("audit_row")
+    )
+    log_row = (
+        insert(log.TABLE).values(log.row(leaf, at=at)).returning(log.TABLE.c.id).cte("log_row")
+    )
+    statement: Any
+    if also is None:
+        statement = select(audit_row.c.id).add_cte(log_row, nest_here=True)
+    else:
+        statement = insert(also[0]).values(also[1]).add_cte(audit_row, log_row, nest_here=True)
+    session.connection().execute(statement)
+    return event
+
+
 @dataclass(frozen=True)
 class Entry:
     """One event of a batch recorded together (see ``record_all``)."""
