@@ -33,6 +33,7 @@ from bench.served import (
     Endpoint,
     Result,
     gunicorn,
+    postgres_cpu_seconds,
     postgres_database,
     request,
     worker_rss_mib,
@@ -191,13 +192,18 @@ def run() -> list[Measurement]:
             for endpoint in endpoints.values():  # warm every worker: imports, pools, caches
                 wrk(ports[endpoint.server], endpoint, seconds=1, folder=folder)
             results: dict[str, list[Result]] = {name: [] for name in endpoints}
+            database_ms: list[float] = []  # PostgreSQL CPU per verification, per round
             for _round in range(ROUNDS):
                 for name, endpoint in endpoints.items():
+                    cpu = postgres_cpu_seconds()
                     results[name].append(
                         wrk(ports[endpoint.server], endpoint, seconds=SECONDS, folder=folder)
                     )
+                    if name == "verify_qr" and results[name][-1].requests:
+                        used = postgres_cpu_seconds() - cpu
+                        database_ms.append(1000 * used / results[name][-1].requests)
             rss = worker_rss_mib(registry)
-    return _measurements(results, answers, environment, rss)
+    return _measurements(results, answers, environment, rss, database_ms)
 
 
 def _measurements(
@@ -205,6 +211,7 @@ def _measurements(
     answers: dict[str, Any],
     environment: dict[str, str],
     rss: list[float],
+    database_ms: list[float],
 ) -> list[Measurement]:
     figures = _figures(results)
     setup = {
@@ -234,6 +241,13 @@ def _measurements(
             },
             "verify_result": answers["verify_qr"]["result"],
             "worker_rss_mib": rss,
+            # CPU time of the PostgreSQL server per QR verification (an upper bound: the server
+            # is shared), what docs/scaling.md's estimate of a primary's ceiling rests on
+            "postgres_cpu_ms_per_verification": round(median(database_ms), 3),
+            "postgres_cpu_ms_per_verification_range": [
+                round(min(database_ms), 3),
+                round(max(database_ms), 3),
+            ],
         },
         met=verify_qr["median"] >= 0.5 and verify_number["median"] >= 0.5,
         command=COMMAND,

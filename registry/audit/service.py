@@ -9,13 +9,14 @@ commitment, so a row deleted, added or rewritten after the fact does not match i
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from registry.audit.models import AuditEvent
@@ -180,22 +181,42 @@ def record_with(
         detail=detail,
         at=at,
     )
+    values = {f"a_{column}": getattr(event, column) for column in _COLUMNS}
+    values.update({f"l_{column}": value for column, value in log.row(leaf, at=at).items()})
+    if also is not None:
+        values.update({f"x_{column}": value for column, value in also[1].items()})
+    statement = _together(
+        also[0] if also is not None else None, tuple(sorted(also[1])) if also else ()
+    )
+    session.connection().execute(statement, values)
+    return event
+
+
+@functools.lru_cache(maxsize=16)
+def _together(table: Table | None, columns: tuple[str, ...]) -> Any:
+    """The one statement of ``record_with``, built once per shape, every value a parameter."""
     audit_row = (
         insert(_TABLE)
-        .values({column: getattr(event, column) for column in _COLUMNS})
+        .values(
+            {column: bindparam(f"a_{column}", type_=_TABLE.c[column].type) for column in _COLUMNS}
+        )
         .returning(_TABLE.c.id)
         .cte("audit_row")
     )
+    log_columns = [c.name for c in log.TABLE.columns if c.name != "id"]
     log_row = (
-        insert(log.TABLE).values(log.row(leaf, at=at)).returning(log.TABLE.c.id).cte("log_row")
+        insert(log.TABLE)
+        .values({c: bindparam(f"l_{c}", type_=log.TABLE.c[c].type) for c in log_columns})
+        .returning(log.TABLE.c.id)
+        .cte("log_row")
     )
-    statement: Any
-    if also is None:
-        statement = select(audit_row.c.id).add_cte(log_row, nest_here=True)
-    else:
-        statement = insert(also[0]).values(also[1]).add_cte(audit_row, log_row, nest_here=True)
-    session.connection().execute(statement)
-    return event
+    if table is None:
+        return select(audit_row.c.id).add_cte(log_row, nest_here=True)
+    return (
+        insert(table)
+        .values({c: bindparam(f"x_{c}", type_=table.c[c].type) for c in columns})
+        .add_cte(audit_row, log_row, nest_here=True)
+    )
 
 
 @dataclass(frozen=True)

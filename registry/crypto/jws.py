@@ -6,7 +6,6 @@ import json
 import re
 from typing import Any
 
-import jwt
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -19,9 +18,9 @@ from registry.crypto.keys import PrivateKey, PublicKey, b64url, b64url_decode
 from registry.jsonlimits import loads_strict
 
 ALGORITHMS = ["ES256"]
-_jws = jwt.PyJWS(algorithms=ALGORITHMS)
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+")
 _ES256 = ec.ECDSA(hashes.SHA256())
+_ES256_DETERMINISTIC = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
 
 
 class JWSError(ValueError):
@@ -62,12 +61,11 @@ def sign(
     """
     header: dict[str, Any] = {"kid": kid, "typ": None}
     header.update(headers or {})
-    if not deterministic:
-        return _jws.encode(payload, key, algorithm="ES256", headers=header)
+    # signed with cryptography directly, the header written as PyJWT writes it
     header = {"alg": "ES256", **{k: v for k, v in header.items() if v is not None}}
     signing_input = f"{b64url(canonical_header(header))}.{b64url(payload)}"
-    der = key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
-    r, s = decode_dss_signature(der)
+    algorithm = _ES256_DETERMINISTIC if deterministic else _ES256
+    r, s = decode_dss_signature(key.sign(signing_input.encode("ascii"), algorithm))
     return f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
