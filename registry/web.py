@@ -6,8 +6,9 @@ import functools
 import io
 import re
 import secrets
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, request
@@ -67,21 +68,36 @@ class Published:
     version: Any
     body: bytes
     etag: str  # strong: the same bytes have the same tag in every worker and replica
+    checked_at: float = 0.0  # time.time() when its version was last confirmed
 
 
 def published(
-    db: Database, name: str, version: Any, build: Callable[[], dict[str, Any]]
+    db: Database,
+    name: str,
+    version: Callable[[], Any],
+    build: Callable[[Any], dict[str, Any]],
+    *,
+    recheck_seconds: float,
 ) -> Published:
-    """The document ``name`` for data ``version``: the one built before, or ``build()`` now.
+    """The document ``name``: as built before while its data ``version()`` is the same.
 
-    The answer's bytes are canonical JSON of what ``build`` returns, so every worker that
-    builds the same version serves the same bytes under the same strong ETag.
+    The version is asked at most every ``recheck_seconds``; in between the document is
+    answered from memory. The bytes are canonical JSON of what ``build(version)`` returns, so every
+    worker that builds the same version serves the same bytes under the same strong ETag.
     """
     cached: Published | None = db.memo.get(name)
-    if cached is None or cached.version != version:
-        body = canonical_json(build())
-        cached = Published(version=version, body=body, etag=f'"{sha256_hex(body)[:40]}"')
-        db.memo[name] = cached
+    now = time.time()  # as the key store's refresh: a moved clock moves both
+    if cached is not None and 0 <= now - cached.checked_at < recheck_seconds:
+        return cached
+    current = version()
+    if cached is None or cached.version != current:
+        body = canonical_json(build(current))
+        cached = Published(
+            version=current, body=body, etag=f'"{sha256_hex(body)[:40]}"', checked_at=now
+        )
+    else:
+        cached = replace(cached, checked_at=now)
+    db.memo[name] = cached
     return cached
 
 

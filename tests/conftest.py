@@ -159,7 +159,15 @@ def registry_app(database_url: str, keys_dir: Path, **settings: Any) -> Iterator
 
     What it commits is emptied again afterwards, so the next test starts from nothing."""
     app = create_app(
-        {"database_url": database_url, "keys_dir": keys_dir, "base_url": BASE_URL, **settings},
+        {
+            "database_url": database_url,
+            "keys_dir": keys_dir,
+            "base_url": BASE_URL,
+            # published documents answer each test's own data at once (a test sets it to check
+            # the interval itself)
+            "published_recheck_seconds": 0,
+            **settings,
+        },
         create_keys=True,
     )
     app.config["TESTING"] = True

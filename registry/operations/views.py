@@ -152,9 +152,10 @@ def jwks() -> Response:
     ctx = context()
     with ctx.db.reading() as uow:
         # the keys as last read, and the newest revocation: one statement on an index
-        version = (ctx.keystore.version(), uow.session.scalar(_LATEST_REVOCATION))
+        def version() -> Any:
+            return (ctx.keystore.version(), uow.session.scalar(_LATEST_REVOCATION))
 
-        def build() -> dict[str, Any]:
+        def build(_version: Any) -> dict[str, Any]:
             document = ctx.keystore.issuer_key_set()
             versions = crl_versions(uow)
             # SMART Health Cards: every certificate key announces its list's ctr (empty too).
@@ -163,7 +164,8 @@ def jwks() -> Response:
                     key["crlVersion"] = versions[key["kid"]]
             return document
 
-        return _published(published(ctx.db, "jwks", version, build))
+        recheck = ctx.settings.published_recheck_seconds
+        return _published(published(ctx.db, "jwks", version, build, recheck_seconds=recheck))
 
 
 @blp.route("/.well-known/registry-keys.json")
@@ -178,10 +180,17 @@ def jwks() -> Response:
 @blp.response(200, RegistryKeySetSchema)
 def registry_keys() -> Response:
     ctx = context()
-    return _published(published(ctx.db, "registry-keys", ctx.keystore.version(), _registry_keys))
+    document = published(
+        ctx.db,
+        "registry-keys",
+        ctx.keystore.version,
+        _registry_keys,
+        recheck_seconds=ctx.settings.published_recheck_seconds,
+    )
+    return _published(document)
 
 
-def _registry_keys() -> dict[str, Any]:
+def _registry_keys(_version: Any) -> dict[str, Any]:
     ctx = context()
     document = ctx.keystore.purpose_key_set()
     # the transparency log's Ed25519 note key, as a JWK and as the note verifier key

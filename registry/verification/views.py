@@ -89,14 +89,21 @@ def trust_list() -> Response:
     """The signed trust list for offline verification: issuers, clinics, revocation lists."""
     ctx = context()
     with ctx.db.reading() as uow:
-        # one cheap statement; the list itself is built and signed once per data version
-        version = trustlist.data_version(uow.session, ctx.keystore)
+        # one cheap statement now and then; the list is built and signed once per data version
+        def version() -> trustlist.DataVersion:
+            return trustlist.data_version(uow.session, ctx.keystore)
 
-        def build() -> dict[str, Any]:
+        def build(version: trustlist.DataVersion) -> dict[str, Any]:
             signed = trustlist.trust_list(uow, version=version)
             return dict(TrustListSchema().dump(signed))
 
-        document = published(ctx.db, "trust-list", version.key, build)
+        document = published(
+            ctx.db,
+            "trust-list",
+            version,
+            build,
+            recheck_seconds=ctx.settings.published_recheck_seconds,
+        )
     return answer_published(document, cache_control="public, max-age=300")
 
 

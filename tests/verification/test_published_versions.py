@@ -92,3 +92,25 @@ def test_a_second_answer_of_the_same_version_reads_one_small_statement(published
         again = published.http.get("/api/v1/trust-list")
     assert again.status_code == 200
     assert sum(statements.tally().values()) == 1
+
+
+def test_between_rechecks_a_worker_answers_from_memory_without_asking_the_database(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from tests.conftest import registry_app
+
+    keys = tmp_path_factory.mktemp("recheck-keys")
+    with registry_app(database_url, keys, published_recheck_seconds=3600) as app:
+        world = World(app)
+        publish(world)
+        issued = certificate(world, number="VERSIONS-3")
+        first = world.http.get("/api/v1/trust-list")
+        revoke(world, issued.id)
+        with recorded(world.ctx.db.engine) as statements:
+            held = world.http.get("/api/v1/trust-list")
+        assert statements == []
+        assert held.data == first.data  # within the interval: the version confirmed last
+        world.ctx.db.memo.clear()  # as when the interval is over: the version is asked again
+        fresh = world.http.get("/api/v1/trust-list")
+        assert fresh.headers["ETag"] != first.headers["ETag"]
+        assert fresh.json["document"]["list_version"] > first.json["document"]["list_version"]
