@@ -45,6 +45,40 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 BASE_URL = "http://registry.test"
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 COMMAND = "make bench  (or: .venv/bin/python -m bench verification)"
+# The same harness run on main before issue 17 (commit e321a42), same machine, same day.
+BEFORE_VERIFICATION = (
+    "Before (main at e321a42, this harness): QR 86.9/s (range 70.4 to 146.9), number + birth "
+    "date 75.1/s (52.0 to 87.1), peer 1,440.8/s (1,200.4 to 2,921.1); ratio QR 0.072 (0.024 "
+    "to 0.102), number 0.048 (0.028 to 0.055); p99 230 ms (QR). A verification then cost 10 "
+    "round trips on PostgreSQL (2 pool pre-pings, a read transaction: BEGIN, SELECT, ROLLBACK; "
+    "a write transaction: BEGIN, 3 INSERTs, COMMIT). Now: 2 (an autocommit read; the audit "
+    "event, its leaf and the holder's log in one statement, durable when answered), cards "
+    "checked and receipts signed with `cryptography` directly, no pre-ping. Where the rest "
+    "goes (pyinstrument, in process, PostgreSQL): waiting for the write's commit (the WAL "
+    "flush) ~30 % of wall time, the read ~15 %, Flask, flask-smorest, the rate limiter (Redis) "
+    "and metrics ~30 %, the ES256 card check and the receipt ~5 %. What stands between this and "
+    "0.5 x the peer: the peer does no I/O at all (one CPU burst), while a verification is a "
+    "durable write per request and two ES256 operations; the issue's own figure of the peer "
+    "with one autocommit INSERT (520/s against 1,179 to 1,703/s without) puts that write alone "
+    "near 0.35 x. Next steps, not done here: group commit across a worker's threads, and a "
+    "lighter HTTP stack for /api/v1/verify than flask-smorest plus the limiter."
+)
+BEFORE_PUBLISHED = (
+    "Before (main at e321a42, this harness): trust list 0.038 of /healthz (0.022 to 0.056): "
+    "rebuilt and re-signed per GET with issued_at = now; JWKS 0.179 (0.071 to 0.39): a "
+    "GROUP BY over all revocations per GET; registry-keys.json 0.285 (0.225 to 0.597); no "
+    "ETag, no 304. Now each is built once per data version (the version asked at most once a "
+    "second per worker, REGISTRY_PUBLISHED_RECHECK_SECONDS), served as the same canonical "
+    "bytes with a strong ETag and 304 on If-None-Match; the trust list carries list_version "
+    "and is signed with deterministic ES256, so every worker serves the same bytes. What "
+    "remains per GET is Flask and the shared public rate limit (two Redis round trips with "
+    "its headers), which /healthz does not have."
+)
+BEFORE_SCALING = (
+    "Before (main at e321a42, this harness): verify with 4 workers 0.971 x 2 workers (0.645 "
+    "to 1.496), /healthz 0.735 (0.496 to 1.708). On two cores more workers than cores only "
+    "help while requests wait on the database; wrk and PostgreSQL share the same two cores."
+)
 
 
 def _prepare(folder: Path, url: str) -> tuple[dict[str, str], dict[str, Any]]:
@@ -251,6 +285,7 @@ def _measurements(
         },
         met=verify_qr["median"] >= 0.5 and verify_number["median"] >= 0.5,
         command=COMMAND,
+        notes=BEFORE_VERIFICATION,
     )
     published_figures: dict[str, Any] = {**setup}
     met = True
@@ -278,6 +313,7 @@ def _measurements(
         figures=published_figures,
         met=met,
         command=COMMAND,
+        notes=BEFORE_PUBLISHED,
     )
     scaling_verify = _ratio(results, "verify_qr_4_workers", "verify_qr")
     scaling_health = _ratio(results, "healthz_4_workers", "healthz")
@@ -299,5 +335,6 @@ def _measurements(
         },
         met=scaling_verify["median"] >= 1.0,
         command=COMMAND,
+        notes=BEFORE_SCALING,
     )
     return [verification, published, scaling]

@@ -6,7 +6,9 @@ from flask import current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+# No X-RateLimit-* headers on answers within the limit: writing them asks the storage twice
+# more per request. A 429 carries Retry-After (registry/web.py, handle_http_exception).
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
 
 
 def _public_limit() -> str:

@@ -65,6 +65,15 @@ def nul_location(value: Any) -> str | None:
     return None
 
 
+def _may_hold_nul(text: str | bytes) -> bool:
+    """Whether parsed text can hold U+0000: JSON spells it only as the escape ``\\u0000`` (the
+    parser refuses a raw control character in a string), so text without one cannot."""
+    if isinstance(text, bytes):
+        # UTF-16 or UTF-32 text spells the escape with zero bytes between: walk the value
+        return not json.detect_encoding(text).startswith("utf-8") or b"\\u0000" in text
+    return "\\u0000" in text
+
+
 def refuse_nul(value: Any) -> None:
     """Raise JSONHasNul when a key or string of a parsed JSON value holds U+0000."""
     where = nul_location(value)
@@ -75,7 +84,8 @@ def refuse_nul(value: Any) -> None:
 def loads_strict(text: str | bytes) -> Any:
     """``json.loads`` refusing NaN/Infinity and NUL characters (for cards, tokens, files)."""
     value = json.loads(text, parse_constant=refuse_constant)
-    refuse_nul(value)
+    if _may_hold_nul(text):
+        refuse_nul(value)
     return value
 
 
@@ -88,5 +98,6 @@ def loads_limited(text: str | bytes, *, max_depth: int = 64) -> Any:
         raise JSONTooDeep(f"JSON nests deeper than {max_depth} levels") from exc
     if nesting_depth(value) > max_depth:
         raise JSONTooDeep(f"JSON nests deeper than {max_depth} levels")
-    refuse_nul(value)
+    if _may_hold_nul(text):
+        refuse_nul(value)
     return value
