@@ -61,8 +61,10 @@ def write_report() -> None:
         "Measured ratios (SPEC §12), each side by side in one run on the same machine. "
         "Regenerate with `make bench` (or `.venv/bin/python -m bench NAME ...` for some); "
         "a section is rewritten from `bench/results/` when its benchmark runs and kept "
-        "otherwise. Profiles behind the notes: `.venv/bin/python -m bench.profile "
-        "submission|verification`.",
+        "otherwise. Served endpoints are measured from outside: `wrk` (Debian package) on "
+        "loopback against gunicorn under deploy/gunicorn.conf.py, on PostgreSQL, every server "
+        "compared in the same run (bench/served.py, bench/peer.py). Profiles behind the notes: "
+        "`.venv/bin/python -m bench.profile submission|verification`.",
         "",
         f"Machine: {json.dumps(machine())}",
         "",

@@ -103,7 +103,8 @@ def published(
 
 def answer_published(document: Published, *, cache_control: str) -> Response:
     """200 with the document, or 304 when the caller already holds these bytes."""
-    if request.if_none_match.contains(document.etag.strip('"')):
+    # If-None-Match compares weakly (RFC 9110 §13.1.2): W/"tag" matches our "tag" too
+    if request.if_none_match.contains_weak(document.etag.strip('"')):
         response = Response(status=304)
     else:
         response = Response(document.body, mimetype="application/json")

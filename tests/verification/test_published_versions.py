@@ -37,6 +37,8 @@ def test_an_unchanged_document_is_the_same_bytes_and_a_matching_etag_gets_304(
     assert again.status_code == 304
     assert again.data == b""
     assert again.headers["ETag"] == etag
+    weak = published.http.get(path, headers={"If-None-Match": f'"other", W/{etag}'})
+    assert weak.status_code == 304
     other = published.http.get(path, headers={"If-None-Match": '"something-else"'})
     assert other.status_code == 200
     assert other.data == first.data
