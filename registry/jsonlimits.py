@@ -29,6 +29,10 @@ def refuse_constant(name: str) -> Any:
     raise JSONNotFinite(f"{name} is not a JSON number")
 
 
+# one decoder for every strict read (json.loads with a hook builds a new one per call)
+_STRICT = json.JSONDecoder(parse_constant=refuse_constant)
+
+
 def nesting_depth(value: Any) -> int:
     """How deep arrays and objects nest in a parsed JSON value (iterative, no recursion)."""
     deepest = 0
@@ -81,9 +85,20 @@ def refuse_nul(value: Any) -> None:
         raise JSONHasNul(f"the NUL character (\\u0000) is not accepted in text, found at {where}")
 
 
+def _decode(text: str | bytes) -> Any:
+    """``json.loads(text, parse_constant=refuse_constant)`` with one decoder made once."""
+    if isinstance(text, bytes | bytearray):
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
+    if not isinstance(text, str):
+        raise TypeError(f"the JSON object must be str or bytes, not {type(text).__name__}")
+    if text.startswith("\ufeff"):
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _STRICT.decode(text)
+
+
 def loads_strict(text: str | bytes) -> Any:
     """``json.loads`` refusing NaN/Infinity and NUL characters (for cards, tokens, files)."""
-    value = json.loads(text, parse_constant=refuse_constant)
+    value = _decode(text)
     if _may_hold_nul(text):
         refuse_nul(value)
     return value
@@ -92,7 +107,7 @@ def loads_strict(text: str | bytes) -> Any:
 def loads_limited(text: str | bytes, *, max_depth: int = 64) -> Any:
     """``loads_strict`` that also refuses documents nested deeper than ``max_depth``."""
     try:
-        value = json.loads(text, parse_constant=refuse_constant)
+        value = _decode(text)
     except RecursionError as exc:
         # the C decoder guards its recursion and raises cleanly; nothing is left half-parsed
         raise JSONTooDeep(f"JSON nests deeper than {max_depth} levels") from exc

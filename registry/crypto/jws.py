@@ -83,14 +83,23 @@ def verify(token: str, key: PublicKey) -> bytes:
     header = read_header(token)
     if not _COMPACT.fullmatch(token):
         raise JWSError("JWS cannot be read: its parts are not base64url", malformed=True)
-    if header.get("b64") is False or "crit" in header:
-        raise JWSError("JWS cannot be read: unencoded payloads and crit are not accepted")
     signing_input, _, encoded_signature = token.rpartition(".")
     try:
         payload = b64url_decode(signing_input.split(".", 1)[1])
         signature = b64url_decode(encoded_signature)
     except ValueError as exc:
         raise JWSError("JWS cannot be read: not base64url", malformed=True) from exc
+    verify_signature(header, signing_input, signature, key)
+    return payload
+
+
+def verify_signature(
+    header: dict[str, Any], signing_input: str, signature: bytes, key: PublicKey
+) -> None:
+    """Check a compact JWS already taken apart: its header (as ``read_header`` gave it), the
+    signing input (``header.payload`` as sent) and the decoded signature. Raises JWSError."""
+    if header.get("b64") is False or "crit" in header:
+        raise JWSError("JWS cannot be read: unencoded payloads and crit are not accepted")
     if len(signature) != 64 or not isinstance(key, ec.EllipticCurvePublicKey):
         raise JWSError("signature does not verify")
     der = encode_dss_signature(
@@ -100,7 +109,6 @@ def verify(token: str, key: PublicKey) -> bytes:
         key.verify(der, signing_input.encode("ascii"), _ES256)
     except InvalidSignature as exc:
         raise JWSError("signature does not verify") from exc
-    return payload
 
 
 def sign_detached(
