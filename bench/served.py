@@ -165,8 +165,14 @@ def gunicorn(
     *,
     log: Path,
     ready: Endpoint,
+    access_log: bool = False,
 ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """``gunicorn -c deploy/gunicorn.conf.py APP`` on a free port, answering ``ready`` with 200."""
+    """``gunicorn -c deploy/gunicorn.conf.py APP`` on a free port, answering ``ready`` with 200.
+
+    Its error log goes to ``log`` (a file: a pipe could fill and stall the server), and the
+    access log too when asked; otherwise the access log is dropped (written alike by every
+    server a benchmark compares).
+    """
     port = free_port()
     with ExitStack() as stack:
         output = stack.enter_context(log.open("wb"))
@@ -174,7 +180,7 @@ def gunicorn(
             [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", app],
             env={**environment, "REGISTRY_BIND": f"127.0.0.1:{port}"},
             cwd=ROOT,
-            stdout=subprocess.DEVNULL,  # the access log: one line per request, on both sides
+            stdout=output if access_log else subprocess.DEVNULL,
             stderr=output,
         )
         try:

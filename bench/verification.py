@@ -186,6 +186,10 @@ def _ratio(results: dict[str, list[Result]], top: str, bottom: str) -> dict[str,
     }
 
 
+def _ratio_figures(name: str, ratio: dict[str, Any]) -> dict[str, Any]:
+    return {f"ratio_{name}": ratio["median"], f"ratio_{name}_range": ratio["range"]}
+
+
 def _figures(results: dict[str, list[Result]]) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for name, runs in results.items():
@@ -263,10 +267,8 @@ def _measurements(
         "verifier (bench/peer.py), same gunicorn configuration, same run",
         figures={
             **setup,
-            "ratio_qr_to_peer": verify_qr["median"],
-            "ratio_qr_to_peer_range": verify_qr["range"],
-            "ratio_number_to_peer": verify_number["median"],
-            "ratio_number_to_peer_range": verify_number["range"],
+            **_ratio_figures("qr_to_peer", verify_qr),
+            **_ratio_figures("number_to_peer", verify_number),
             **{
                 k: v
                 for k, v in figures.items()
@@ -292,12 +294,10 @@ def _measurements(
     for name in ("trust_list", "jwks", "registry_keys"):
         ratio = _ratio(results, name, "healthz")
         met = met and ratio["median"] >= 0.5
-        published_figures[f"ratio_{name}_to_healthz"] = ratio["median"]
-        published_figures[f"ratio_{name}_to_healthz_range"] = ratio["range"]
+        published_figures.update(_ratio_figures(f"{name}_to_healthz", ratio))
         if f"{name}_304" in results:
             ratio = _ratio(results, f"{name}_304", "healthz")
-            published_figures[f"ratio_{name}_304_to_healthz"] = ratio["median"]
-            published_figures[f"ratio_{name}_304_to_healthz_range"] = ratio["range"]
+            published_figures.update(_ratio_figures(f"{name}_304_to_healthz", ratio))
     published_figures.update(
         {
             k: v
@@ -323,10 +323,8 @@ def _measurements(
         "same run)",
         figures={
             **setup,
-            "ratio_verify_4_to_2_workers": scaling_verify["median"],
-            "ratio_verify_4_to_2_workers_range": scaling_verify["range"],
-            "ratio_healthz_4_to_2_workers": scaling_health["median"],
-            "ratio_healthz_4_to_2_workers_range": scaling_health["range"],
+            **_ratio_figures("verify_4_to_2_workers", scaling_verify),
+            **_ratio_figures("healthz_4_to_2_workers", scaling_health),
             **{
                 k: v
                 for k, v in figures.items()

@@ -15,26 +15,16 @@ from tests.bundles import body, examination_bundle
 from tests.certificates.builders import certified, submit
 from tests.statements import Statements, recorded
 from tests.support import World
-from tests.verification.helpers import BIRTH_DATE, publish, qr_of
+from tests.verification.helpers import BIRTH_DATE, publish_and_hold_keys, qr_of
 
-pytestmark = pytest.mark.postgres  # statement counts differ by database (the advisory lock)
+pytestmark = pytest.mark.postgres  # statement counts differ by database (one write statement)
 
 FHIR = "application/fhir+json"
 
 
-def _begins(world: World, *kinds: str) -> list[str]:
-    # SQLite transactions are begun by statements; psycopg begins them implicitly.
-    return list(kinds) if world.ctx.db.dialect == "sqlite" else []
-
-
 @pytest.fixture
 def published(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
-    publish(world)
-    # a worker reads the key statuses again every few seconds, one query that these per-request
-    # counts are not about (tests/crypto/test_key_refresh.py counts it): read once, then held
-    world.ctx.keystore.refresh()
-    monkeypatch.setattr(world.ctx.keystore, "refresh_seconds", 3600)
-    return world
+    return publish_and_hold_keys(world, monkeypatch)
 
 
 @pytest.fixture

@@ -133,10 +133,15 @@ def record(
         detail=detail,
         at=when,
     )
+    _insert(session, event, leaf, at=when)
+    return event
+
+
+def _insert(session: Session, event: AuditEvent, leaf: log.Leaf, *, at: datetime) -> None:
+    """The event's row and its leaf: two plain INSERTs in the caller's transaction."""
     row = {column: getattr(event, column) for column in _COLUMNS}
     event.id = session.connection().execute(_INSERT, row).scalar_one()
-    log.append(session, [leaf], at=when)
-    return event
+    log.append(session, [leaf], at=at)
 
 
 def record_with(
@@ -155,22 +160,8 @@ def record_with(
 
     On PostgreSQL it is one statement (the rows as data-modifying CTEs): one round trip, and
     atomic by itself, so it may run on a connection that commits every statement. Elsewhere
-    it is ``record`` and one INSERT in the caller's transaction.
+    it is the two INSERTs of ``record`` and a third, in the caller's transaction.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        event = record(
-            session,
-            actor=actor,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            outcome=outcome,
-            detail=detail,
-            at=at,
-        )
-        if also is not None:
-            session.connection().execute(insert(also[0]), also[1])
-        return event
     event, leaf = _event(
         actor,
         action=action,
@@ -181,6 +172,11 @@ def record_with(
         detail=detail,
         at=at,
     )
+    if session.get_bind().dialect.name != "postgresql":
+        _insert(session, event, leaf, at=at)
+        if also is not None:
+            session.connection().execute(insert(also[0]), also[1])
+        return event
     values = {f"a_{column}": getattr(event, column) for column in _COLUMNS}
     values.update({f"l_{column}": value for column, value in log.row(leaf, at=at).items()})
     if also is not None:

@@ -9,17 +9,20 @@ import pytest
 from registry.crypto import jws
 from tests.statements import recorded
 from tests.support import World
-from tests.verification.helpers import card_of, certificate, publish, revoke
+from tests.verification.helpers import (
+    card_of,
+    certificate,
+    publish,
+    publish_and_hold_keys,
+    revoke,
+)
 
 PUBLISHED = ["/api/v1/trust-list", "/.well-known/jwks.json", "/.well-known/registry-keys.json"]
 
 
 @pytest.fixture
 def published(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
-    publish(world)
-    world.ctx.keystore.refresh()
-    monkeypatch.setattr(world.ctx.keystore, "refresh_seconds", 3600)
-    return world
+    return publish_and_hold_keys(world, monkeypatch)
 
 
 @pytest.mark.parametrize("path", PUBLISHED)
