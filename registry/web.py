@@ -383,23 +383,7 @@ def handle_http_exception(error: HTTPException) -> Response:
     for key, value in error.get_headers():
         if key.lower() != "content-type":
             response.headers[key] = value
-    if status == 429 and "Retry-After" not in response.headers:
-        response.headers["Retry-After"] = str(_rate_limit_reset_seconds())
     return response
-
-
-def _rate_limit_reset_seconds() -> int:
-    """Seconds until the exceeded limit's window resets: asked of its storage on a 429 only.
-
-    Answers within the limit carry no rate-limit headers: computing them took two more round
-    trips to the limiter's storage on every limited request.
-    """
-    from registry.extensions import limiter
-
-    current = limiter.current_limit
-    if current is None:
-        return 60
-    return max(1, int(current.reset_at - time.time()))
 
 
 def handle_database_unavailable(error: OperationalError) -> Response:
