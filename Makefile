@@ -57,7 +57,9 @@ format: install
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 	$(BIN)/ruff format $(LINT_PATHS)
 
+# load from outside: wrk against gunicorn (deploy/gunicorn.conf.py) on PostgreSQL (bench/served.py)
 bench: install
+	@scripts/system-packages.sh bench
 	$(BIN)/python -m bench
 
 # A deliberate upgrade: resolve pyproject.toml's ranges afresh in a throwaway environment and

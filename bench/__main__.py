@@ -24,9 +24,14 @@ def main(argv: list[str]) -> int:
     chosen = argv or BENCHMARKS
     for name in chosen:
         print(f"== {name}", flush=True)
-        measurement = importlib.import_module(f"bench.{name}").run()
-        measurement.save()
-        print(json.dumps(measurement.figures, indent=2), "met" if measurement.met else "NOT met")
+        made = importlib.import_module(f"bench.{name}").run()
+        # a benchmark may measure several targets in one run (bench/verification.py)
+        for measurement in made if isinstance(made, list) else [made]:
+            measurement.save()
+            print(f"-- {measurement.name}")
+            print(
+                json.dumps(measurement.figures, indent=2), "met" if measurement.met else "NOT met"
+            )
     write_report()
     return 0
 
@@ -56,8 +61,10 @@ def write_report() -> None:
         "Measured ratios (SPEC §12), each side by side in one run on the same machine. "
         "Regenerate with `make bench` (or `.venv/bin/python -m bench NAME ...` for some); "
         "a section is rewritten from `bench/results/` when its benchmark runs and kept "
-        "otherwise. Profiles behind the notes: `.venv/bin/python -m bench.profile "
-        "submission|verification`.",
+        "otherwise. Served endpoints are measured from outside: `wrk` (Debian package) on "
+        "loopback against gunicorn under deploy/gunicorn.conf.py, on PostgreSQL, every server "
+        "compared in the same run (bench/served.py, bench/peer.py). Profiles behind the notes: "
+        "`.venv/bin/python -m bench.profile submission|verification`.",
         "",
         f"Machine: {json.dumps(machine())}",
         "",

@@ -1,6 +1,6 @@
 """Offline verification (trust list, no network) versus bare PyJWT ES256 decoding of the same card.
 
-SPEC §12 target: offline verification at least 60 % of the bare decode. Both sides get the
+SPEC §12 target: offline verification at least 100 % of the bare decode. Both sides get the
 same certificate card. The bare side decodes the card with PyJWT and nothing else: the ES256
 signature checked against the key (``PyJWS.decode``), the payload inflated and parsed, which is
 the least any reader of a SMART Health Card does. The offline side does what ``registry verify
@@ -85,7 +85,7 @@ def run() -> Measurement:
     ratio = median(ratios)
     return Measurement(
         name="offline",
-        target="offline verification >= 60 % of bare PyJWT ES256 decode",
+        target="offline verification >= 100 % of bare PyJWT ES256 decode",
         figures={
             "jws_characters": len(token),
             "bare_pyjwt_decode_per_s": round(median(bare_rates), 1),
@@ -96,13 +96,18 @@ def run() -> Measurement:
             "per_round": COUNT,
             "rounds": ROUNDS,
         },
-        met=ratio >= 0.60,
+        met=ratio >= 1.0,
         command="make bench  (or: .venv/bin/python -m bench offline)",
         notes=(
             "Median of 21 alternating rounds (the machine is shared; the range shows the "
             "spread). The bare side is PyJWS.decode with the key, then inflate and JSON: the "
-            "least any reader of a SMART Health Card does. About two thirds of either side is "
-            "PyJWT itself (its per-character base64 check and the signature); the trust list "
-            "answers issuer, key, revocation (indexed by rid) and clinic lookups from memory."
+            "least any reader of a SMART Health Card does, about two thirds of it PyJWT itself "
+            "(its per-character base64 check and the signature). The trust list "
+            "answers issuer, key, revocation (indexed by rid) and clinic lookups from memory. "
+            "Before issue 17 (BENCHMARKS.md on main at e321a42, same command): 0.656 (0.409 "
+            "to 0.894), PyJWT on our side too. With the card's signature checked by "
+            "`cryptography` directly (the form by one regular expression): 0.748. Then parsed "
+            "JSON walked for NUL characters only when its text holds the escape that can "
+            "spell one (the walk was a third of an offline verification): the figure above."
         ),
     )

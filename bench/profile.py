@@ -74,7 +74,11 @@ def main(argv: list[str]) -> int:
         for i in range(count):
             request(i)
         profiler.stop()
-    print(profiler.output_text(unicode=True, color=False))
+    print(
+        profiler.output_text(
+            unicode=True, color=False, show_all=bool(os.environ.get("BENCH_PROFILE_ALL"))
+        )
+    )
     return 0
 
 

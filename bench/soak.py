@@ -17,8 +17,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,7 +29,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bench.common import Measurement, median, percentile
-from bench.verification import BASE_URL, ROOT, WORKERS, _free_port, _worker_rss_mib
+from bench.served import Endpoint, gunicorn
+from bench.served import worker_rss_mib as _worker_rss_mib
+from bench.verification import BASE_URL, ROOT
+
+WORKERS = 2
 
 SECONDS = float(os.environ.get("BENCH_SOAK_SECONDS", "180"))
 VERIFIERS = int(os.environ.get("BENCH_SOAK_VERIFIERS", "4"))
@@ -122,46 +124,10 @@ def _prepare(folder: Path, url: str) -> tuple[dict[str, str], str, Any]:
 
 @contextmanager
 def _gunicorn(environment: dict[str, str], log: Path) -> Iterator[tuple[int, Any]]:
-    """gunicorn on a free loopback port, its output to a file (a pipe could fill and stall it)."""
-    port = _free_port()
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                "deploy/gunicorn.conf.py",
-                "registry.wsgi:app",
-            ],
-            env={**environment, "REGISTRY_BIND": f"127.0.0.1:{port}"},
-            cwd=ROOT,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if server.poll() is not None:
-                    raise RuntimeError(f"gunicorn exited: {log.read_text()[-2000:]}")
-                try:
-                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                    connection.request("GET", "/healthz")
-                    if connection.getresponse().status == 200:
-                        break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("gunicorn did not answer /healthz within 60 s")
-                time.sleep(0.2)
-            yield port, server
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+    """gunicorn on a free loopback port, all its output (access log too) to a file."""
+    ready = Endpoint("registry", "GET", "/healthz")
+    with gunicorn("registry.wsgi:app", environment, log=log, ready=ready, access_log=True) as run:
+        yield run
 
 
 def _token(port: int, clinic: Any) -> str:

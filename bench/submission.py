@@ -15,6 +15,7 @@ from datetime import date
 from fhir.resources.R4B.bundle import Bundle
 
 from bench.common import Measurement, median, rate, throwaway_registry
+from bench.served import postgres_database
 
 COUNT = int(os.environ.get("BENCH_SUBMISSIONS", "150"))
 ROUNDS = int(os.environ.get("BENCH_SUBMISSION_ROUNDS", "5"))
@@ -34,7 +35,10 @@ def run() -> Measurement:
     def bare(i: int) -> object:
         return Bundle.model_validate(json.loads(texts[i]))
 
-    with throwaway_registry(os.environ.get("BENCH_DATABASE_URL")) as app:
+    with (
+        postgres_database("registry_bench_submission") as url,
+        throwaway_registry(url) as app,
+    ):
         world = World(app)
         world.clinic("TJ-DUS-0007", accredited_from=date(2020, 1, 1))
         headers = world.bearer("clinic", clinic_id="TJ-DUS-0007")
@@ -82,29 +86,22 @@ def run() -> Measurement:
         command="make bench  (or: .venv/bin/python -m bench submission)",
         notes=(
             f"Median of {ROUNDS} alternating rounds (the machine is shared; the range shows the "
-            "spread). Where the time of one submission goes (pyinstrument, `.venv/bin/python -m "
-            "bench.profile submission`, 40 submissions, SQLite): FHIR parsing and our profile "
-            "checks ~26 % (the bare R4B model alone ~17 %), certificate issuance for three "
-            "destinations ~22 % (the ORM flush of three certificates and their cards under one "
-            "savepoint ~8 %, three ES256 cards ~5 %, their three audit events in one INSERT "
-            "~2 %), the version with its sealed bundle, eight sealed results and the surveillance "
-            "counts ~20 % (counts ~7 %, the ORM flush ~6 %), person matching through the blind "
-            "index ~7 %, loading the clinic with its keys and history ~7 %, the bearer check "
-            "~5 %. Done since the previous figures: one savepoint and one audit INSERT for all of "
-            "an examination's certificates instead of a savepoint, an id read and an audit event "
-            "with its own head read each; audit appends without an ORM flush, reading the chain's "
-            "head once per transaction (tests/test_statements.py holds the statement counts). "
-            "What stands in the way: our parsing alone costs about 1.5x the bare parse (the "
-            "profile checks and reference walk on top of the model), so 40 % would leave about "
-            "one bare parse of time for everything else a submission must do in its one atomic "
-            "transaction (SPEC §9): a custodial ES256 signature, three ES256 cards, AES-GCM "
-            "sealing of bundle, results and holders, blind-index matching, the audit chain and "
-            "the surveillance counts. Through the SQLAlchemy ORM that is about 4x the bare parse "
-            "today. Getting within the target would take writing the submission with Core "
-            "statements instead of the ORM unit of work and a cheaper profile check; issuing "
-            "cards after the request would be faster still but gives up the atomicity §9 asks."
-            " On this shared two-core machine (colleagues' test runs alongside) the ratio moves "
-            "by more than these changes between runs, see ratio_range; the statement counts are "
-            "the steadier measure of them."
+            "spread), on PostgreSQL (a throwaway database on the loopback server, or "
+            "BENCH_DATABASE_URL). Before issue 17 (main at e321a42, this same harness on "
+            "PostgreSQL): 17.2 submissions/s against 328 bare parses/s, ratio 0.055 (0.051 to "
+            "0.229); the SQLite figure in earlier versions of this file was 0.126. Issue 17 "
+            "changed what a submission shares with verification (no pool pre-ping before each "
+            "transaction, cards and the custodial signature signed with `cryptography` "
+            "directly, parsed JSON walked for NUL characters only when its text can spell "
+            "one), not the submission's own path. Where the time goes (cProfile, 50 "
+            "submissions, PostgreSQL): about 22 ms of CPU and 37 ms of wall time each; the "
+            "SQLAlchemy ORM unit of work and its flushes ~20 % (six flushes, about 30 "
+            "statements), FHIR parsing and our profile checks ~21 % (the bare R4B model alone "
+            "~12 %), certificate issuance for three destinations ~23 %, waiting on "
+            "PostgreSQL for the rest. Not done, and what 0.4 would take (about 7 ms a "
+            "submission): the submission written with Core statements instead of the ORM "
+            "(multi-row INSERT … RETURNING, ON CONFLICT instead of savepoints), the clinic with "
+            "its keys and the rulesets cached by data version, an unchanged person not sealed "
+            "again; each keeps the one atomic transaction SPEC §9 asks."
         ),
     )

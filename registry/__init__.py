@@ -23,7 +23,7 @@ def create_app(config: dict[str, Any] | None = None, *, create_keys: bool = Fals
     empty and made its own would sign with keys no other replica knows.
     """
     from registry import logs, web
-    from registry.extensions import limiter
+    from registry.extensions import limiter, retry_after_on_429
     from registry.operations.metrics import init_http_metrics
     from registry.subscriptions import message_bus
 
@@ -60,12 +60,12 @@ def create_app(config: dict[str, Any] | None = None, *, create_keys: bool = Fals
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL="/static/vendor/swagger-ui/",
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage,
-        RATELIMIT_HEADERS_ENABLED=True,
         JSON_SORT_KEYS=False,
     )
     logs.configure()
     api = web.RegistryApi(app)
     app.after_request(web.keep_retry_after)  # before the limiter's own: runs after it
+    app.after_request(retry_after_on_429)
     limiter.init_app(app)
     app.extensions["registry.metrics"] = init_http_metrics(app)
     api.spec.components.security_scheme(

@@ -45,6 +45,9 @@ class Settings:
     # how often a running app reads the registry keys' statuses again (a rotation or a
     # compromise reaches every worker within this many seconds)
     key_refresh_seconds: float = 2.0
+    # how often a worker asks whether the data behind the trust list and the key sets changed
+    # (one small query); in between it answers from memory. Their Cache-Control allows 300 s.
+    published_recheck_seconds: float = 1.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -80,6 +83,9 @@ class Settings:
             ),
             key_refresh_seconds=float(
                 env.get("REGISTRY_KEY_REFRESH_SECONDS", cls.key_refresh_seconds)
+            ),
+            published_recheck_seconds=float(
+                env.get("REGISTRY_PUBLISHED_RECHECK_SECONDS", cls.published_recheck_seconds)
             ),
         )
         return replace(settings, **overrides)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -74,12 +76,43 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         _serialise_sqlite(engine)
     else:
-        kwargs.setdefault("pool_pre_ping", True)
+        # No ping before every checkout (a round trip per transaction): a connection is pinged
+        # only when it sat idle in the pool, and recycled after a while; a connection that
+        # died under use fails its statement, the pool is invalidated, and the caller's
+        # transaction fails whole (verification retries once on a fresh connection).
         kwargs.setdefault("pool_size", 5)
         kwargs.setdefault("max_overflow", 5)
+        kwargs.setdefault("pool_recycle", POOL_RECYCLE_SECONDS)
         engine = create_engine(url, **kwargs)
+        _ping_when_idle(engine)
     _engines.add(engine)
     return engine
+
+
+POOL_RECYCLE_SECONDS = 300
+IDLE_PING_SECONDS = 1.0  # a connection unused this long is pinged before it is handed out
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            dbapi_connection.rollback()
+        except Exception as exc:
+            # the pool throws this connection away and hands out another (up to three tries)
+            raise DisconnectionError(f"an idle connection was gone: {exc}") from exc
 
 
 def _serialise_sqlite(engine: Engine) -> None:
@@ -204,6 +237,9 @@ class Database:
         self.url = url
         self.bus = bus
         self.context: AppContext | None = None  # set by create_app once the context exists
+        # what this process built from the database, each with the data version it shows
+        # (published documents): replaced when the version changes, never served stale
+        self.memo: dict[str, Any] = {}
         pool = (
             {} if url.startswith("sqlite") else {"pool_size": pool_size, "max_overflow": pool_size}
         )
@@ -211,6 +247,16 @@ class Database:
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
         self.read_session_factory = sessionmaker(
             self.engine.execution_options(read_only=True), expire_on_commit=False
+        )
+        # each statement its own transaction: a read needs no BEGIN and no ROLLBACK, and a
+        # single statement that writes several rows commits them together (PostgreSQL)
+        self.autocommit_session_factory = (
+            self.read_session_factory
+            if url.startswith("sqlite")
+            else sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+            )
         )
 
     def unit_of_work(self) -> UnitOfWork:
@@ -232,6 +278,20 @@ class Database:
         finally:
             session.close()
 
+    @contextmanager
+    def autocommit_session(self) -> Iterator[Session]:
+        """A session whose every statement commits by itself (on SQLite: a read session)."""
+        session = self.autocommit_session_factory()
+        try:
+            yield session
+        finally:
+            session.close()
+
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+
+def lost_connection(error: BaseException) -> bool:
+    """Whether a database error means the connection died (a retry on a fresh one may work)."""
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)

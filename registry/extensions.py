@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from flask import current_app
+import time
+
+from flask import Response, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+# No X-RateLimit-* headers on answers within the limit: writing them asks the storage twice
+# more per request. A 429 carries Retry-After (retry_after_on_429).
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
+
+
+def retry_after_on_429(response: Response) -> Response:
+    """A refusal by the rate limit names when its window resets (asked of its storage then)."""
+    if response.status_code == 429 and "Retry-After" not in response.headers:
+        current = limiter.current_limit
+        seconds = 60 if current is None else max(1, int(current.reset_at - time.time()))
+        response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 def _public_limit() -> str:

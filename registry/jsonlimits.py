@@ -30,6 +30,10 @@ def refuse_constant(name: str) -> Any:
     raise JSONNotFinite(f"{name} is not a JSON number")
 
 
+# one decoder for every strict read (json.loads with a hook builds a new one per call)
+_STRICT = json.JSONDecoder(parse_constant=refuse_constant)
+
+
 def nesting_depth(value: Any) -> int:
     """How deep arrays and objects nest in a parsed JSON value (iterative, no recursion)."""
     deepest = 0
@@ -71,6 +75,24 @@ def nul_location(value: Any) -> str | None:
     return None
 
 
+# the escapes that can spell U+0000 or a UTF-16 surrogate
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+_SUSPECT_ESCAPE_BYTES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _may_hold_nul(text: str | bytes) -> bool:
+    """Whether parsed text can hold U+0000 or a lone surrogate: JSON spells them only as
+    escapes (the parser refuses a raw control character in a string, and UTF-8 bytes cannot
+    hold a surrogate), so text without such an escape cannot."""
+    if isinstance(text, bytes):
+        # UTF-16 or UTF-32 text spells the escape with zero bytes between: walk the value
+        if not json.detect_encoding(text).startswith("utf-8"):
+            return True
+        return _SUSPECT_ESCAPE_BYTES.search(text) is not None
+    # a str may carry a surrogate character as such, not only as an escape
+    return _SUSPECT_ESCAPE.search(text) is not None or _UNSTORABLE.search(text) is not None
+
+
 def refuse_nul(value: Any) -> None:
     """Raise JSONHasNul when a key or string of a parsed JSON value holds U+0000."""
     where = nul_location(value)
@@ -81,21 +103,34 @@ def refuse_nul(value: Any) -> None:
         )
 
 
+def _decode(text: str | bytes) -> Any:
+    """``json.loads(text, parse_constant=refuse_constant)`` with one decoder made once."""
+    if isinstance(text, bytes | bytearray):
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
+    if not isinstance(text, str):
+        raise TypeError(f"the JSON object must be str or bytes, not {type(text).__name__}")
+    if text.startswith("\ufeff"):
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _STRICT.decode(text)
+
+
 def loads_strict(text: str | bytes) -> Any:
     """``json.loads`` refusing NaN/Infinity and NUL characters (for cards, tokens, files)."""
-    value = json.loads(text, parse_constant=refuse_constant)
-    refuse_nul(value)
+    value = _decode(text)
+    if _may_hold_nul(text):
+        refuse_nul(value)
     return value
 
 
 def loads_limited(text: str | bytes, *, max_depth: int = 64) -> Any:
     """``loads_strict`` that also refuses documents nested deeper than ``max_depth``."""
     try:
-        value = json.loads(text, parse_constant=refuse_constant)
+        value = _decode(text)
     except RecursionError as exc:
         # the C decoder guards its recursion and raises cleanly; nothing is left half-parsed
         raise JSONTooDeep(f"JSON nests deeper than {max_depth} levels") from exc
     if nesting_depth(value) > max_depth:
         raise JSONTooDeep(f"JSON nests deeper than {max_depth} levels")
-    refuse_nul(value)
+    if _may_hold_nul(text):
+        refuse_nul(value)
     return value

@@ -6,8 +6,9 @@ import functools
 import io
 import re
 import secrets
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, request
@@ -25,6 +26,7 @@ from registry.auth.permissions import authorize
 from registry.auth.principal import ANONYMOUS, Principal
 from registry.auth.service import TokenError, authenticate
 from registry.config import Settings
+from registry.crypto.canonical import canonical_json, sha256_hex
 from registry.crypto.encryption import DataCipher, DecryptionError
 from registry.crypto.keystore import KeyStore, SigningKeyUnavailable
 from registry.db import Database
@@ -57,6 +59,59 @@ def context() -> RegistryContext:
     """The registry context of the current app."""
     ctx: RegistryContext = current_app.extensions["registry"]
     return ctx
+
+
+@dataclass(frozen=True)
+class Published:
+    """A public document's exact bytes, built once per version of the data it shows."""
+
+    version: Any
+    body: bytes
+    etag: str  # strong: the same bytes have the same tag in every worker and replica
+    checked_at: float = 0.0  # time.time() when its version was last confirmed
+
+
+def published(
+    db: Database,
+    name: str,
+    version: Callable[[], Any],
+    build: Callable[[Any], dict[str, Any]],
+    *,
+    recheck_seconds: float,
+) -> Published:
+    """The document ``name``: as built before while its data ``version()`` is the same.
+
+    The version is asked at most every ``recheck_seconds``; in between the document is
+    answered from memory. The bytes are canonical JSON of what ``build(version)`` returns, so every
+    worker that builds the same version serves the same bytes under the same strong ETag.
+    """
+    cached: Published | None = db.memo.get(name)
+    now = time.time()  # as the key store's refresh: a moved clock moves both
+    if cached is not None and 0 <= now - cached.checked_at < recheck_seconds:
+        return cached
+    current = version()
+    if cached is None or cached.version != current:
+        body = canonical_json(build(current))
+        cached = Published(
+            version=current, body=body, etag=f'"{sha256_hex(body)[:40]}"', checked_at=now
+        )
+    else:
+        cached = replace(cached, checked_at=now)
+    db.memo[name] = cached
+    return cached
+
+
+def answer_published(document: Published, *, cache_control: str) -> Response:
+    """200 with the document, or 304 when the caller already holds these bytes."""
+    # If-None-Match compares weakly (RFC 9110 §13.1.2): W/"tag" matches our "tag" too
+    if request.if_none_match.contains_weak(document.etag.strip('"')):
+        response = Response(status=304)
+    else:
+        response = Response(document.body, mimetype="application/json")
+    response.headers["ETag"] = document.etag
+    response.headers["Cache-Control"] = cache_control
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 class LimitedJSONProvider(DefaultJSONProvider):

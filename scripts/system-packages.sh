@@ -6,6 +6,7 @@
 #   scripts/system-packages.sh test   that, plus what the suite runs for real: Chromium (browser
 #                                     tests), poppler-utils (PDF checks), nginx and systemd-analyze
 #                                     (the deploy/ configuration)
+#   scripts/system-packages.sh bench  that of `run`, plus wrk (the load of `make bench`)
 #
 # REGISTRY_SKIP_SYSTEM_PACKAGES=1 skips the check (a machine that provides them another way).
 set -euo pipefail
@@ -13,11 +14,13 @@ set -euo pipefail
 RUN_PACKAGES=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0
               fonts-dejavu-core fonts-noto-core)
 TEST_PACKAGES=(chromium poppler-utils nginx-light systemd)
+BENCH_PACKAGES=(wrk)
 
 case "${1:-run}" in
   run) wanted=("${RUN_PACKAGES[@]}") ;;
   test) wanted=("${RUN_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
-  *) echo "usage: $0 run|test" >&2; exit 2 ;;
+  bench) wanted=("${RUN_PACKAGES[@]}" "${BENCH_PACKAGES[@]}") ;;
+  *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac
 
 if [[ -n "${REGISTRY_SKIP_SYSTEM_PACKAGES:-}" ]]; then

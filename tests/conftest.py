@@ -159,7 +159,15 @@ def registry_app(database_url: str, keys_dir: Path, **settings: Any) -> Iterator
 
     What it commits is emptied again afterwards, so the next test starts from nothing."""
     app = create_app(
-        {"database_url": database_url, "keys_dir": keys_dir, "base_url": BASE_URL, **settings},
+        {
+            "database_url": database_url,
+            "keys_dir": keys_dir,
+            "base_url": BASE_URL,
+            # published documents answer each test's own data at once (a test sets it to check
+            # the interval itself)
+            "published_recheck_seconds": 0,
+            **settings,
+        },
         create_keys=True,
     )
     app.config["TESTING"] = True
@@ -184,15 +192,17 @@ def rolled_back(app: Flask) -> Iterator[None]:
     db: Database = app.extensions["registry"].db
     connection = db.engine.connect()
     outer = connection.begin()
-    saved = db.session_factory, db.read_session_factory
+    saved = db.session_factory, db.read_session_factory, db.autocommit_session_factory
     joined = sessionmaker(
         bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
     )
-    db.session_factory = db.read_session_factory = joined
+    db.session_factory = db.read_session_factory = db.autocommit_session_factory = joined
     try:
         yield
     finally:
-        db.session_factory, db.read_session_factory = saved
+        db.session_factory, db.read_session_factory, db.autocommit_session_factory = saved
+        # what was built from data now rolled back is not what the next test's data shows
+        db.memo.clear()
         outer.rollback()
         connection.close()
 

@@ -28,6 +28,10 @@ def _top_level(statement: str) -> str:
 class Statements(list[str]):
     """The SQL sent to the database, in order (transaction control included)."""
 
+    # per statement, whether its connection committed it by itself (psycopg's autocommit: no
+    # BEGIN before it and no COMMIT after it, so it costs its own round trip and no other)
+    autocommitted: list[bool]
+
     def control(self) -> list[str]:
         """BEGIN, SAVEPOINT, RELEASE and ROLLBACK statements."""
         return [s for s in self if s.upper().startswith(CONTROL)]
@@ -52,9 +56,12 @@ class Statements(list[str]):
 def recorded(engine: Engine) -> Iterator[Statements]:
     """Every statement the engine's connections execute while the block runs."""
     statements = Statements()
+    statements.autocommitted = []
 
-    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def before(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(" ".join(statement.split()))
+        dbapi = conn.connection.dbapi_connection
+        statements.autocommitted.append(bool(getattr(dbapi, "autocommit", False)))
 
     event.listen(engine, "before_cursor_execute", before)
     try:

@@ -9,13 +9,14 @@ commitment, so a row deleted, added or rewritten after the fact does not match i
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from registry.audit.models import AuditEvent
@@ -132,10 +133,86 @@ def record(
         detail=detail,
         at=when,
     )
+    _insert(session, event, leaf, at=when)
+    return event
+
+
+def _insert(session: Session, event: AuditEvent, leaf: log.Leaf, *, at: datetime) -> None:
+    """The event's row and its leaf: two plain INSERTs in the caller's transaction."""
     row = {column: getattr(event, column) for column in _COLUMNS}
     event.id = session.connection().execute(_INSERT, row).scalar_one()
-    log.append(session, [leaf], at=when)
+    log.append(session, [leaf], at=at)
+
+
+def record_with(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    outcome: str = "success",
+    detail: dict[str, Any] | None = None,
+    at: datetime,
+    also: tuple[Table, dict[str, Any]] | None = None,
+) -> AuditEvent:
+    """Record an event and its leaf, and ``also`` a row of another table, all or nothing.
+
+    On PostgreSQL it is one statement (the rows as data-modifying CTEs): one round trip, and
+    atomic by itself, so it may run on a connection that commits every statement. Elsewhere
+    it is the two INSERTs of ``record`` and a third, in the caller's transaction.
+    """
+    event, leaf = _event(
+        actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        outcome=outcome,
+        purpose_of_use=None,
+        detail=detail,
+        at=at,
+    )
+    if session.get_bind().dialect.name != "postgresql":
+        _insert(session, event, leaf, at=at)
+        if also is not None:
+            session.connection().execute(insert(also[0]), also[1])
+        return event
+    values = {f"a_{column}": getattr(event, column) for column in _COLUMNS}
+    values.update({f"l_{column}": value for column, value in log.row(leaf, at=at).items()})
+    if also is not None:
+        values.update({f"x_{column}": value for column, value in also[1].items()})
+    statement = _together(
+        also[0] if also is not None else None, tuple(sorted(also[1])) if also else ()
+    )
+    session.connection().execute(statement, values)
     return event
+
+
+@functools.lru_cache(maxsize=16)
+def _together(table: Table | None, columns: tuple[str, ...]) -> Any:
+    """The one statement of ``record_with``, built once per shape, every value a parameter."""
+    audit_row = (
+        insert(_TABLE)
+        .values(
+            {column: bindparam(f"a_{column}", type_=_TABLE.c[column].type) for column in _COLUMNS}
+        )
+        .returning(_TABLE.c.id)
+        .cte("audit_row")
+    )
+    log_columns = [c.name for c in log.TABLE.columns if c.name != "id"]
+    log_row = (
+        insert(log.TABLE)
+        .values({c: bindparam(f"l_{c}", type_=log.TABLE.c[c].type) for c in log_columns})
+        .returning(log.TABLE.c.id)
+        .cte("log_row")
+    )
+    if table is None:
+        return select(audit_row.c.id).add_cte(log_row, nest_here=True)
+    return (
+        insert(table)
+        .values({c: bindparam(f"x_{c}", type_=table.c[c].type) for c in columns})
+        .add_cte(audit_row, log_row, nest_here=True)
+    )
 
 
 @dataclass(frozen=True)

@@ -303,6 +303,10 @@ class KeyStore:
         return _View(rows=rows, keys=keys)
 
     # -- reading ----------------------------------------------------------------------------
+    def version(self) -> tuple[tuple[Any, ...], ...]:
+        """The key table's rows as last read: equal for as long as no key's status changed."""
+        return self._current().rows
+
     def every_key(self) -> list[RegistryKey]:
         """Every key, compromised ones too, oldest first."""
         return sorted(self._current().keys.values(), key=lambda k: (k.created_at, k.kid))

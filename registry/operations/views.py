@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import flask
 from flask import Response, current_app, jsonify
 from marshmallow import INCLUDE, Schema, fields
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from registry.certificates.models import CertificateRevocation
 from registry.certificates.revocation import crl_versions
 from registry.crypto.keys import b64url
 from registry.crypto.keystore import KEY_PURPOSES
@@ -16,7 +19,11 @@ from registry.extensions import public_reads
 from registry.operations.metrics import exposition
 from registry.transparency.sequencer import backlog
 from registry.transparency.service import log_signer
-from registry.web import Blueprint, context, page_operation
+from registry.web import Blueprint, Published, answer_published, context, page_operation, published
+
+_LATEST_REVOCATION = (
+    select(CertificateRevocation.id).order_by(CertificateRevocation.id.desc()).limit(1)
+)
 
 
 class HealthSchema(Schema):
@@ -143,14 +150,22 @@ def metrics() -> Response:
 @blp.response(200, JWKSetSchema)
 def jwks() -> Response:
     ctx = context()
-    document = ctx.keystore.issuer_key_set()
     with ctx.db.reading() as uow:
-        versions = crl_versions(uow)
-    # SMART Health Cards: every certificate key announces its list's ctr (empty lists too).
-    for key in document["keys"]:
-        if key["kid"] in versions:
-            key["crlVersion"] = versions[key["kid"]]
-    return _published(document)
+        # the keys as last read, and the newest revocation: one statement on an index
+        def version() -> Any:
+            return (ctx.keystore.version(), uow.session.scalar(_LATEST_REVOCATION))
+
+        def build(_version: Any) -> dict[str, Any]:
+            document = ctx.keystore.issuer_key_set()
+            versions = crl_versions(uow)
+            # SMART Health Cards: every certificate key announces its list's ctr (empty too).
+            for key in document["keys"]:
+                if key["kid"] in versions:
+                    key["crlVersion"] = versions[key["kid"]]
+            return document
+
+        recheck = ctx.settings.published_recheck_seconds
+        return _published(published(ctx.db, "jwks", version, build, recheck_seconds=recheck))
 
 
 @blp.route("/.well-known/registry-keys.json")
@@ -164,6 +179,18 @@ def jwks() -> Response:
 )
 @blp.response(200, RegistryKeySetSchema)
 def registry_keys() -> Response:
+    ctx = context()
+    document = published(
+        ctx.db,
+        "registry-keys",
+        ctx.keystore.version,
+        _registry_keys,
+        recheck_seconds=ctx.settings.published_recheck_seconds,
+    )
+    return _published(document)
+
+
+def _registry_keys(_version: Any) -> dict[str, Any]:
     ctx = context()
     document = ctx.keystore.purpose_key_set()
     # the transparency log's Ed25519 note key, as a JWK and as the note verifier key
@@ -183,14 +210,11 @@ def registry_keys() -> Response:
             "note_verifier_key": verifier.vkey(),
         }
     )
-    return _published(document)
+    return document
 
 
-def _published(document: dict[str, object]) -> Response:
-    response = jsonify(document)
-    response.headers["Cache-Control"] = "public, max-age=300"
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+def _published(document: Published) -> Response:
+    return answer_published(document, cache_control="public, max-age=300")
 
 
 OPENAPI_PATHS = {

@@ -47,19 +47,23 @@ def append(session: Session, leaves: Sequence[Leaf], *, at: datetime) -> list[by
     """Write entries in the session's transaction; their leaf hashes, in order."""
     if not leaves:
         return []
-    rows = [
-        {
-            "kind": item.kind,
-            "ref": item.ref,
-            "body": item.body,
-            "leaf_hash": item.hash,
-            "seq": None,
-            "created_at": at,
-        }
-        for item in leaves
-    ]
-    session.connection().execute(_INSERT, rows)
+    session.connection().execute(_INSERT, [row(item, at=at) for item in leaves])
     return [item.hash for item in leaves]
+
+
+def row(item: Leaf, *, at: datetime) -> dict[str, Any]:
+    """The ``log_entries`` row of an entry not yet sequenced (for writers that batch rows)."""
+    return {
+        "kind": item.kind,
+        "ref": item.ref,
+        "body": item.body,
+        "leaf_hash": item.hash,
+        "seq": None,
+        "created_at": at,
+    }
+
+
+TABLE = _TABLE
 
 
 def decode(body: bytes) -> dict[str, Any]:

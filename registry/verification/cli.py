@@ -196,10 +196,11 @@ def trust_list_group() -> None:
 def trust_list_export(output: Path | None) -> None:
     """Write the current trust list (JWS and document) to a file or standard output."""
     from registry.cli_support import app_context
-    from registry.verification.trustlist import trust_list
+    from registry.verification.trustlist import data_version, trust_list
 
     with app_context() as (_app, ctx), ctx.db.reading() as uow:
-        signed = trust_list(uow)
+        # the document /api/v1/trust-list serves for the same data: same version, same bytes
+        signed = trust_list(uow, version=data_version(uow.session, ctx.keystore))
     text = json.dumps(
         {"jws": signed.jws, "document": signed.document}, indent=2, ensure_ascii=False
     )

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, exists, insert, select
+from sqlalchemy import Row, Table, bindparam, exists, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, lazyload
 
 from registry.accreditation.models import Clinic, ClinicStatusEvent
 from registry.audit.models import AuditEvent
-from registry.audit.service import Actor, record
+from registry.audit.service import Actor, record, record_with
 from registry.auth.principal import Principal
 from registry.certificates import shc
 from registry.certificates.holders import open_card, open_holder, revocation_code
@@ -30,7 +31,7 @@ from registry.crypto.canonical import canonical_json
 from registry.crypto.encryption import DataCipher, DecryptionError
 from registry.crypto.keys import PublicKey, b64url, b64url_decode
 from registry.crypto.keystore import KeyStore
-from registry.db import Database, utcnow
+from registry.db import Database, lost_connection, utcnow
 from registry.errors import BadRequest, NotFound
 from registry.examinations.models import ExaminationVersion, Person
 from registry.examinations.persons import open_identity, open_photo
@@ -517,38 +518,79 @@ def verify(
 
     Anyone may verify. An authenticated caller's registered name goes into the holder's log;
     an authority of the certificate's destination also gets the link to its authority view.
-    The judging reads in a read-only session and the log is written in a short unit of work
-    of its own; both use the app's context that the database carries.
+    On PostgreSQL one connection whose statements commit by themselves serves it all: the
+    read (no BEGIN, no ROLLBACK), then the audit event, its leaf and the holder's log in one
+    atomic statement; a pooled connection found dead at the read is replaced once. On SQLite
+    the judging reads in a read-only transaction and the log is written in a short one.
+    Both use the app's context that the database carries.
     """
     context = db.context
     if context is None:
         raise RuntimeError("verification needs the app's context (keys, settings, cipher)")
-    keystore, settings, cipher = context.keystore, context.settings, context.cipher
+    keystore, settings = context.keystore, context.settings
     if channel not in CHANNELS:
         raise ValueError(f"channel must be one of {', '.join(CHANNELS)}")
     now = now or utcnow()
-    if isinstance(presented, str):
-        verification = Verification(MALFORMED, now, reason=presented, reason_code=REQUEST)
-        form = "unreadable"
-    else:
-        form = presented.form
+    form = presented.form if isinstance(presented, Presented) else "unreadable"
+    if db.dialect != "postgresql":
+        # SQLite: judge in a read transaction (no write lock), then write in a short one
         with db.read_session() as session:
-            trust = DatabaseTrust(
-                session, keystore=keystore, settings=settings, cipher=cipher, now=now
-            )
-            verification = _judge(trust, presented, now)
-            if verification.certificate_id is not None:
-                certificate = trust.certificate(verification.certificate_id)
-                verification.examination_id = certificate.examination_id if certificate else None
-    _link_authority_view(verification, principal, settings)
-    with db.unit_of_work() as uow:
-        event = _record(uow.session, verification, principal=principal, channel=channel, form=form)
-        # the receipt names the verification's own leaf, whose inclusion anyone can check
-        verification.log_leaf = event.leaf_hash.hex()
-        sign_receipt(verification, keystore)
-        uow.commit()
+            verification = _judged(session, presented, context, now)
+        _link_authority_view(verification, principal, settings)
+        with db.unit_of_work() as uow:
+            _answer(uow.session, verification, principal, channel, form, keystore)
+            uow.commit()
+    else:
+        # PostgreSQL: one connection whose statements commit by themselves: the read, then
+        # the audit event, its leaf and the holder's log in one atomic statement
+        for attempt in (1, 2):
+            with db.autocommit_session() as session:
+                try:
+                    verification = _judged(session, presented, context, now)
+                except DBAPIError as exc:
+                    # a pooled connection that died since its last use: once more, afresh
+                    if attempt == 2 or not lost_connection(exc):
+                        raise
+                    continue
+                _link_authority_view(verification, principal, settings)
+                _answer(session, verification, principal, channel, form, keystore)
+                session.commit()
+                break
     VERIFICATIONS.labels(verification.result).inc()
     return verification
+
+
+def _judged(
+    session: Session, presented: Presented | str, context: Any, now: datetime
+) -> Verification:
+    if isinstance(presented, str):
+        return Verification(MALFORMED, now, reason=presented, reason_code=REQUEST)
+    trust = DatabaseTrust(
+        session,
+        keystore=context.keystore,
+        settings=context.settings,
+        cipher=context.cipher,
+        now=now,
+    )
+    verification = _judge(trust, presented, now)
+    if verification.certificate_id is not None:
+        certificate = trust.certificate(verification.certificate_id)
+        verification.examination_id = certificate.examination_id if certificate else None
+    return verification
+
+
+def _answer(
+    session: Session,
+    verification: Verification,
+    principal: Principal | Actor,
+    channel: str,
+    form: str,
+    keystore: KeyStore,
+) -> None:
+    event = _record(session, verification, principal=principal, channel=channel, form=form)
+    # the receipt names the verification's own leaf, whose inclusion anyone can check
+    verification.log_leaf = event.leaf_hash.hex()
+    sign_receipt(verification, keystore)
 
 
 def _link_authority_view(
@@ -580,7 +622,22 @@ def _record(
         detail["card_type"] = verification.card_type
     if verification.issuer:
         detail["issuer"] = verification.issuer[:200]
-    event = record(
+    holder_log: tuple[Table, dict[str, Any]] | None = None
+    if verification.certificate_id is not None:
+        authenticated = not isinstance(principal, Principal) or principal.authenticated
+        holder_log = (
+            _VERIFICATION_EVENTS,
+            {
+                "certificate_id": verification.certificate_id,
+                "verified_at": verification.checked_at,
+                "result": verification.result,
+                "verifier_name": getattr(principal, "name", None) if authenticated else None,
+                "verifier_role": principal.role if authenticated else None,
+                "channel": channel,
+            },
+        )
+    # the audit event, its public leaf and the holder's log entry: all or nothing
+    return record_with(
         session,
         actor=principal,
         action="certificate.verify",
@@ -589,23 +646,11 @@ def _record(
         outcome="success" if verification.result == VALID else "failure",
         detail=detail,
         at=verification.checked_at,
+        also=holder_log,
     )
-    if verification.certificate_id is None:
-        return event
-    authenticated = not isinstance(principal, Principal) or principal.authenticated
-    # a plain insert: one row, no object to track, no second flush of the session
-    session.connection().execute(
-        insert(VerificationEvent),
-        {
-            "certificate_id": verification.certificate_id,
-            "verified_at": verification.checked_at,
-            "result": verification.result,
-            "verifier_name": getattr(principal, "name", None) if authenticated else None,
-            "verifier_role": principal.role if authenticated else None,
-            "channel": channel,
-        },
-    )
-    return event
+
+
+_VERIFICATION_EVENTS: Table = VerificationEvent.__table__  # type: ignore[assignment]
 
 
 # -- the holder's photo at a short-lived, unguessable address -----------------------------------

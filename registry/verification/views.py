@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from registry.db import utcnow
 from registry.extensions import limiter, public_reads
 from registry.verification import authority, service, trustlist
 from registry.verification.schemas import (
@@ -17,7 +16,14 @@ from registry.verification.schemas import (
     VerifyRequestSchema,
 )
 from registry.verification.verdict import Unreadable
-from registry.web import Blueprint, authenticated, context, current_principal
+from registry.web import (
+    Blueprint,
+    answer_published,
+    authenticated,
+    context,
+    current_principal,
+    published,
+)
 
 blp = Blueprint(
     "verification",
@@ -86,11 +92,22 @@ def trust_list() -> Response:
     """The signed trust list for offline verification: issuers, clinics, revocation lists."""
     ctx = context()
     with ctx.db.reading() as uow:
-        signed = trustlist.trust_list(uow, now=utcnow())
-    response = jsonify(TrustListSchema().dump(signed))
-    response.headers["Cache-Control"] = "public, max-age=300"
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+        # one cheap statement now and then; the list is built and signed once per data version
+        def version() -> trustlist.DataVersion:
+            return trustlist.data_version(uow.session, ctx.keystore)
+
+        def build(version: trustlist.DataVersion) -> dict[str, Any]:
+            signed = trustlist.trust_list(uow, version=version)
+            return dict(TrustListSchema().dump(signed))
+
+        document = published(
+            ctx.db,
+            "trust-list",
+            version,
+            build,
+            recheck_seconds=ctx.settings.published_recheck_seconds,
+        )
+    return answer_published(document, cache_control="public, max-age=300")
 
 
 @blp.route("/api/v1/authority/examinations/<examination_id>")

@@ -393,3 +393,26 @@ def test_the_holder_page_names_each_certificates_leaf_once_sequenced(
     assert f"{entry} {leaf['leaf_index']}" in after
     proof = client.get(f"/log/proof/inclusion?leaf_hash={leaf['leaf_hash']}")
     assert proof.status_code == 200 and proof.json["leaf_index"] == leaf["leaf_index"]
+
+
+@pytest.mark.postgres
+def test_a_verification_written_in_one_statement_is_a_leaf_the_log_verifies(
+    world: World, client: FlaskClient
+) -> None:
+    from tests.certificates.builders import load_rulesets
+    from tests.verification.helpers import qr_of
+
+    load_rulesets(world.app)
+    issued = _issued(world)["KZ"]
+    answer = client.post("/api/v1/verify", json={"qr": qr_of(world, issued)})
+    assert answer.status_code == 200 and answer.json["result"] == "valid"
+    with world.ctx.db.read_session() as session:
+        event = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "certificate.verify")
+        ).one()
+        entry = session.scalars(select(LogEntry).where(LogEntry.leaf_hash == event.leaf_hash)).one()
+    # the receipt names the leaf the statement wrote, and the leaf commits to the row
+    assert answer.json["log_leaf"] == event.leaf_hash.hex() == leaf_hash(entry.body).hex()
+    assert entry.body == audit_leaf(event).body
+    assert _sequence(world.ctx).integrated > 0
+    assert _verify(world.ctx) == []

@@ -33,6 +33,16 @@ def publish(world: World, *clinics: str) -> None:
         world.clinic(clinic_id)
 
 
+def publish_and_hold_keys(world: World, monkeypatch: Any) -> World:
+    """``publish``, then the key statuses read once and held: a worker reads them again every
+    few seconds, one query that per-request statement counts are not about
+    (tests/crypto/test_key_refresh.py counts it)."""
+    publish(world)
+    world.ctx.keystore.refresh()
+    monkeypatch.setattr(world.ctx.keystore, "refresh_seconds", 3600)
+    return world
+
+
 def certificate(world: World, destination: str = "KZ", **arguments: Any) -> Certificate:
     """A certificate of a freshly submitted examination (submission arguments pass through)."""
     submission = submit(world, **arguments)
