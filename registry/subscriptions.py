@@ -46,7 +46,7 @@ SUBSCRIPTIONS: dict[type[Event], Sequence[Handler]] = {
     ),
     SubmissionReplayed: (certificates.on_submission_replayed,),
     ReferralsCompleted: (surveillance.on_referrals_completed,),
-    KeyCompromised: (transparency.on_key_compromised, certificates.on_key_compromised),
+    KeyCompromised: (certificates.on_key_compromised,),
     # what the transparency log records in public leaves
     CertificateIssued: (transparency.on_certificate_issued,),
     CertificateRevoked: (transparency.on_certificate_revoked,),

@@ -227,7 +227,7 @@ class MonitorReport:
     events: list[str]
 
 
-WATCHED = ("clinic.status", "clinic.key", "clinic.key.compromised", "registry.key")
+WATCHED = ("clinic.status", "clinic.key", "registry.key")
 
 
 def monitor(

@@ -14,7 +14,6 @@ from registry.events import (
     CertificateRevoked,
     ClinicKeyChanged,
     ClinicStatusChanged,
-    KeyCompromised,
     RegistryKeyChanged,
     SurveillanceReleased,
 )
@@ -96,12 +95,6 @@ def on_clinic_key_changed(uow: UnitOfWork, event: ClinicKeyChanged) -> None:
         "effective_at": event.effective_at.isoformat(),
     }
     _append(uow, "clinic.key", fields, ref=event.kid, at=event.effective_at)
-
-
-def on_key_compromised(uow: UnitOfWork, event: KeyCompromised) -> None:
-    """A clinic key compromised as of a time (ClinicKeyChanged carries its registration)."""
-    fields = {"kid": event.kid, "status": "compromised", "since": event.since.isoformat()}
-    _append(uow, "clinic.key.compromised", fields, ref=event.kid, at=event.now)
 
 
 def on_registry_key_changed(uow: UnitOfWork, event: RegistryKeyChanged) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
 
 from registry.accreditation import service
 from registry.accreditation import status as moments
 from registry.accreditation.models import Clinic
 from registry.crypto.keys import generate_key, private_jwk, public_jwk, thumbprint
+from registry.transparency.models import LogEntry
 from tests.support import OPERATOR, World
 
 NEW_CLINIC = {
@@ -163,6 +167,10 @@ def test_key_compromise_is_recorded_with_its_time(world: World) -> None:
         assert moments.key_status_at(key, when - timedelta(microseconds=1)) == "active"
         assert moments.key_status_at(key, when) == "compromised"
         assert moments.compromised_since(key) == when
+        # public in the transparency log, with the time it was compromised from
+        bodies = session.scalars(select(LogEntry.body).where(LogEntry.ref == kid)).all()
+    statuses = [(b["status"], b["effective_at"]) for b in map(json.loads, bodies)]
+    assert statuses == [("active", created_at.isoformat()), ("compromised", when.isoformat())]
     wrong_clinic = world.http.post(
         f"/api/v1/clinics/TJ-KHU-0003/keys/{kid}/status",
         headers=tj,
