@@ -34,6 +34,17 @@ from registry.surveillance.disclosure import ProtectedCube, protect, sensitivity
 from registry.surveillance.witness import COMPLEMENTARY, HIDDEN, PRIMARY, PUBLISHED
 
 
+def released(layers: Iterable[Iterable[Microcell]]) -> dict[tuple[str, ...], dict[str, int]]:
+    """The microcells of the layers added up: the counts released so far."""
+    total: dict[tuple[str, ...], dict[str, int]] = {}
+    for layer in layers:
+        for key, values in layer:
+            row = total.setdefault(tuple(key), dict.fromkeys(MEASURES, 0))
+            for measure in MEASURES:
+                row[measure] += int(values.get(measure, 0))
+    return total
+
+
 def added_since(
     current: Iterable[Microcell], layers: Iterable[Iterable[Microcell]]
 ) -> tuple[list[Microcell], bool]:
@@ -42,17 +53,12 @@ def added_since(
     A microcell whose count fell below what was released (a withdrawal, or an amendment moving
     a record out of it) cannot be a layer of non-negative counts; the second value says so.
     """
-    released: dict[tuple[str, ...], dict[str, int]] = {}
-    for layer in layers:
-        for key, values in layer:
-            row = released.setdefault(tuple(key), dict.fromkeys(MEASURES, 0))
-            for measure in MEASURES:
-                row[measure] += int(values.get(measure, 0))
+    before_all = released(layers)
     added: list[Microcell] = []
     removed = False
     now = {tuple(key): values for key, values in current}
-    for key in sorted(now.keys() | released.keys()):
-        before = released.get(key, {})
+    for key in sorted(now.keys() | before_all.keys()):
+        before = before_all.get(key, {})
         after = now.get(key, {})
         change = {m: int(after.get(m, 0)) - before.get(m, 0) for m in MEASURES}
         if any(v < 0 for v in change.values()):
@@ -60,6 +66,23 @@ def added_since(
         if any(v > 0 for v in change.values()):
             added.append((key, {m: max(v, 0) for m, v in change.items()}))
     return added, removed
+
+
+def layer_cube(
+    added: Iterable[Microcell], current: Cube, *, known_empty: Iterable[Mapping[str, str]] = ()
+) -> Cube:
+    """The cube of the records added since the last release, in the shape of `current`."""
+    return build_cube(
+        added,
+        year=current.year,
+        closed_months=current.closed_months,
+        categories={
+            d: axis.codes[: axis.leaf_count]
+            for d, axis in zip(FLAT_DIMENSIONS, current.axes[1:], strict=True)
+        },
+        known_empty=known_empty,
+        max_crossed=current.max_crossed,
+    )
 
 
 def protect_layer(
@@ -73,18 +96,9 @@ def protect_layer(
 
     The layer has the shape of `current` (the new version's cube), and each of its cells is
     priced by the new version's count: withholding a cell of the layer withholds that count.
+    The first layer of a year (nothing released before) is the version itself.
     """
-    layer = build_cube(
-        added,
-        year=current.year,
-        closed_months=current.closed_months,
-        categories={
-            d: axis.codes[: axis.leaf_count]
-            for d, axis in zip(FLAT_DIMENSIONS, current.axes[1:], strict=True)
-        },
-        known_empty=known_empty,
-        max_crossed=current.max_crossed,
-    )
+    layer = layer_cube(added, current, known_empty=known_empty)
     return protect(layer, k=k, prices=current.values)
 
 

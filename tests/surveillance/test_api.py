@@ -321,7 +321,7 @@ def test_the_dhis2_metadata_command_describes_what_the_dhis2_extract_references(
 def test_the_pattern_is_computed_once_per_data_version_and_shared(world: World) -> None:
     from sqlalchemy import select
 
-    from registry.surveillance.models import SurveillanceProtection
+    from registry.surveillance.models import SurveillanceLayer, SurveillanceProtection
 
     headers = world.bearer("ministry", country="TJ")
     first = extract(world, headers, group_by="sex")
@@ -331,9 +331,12 @@ def test_the_pattern_is_computed_once_per_data_version_and_shared(world: World) 
     assert again.headers["X-Data-Version"] == first.headers["X-Data-Version"]
     with world.ctx.db.read_session() as session:
         stored = session.scalars(select(SurveillanceProtection)).all()
-    assert [(row.data_version, row.k) for row in stored] == [(first.headers["X-Data-Version"], 5)]
+    # released: the version's pattern is now the first layer of the year's release ledger
+    version = first.headers["X-Data-Version"]
+    assert [(row.data_version, row.k) for row in stored] == [(f"{version}#0", 5)]
 
-    # a late record for a closed month is a new version of the year: protected anew
+    # a late record for a closed month is a new version of the year: released as a second
+    # layer of the ledger, protected on its own, over the first
     submit(world, number="2026-Q3-late", examined_on=date(2026, 9, 28), passport="7100000001")
     assert extract(world, headers, group_by="sex").status_code == 202
     protect(world)
@@ -341,7 +344,20 @@ def test_the_pattern_is_computed_once_per_data_version_and_shared(world: World) 
     assert late.headers["X-Data-Version"] != first.headers["X-Data-Version"]
     with world.ctx.db.read_session() as session:
         versions = session.scalars(select(SurveillanceProtection.data_version)).all()
-    assert versions == [late.headers["X-Data-Version"]]
+        layers = session.scalars(select(SurveillanceLayer.data_version)).all()
+    assert set(versions) == {f"{version}#0", f"{late.headers['X-Data-Version']}#1"}
+    assert layers == [version, late.headers["X-Data-Version"]]
+    # the one late record cannot be had by subtraction: no count it changed is published
+    before = {_cell_key(c): c["value"] for c in first.json["cells"]}
+    after = {_cell_key(c): c["value"] for c in late.json["cells"]}
+    both = [key for key in after if after[key] is not None and before.get(key) is not None]
+    assert both and all(after[key] == before[key] for key in both)
+    moved = [key for key in after if before.get(key) is not None and after[key] is None]
+    assert ("examined", "TJ", "2026-Q3", "all") in moved, moved  # (measure, origin, period, sex)
+
+
+def _cell_key(cell: dict[str, object]) -> tuple[str, ...]:
+    return tuple(str(cell[name]) for name in sorted(cell) if name not in ("value", "flag"))
 
 
 @pytest.mark.committed
