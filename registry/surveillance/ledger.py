@@ -12,7 +12,7 @@ layers are independent tables of non-negative counts, so:
 * a count of the new version is withheld whenever one of its parts is;
 * subtracting one version from another gives at most the new layer, itself protected.
 
-See docs/surveillance.md, section 5.
+See docs/surveillance.md, section 5.1.
 """
 
 from __future__ import annotations

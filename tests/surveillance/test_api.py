@@ -459,3 +459,23 @@ def test_the_worker_command_computes_what_requests_left_for_it(
     assert extract(world, headers, k="6").status_code == 200
     again = CliRunner().invoke(main, ["surveillance", "worker", "--once", "--k", "5"])
     assert again.exit_code == 0 and "pattern" not in again.output  # nothing left to do
+
+
+def test_a_record_withdrawn_after_a_release_leaves_the_release_as_it_was(world: World) -> None:
+    """A layer cannot take a released record back: the year is served as last released."""
+    from tests.certificates.builders import withdraw
+
+    headers = world.bearer("ministry", country="TJ")
+    first = extract(world, headers, group_by="destination")
+    assert first.status_code == 200
+    gone = submit(
+        world, number="2026-Q3-gone", examined_on=date(2026, 8, 20), passport="7200000001"
+    )
+    protect(world)
+    with_it = extract(world, headers, group_by="destination")
+    assert with_it.headers["X-Data-Version"] != first.headers["X-Data-Version"]
+    withdraw(world, gone.examination.id)  # the counts are the first version's again
+    again = extract(world, headers, group_by="destination")
+    assert again.status_code == 200
+    assert again.headers["X-Data-Version"] == with_it.headers["X-Data-Version"]
+    assert again.json["cells"] == with_it.json["cells"]
