@@ -356,12 +356,24 @@ def _plan(session: Session, *, year: int, now: datetime) -> _Plan:
     added, removed = added_since(cells, [layer.cells for layer in ledger])
     if removed:
         # records released before went away: a layer cannot take them back, so the release
-        # stays what was released last (docs/surveillance.md, section 5)
+        # stays what was released last (docs/surveillance.md, section 5.1)
         last = ledger[-1]
-        cells = sorted(released(layer.cells for layer in ledger).items())
-        return _Plan(year, last.closed, last.version, tuple(cells), tuple(ledger))
+        return _Plan(year, last.closed, last.version, tuple(_sum(ledger)), tuple(ledger))
+    last = ledger[-1]
+    if last.closed < 12:
+        # the year is open: records late for months already released wait for the year's
+        # revision, after it closes; the release adds the months closed since (section 5.1)
+        added = [(key, values) for key, values in added if int(key[0][5:]) > last.closed]
+        if not added and closed == last.closed:
+            return _Plan(year, last.closed, last.version, tuple(_sum(ledger)), tuple(ledger))
+        cells = sorted(released([*(layer.cells for layer in ledger), added]).items())
+        version = f"{year}:{closed}:{fingerprint(cells)}"
     layer = _Layer(version, closed, tuple(added))
     return _Plan(year, closed, version, tuple(cells), (*ledger, layer), new=True)
+
+
+def _sum(ledger: Sequence[_Layer]) -> list[Microcell]:
+    return sorted(released(layer.cells for layer in ledger).items())
 
 
 def _year_cube(year: int, closed: int, cells: Iterable[Microcell]) -> Cube:
