@@ -20,6 +20,7 @@ from registry.cli import main
 from registry.crypto import jws
 from registry.crypto.keys import load_public_jwk
 from registry.surveillance import service
+from registry.surveillance.models import SurveillanceLayer
 from registry.transparency.models import LogEntry
 from tests.certificates.builders import load_rulesets, submit
 from tests.support import World
@@ -321,7 +322,7 @@ def test_the_dhis2_metadata_command_describes_what_the_dhis2_extract_references(
 def test_the_pattern_is_computed_once_per_data_version_and_shared(world: World) -> None:
     from sqlalchemy import select
 
-    from registry.surveillance.models import SurveillanceLayer, SurveillanceProtection
+    from registry.surveillance.models import SurveillanceProtection
 
     headers = world.bearer("ministry", country="TJ")
     first = extract(world, headers, group_by="sex")
@@ -466,3 +467,45 @@ def test_a_record_withdrawn_after_a_release_leaves_the_release_as_it_was(world: 
     assert again.json["cells"] == first.json["cells"]
     examined = [c for c in again.json["cells"] if c["measure"] == "examined"]
     assert {c["value"] for c in examined if c["destination"] == "all"} == {12}  # as released
+
+
+def test_a_month_closed_since_the_last_release_is_added_as_a_layer_late_records_wait(
+    world: World,
+) -> None:
+    """Released with September closed; then October closes, with a record late for August."""
+    from tests.support import OPERATOR
+
+    def release(now: datetime) -> dict[str, object]:
+        query = service.ExtractQuery("quarter", "2026-Q3", "2026-Q3")
+        with world.ctx.db.unit_of_work() as uow:
+            done = service.build_extract(uow, principal=OPERATOR, query=query, now=now)
+            uow.commit()
+        assert done.version.startswith(f"2026:{now.month - 1}:")
+        return {
+            "version": done.version,
+            "q3": next(
+                c["value"] for c in json.loads(done.body)["cells"] if c["measure"] == "examined"
+            ),
+        }
+
+    def compute(now: datetime) -> None:
+        with world.ctx.db.unit_of_work() as uow:
+            service.protected_year(uow.session, year=2026, k=5, now=now, compute=True)
+            uow.commit()
+
+    october, november = datetime(2026, 10, 15, tzinfo=UTC), datetime(2026, 11, 15, tzinfo=UTC)
+    compute(october)
+    first = release(october)
+    assert first["q3"] == 11
+    submit(world, number="2026-10-new", examined_on=date(2026, 10, 5), passport="7300000001")
+    submit(world, number="2026-08-late", examined_on=date(2026, 8, 25), passport="7300000002")
+    compute(november)
+    second = release(november)
+    with world.ctx.db.read_session() as session:
+        stored = service.data_version(session, year=2026, now=november)
+        layers = session.scalars(
+            select(SurveillanceLayer.closed_months).order_by(SurveillanceLayer.seq)
+        ).all()
+    assert layers == [9, 10]  # October is the second layer
+    assert second["version"] != stored  # the late record is not in the release's counts
+    assert second["q3"] == 11  # the third quarter as released, not 12
