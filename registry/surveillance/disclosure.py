@@ -21,7 +21,7 @@ smaller k, so releases made at different thresholds cannot uncover each other's 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import product
@@ -117,9 +117,16 @@ def check_k(k: int) -> None:
         raise ValueError(f"k must be an integer of at least {MIN_K}")
 
 
-def protect(cube: Cube, *, k: int = DEFAULT_K) -> ProtectedCube:
-    """Suppress and prove the canonical cube at threshold k; deterministic in the data."""
-    return _protect(cube, k=k, base=COST_BY_VALUE)
+def protect(
+    cube: Cube, *, k: int = DEFAULT_K, prices: Mapping[str, Sequence[int]] | None = None
+) -> ProtectedCube:
+    """Suppress and prove the canonical cube at threshold k; deterministic in the data.
+
+    `prices` (a count per measure and cell of the cube's shape) prices each complementary cell
+    instead of the cube's own counts: a layer of the release ledger is priced by the counts
+    that its withheld cells take out of the release.
+    """
+    return _protect(cube, k=k, base=COST_BY_VALUE, prices=prices)
 
 
 def protect_by_coarseness(cube: Cube, *, k: int = DEFAULT_K) -> ProtectedCube:
@@ -145,9 +152,10 @@ def _protect(
     base: float,
     optimise: bool = False,
     report: SolverReport | None = None,
+    prices: Mapping[str, Sequence[int]] | None = None,
 ) -> ProtectedCube:
     check_k(k)
-    search = Search(cube, sensitivity, base=base, optimise=optimise)
+    search = Search(cube, sensitivity, base=base, optimise=optimise, prices=prices)
     if report is not None:
         search.solver = report
     for threshold in range(MIN_K, k + 1):

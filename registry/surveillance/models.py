@@ -59,3 +59,21 @@ class SurveillanceProtection(Base):
     cells: Mapped[int] = mapped_column(Integer)  # cells per measure, to check on reading
     status: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SurveillanceLayer(Base):
+    """One layer of a year's release ledger: the counts a release added to what went before.
+
+    The first release of a year makes layer 0 (the counts of its data version); a release of a
+    later version adds the records counted since (late records, months closed since). Layers
+    are never changed: every later release of the year is built on them (ledger.py).
+    """
+
+    __tablename__ = "surveillance_layers"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data_version: Mapped[str] = mapped_column(String(64))  # the version the release was cut from
+    closed_months: Mapped[int] = mapped_column(Integer)
+    cells: Mapped[bytes] = mapped_column(LargeBinary)  # the added microcells, JSON, zlib
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -55,8 +55,10 @@ from registry.surveillance.cube import (
 )
 from registry.surveillance.disclosure import DEFAULT_K, ProtectedCube, protect
 from registry.surveillance.extract import ExtractRequest, ProtectedTable, extract
+from registry.surveillance.ledger import added_since, combine, layer_cube, released
 from registry.surveillance.models import (
     SurveillanceCount,
+    SurveillanceLayer,
     SurveillanceProtection,
     SurveillanceTally,
 )
@@ -229,19 +231,19 @@ class _ProtectedCache:
     """Protected cubes by (year, k, closed months, data fingerprint): protection runs once."""
 
     def __init__(self, size: int = 8) -> None:
-        self._entries: OrderedDict[tuple[object, ...], ProtectedCube] = OrderedDict()
+        self._entries: OrderedDict[tuple[object, ...], tuple[ProtectedCube, _Plan]] = OrderedDict()
         self._lock = threading.Lock()
         self._size = size
         self.computing = threading.Lock()
 
-    def get(self, key: tuple[object, ...]) -> ProtectedCube | None:
+    def get(self, key: tuple[object, ...]) -> tuple[ProtectedCube, _Plan] | None:
         with self._lock:
             found = self._entries.get(key)
             if found is not None:
                 self._entries.move_to_end(key)
             return found
 
-    def put(self, key: tuple[object, ...], protected: ProtectedCube) -> None:
+    def put(self, key: tuple[object, ...], protected: tuple[ProtectedCube, _Plan]) -> None:
         with self._lock:
             self._entries[key] = protected
             self._entries.move_to_end(key)
@@ -288,6 +290,122 @@ def data_version(session: Session, *, year: int, now: datetime) -> str:
     return f"{year}:{closed}:{fingerprint(cells)}"
 
 
+@dataclass(frozen=True)
+class _Layer:
+    """A layer of a year's release ledger (models.SurveillanceLayer), or the one to add."""
+
+    version: str
+    closed: int
+    cells: tuple[Microcell, ...]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a release of a year is built from now: its counts and the ledger's layers.
+
+    No layers: nothing of the year was released yet, the release is the version's own
+    pattern. Otherwise the release combines the layers (ledger.py); `new` says the last one
+    (the records counted since the last release) is not in the ledger yet.
+    """
+
+    year: int
+    closed: int
+    version: str
+    cells: tuple[Microcell, ...]
+    layers: tuple[_Layer, ...] = ()
+    new: bool = False
+
+
+def _ledger_heads(session: Session, year: int) -> tuple[str, ...]:
+    table = cast(Table, SurveillanceLayer.__table__)
+    return tuple(
+        session.scalars(
+            select(table.c.data_version).where(table.c.year == year).order_by(table.c.seq)
+        )
+    )
+
+
+def _ledger(session: Session, year: int) -> list[_Layer]:
+    rows = session.scalars(
+        select(SurveillanceLayer)
+        .where(SurveillanceLayer.year == year)
+        .order_by(SurveillanceLayer.seq)
+    )
+    return [
+        _Layer(
+            row.data_version,
+            row.closed_months,
+            tuple(
+                (tuple(key), dict(zip(MEASURES, values, strict=True)))
+                for key, values in json.loads(zlib.decompress(row.cells))
+            ),
+        )
+        for row in rows
+    ]
+
+
+def _plan(session: Session, *, year: int, now: datetime) -> _Plan:
+    """The counts a release of `year` at `now` publishes, over the layers already released."""
+    cells, closed = _year_cells(session, year=year, now=now)
+    version = f"{year}:{closed}:{fingerprint(cells)}"
+    ledger = _ledger(session, year)
+    if not ledger:
+        return _Plan(year, closed, version, tuple(cells))
+    if ledger[-1].version == version:
+        return _Plan(year, closed, version, tuple(cells), tuple(ledger))
+    added, removed = added_since(cells, [layer.cells for layer in ledger])
+    if removed:
+        # records released before went away: a layer cannot take them back, so the release
+        # stays what was released last (docs/surveillance.md, section 5.1)
+        last = ledger[-1]
+        return _Plan(year, last.closed, last.version, tuple(_sum(ledger)), tuple(ledger))
+    last = ledger[-1]
+    if last.closed < 12:
+        # the year is open: records late for months already released wait for the year's
+        # revision, after it closes; the release adds the months closed since (section 5.1)
+        added = [(key, values) for key, values in added if int(key[0][5:]) > last.closed]
+        if not added and closed == last.closed:
+            return _Plan(year, last.closed, last.version, tuple(_sum(ledger)), tuple(ledger))
+        cells = sorted(released([*(layer.cells for layer in ledger), added]).items())
+        version = f"{year}:{closed}:{fingerprint(cells)}"
+    layer = _Layer(version, closed, tuple(added))
+    return _Plan(year, closed, version, tuple(cells), (*ledger, layer), new=True)
+
+
+def _sum(ledger: Sequence[_Layer]) -> list[Microcell]:
+    return sorted(released(layer.cells for layer in ledger).items())
+
+
+def _year_cube(year: int, closed: int, cells: Iterable[Microcell]) -> Cube:
+    cells = list(cells)
+    destinations = {key[2] for key, _ in cells}
+    known_empty = [p for p in KNOWN_EMPTY if p["destination"] in destinations]
+    return build_cube(cells, year=year, closed_months=closed, known_empty=known_empty)
+
+
+def _patterns(plan: _Plan) -> tuple[Cube, list[tuple[str, Cube, Cube]]]:
+    """The release's cube, and each pattern it needs: (stored key, cube to protect, prices)."""
+    cube = _year_cube(plan.year, plan.closed, plan.cells)
+    if not plan.layers:
+        return cube, [(plan.version, cube, cube)]
+    needed = []
+    for j, layer in enumerate(plan.layers):
+        upto = (
+            cube
+            if j == len(plan.layers) - 1
+            else _year_cube(
+                plan.year,
+                layer.closed,
+                released(earlier.cells for earlier in plan.layers[: j + 1]).items(),
+            )
+        )
+        known_empty = [p for p in KNOWN_EMPTY if p["destination"] in upto.axes[2].codes]
+        needed.append(
+            (f"{layer.version}#{j}", layer_cube(layer.cells, upto, known_empty=known_empty), upto)
+        )
+    return cube, needed
+
+
 def protected_year(
     session: Session, *, year: int, k: int, now: datetime, compute: bool = False
 ) -> tuple[ProtectedCube, str]:
@@ -296,34 +414,103 @@ def protected_year(
     Without `compute`, a pattern nobody has computed yet is requested (a row the worker picks
     up) and `ProtectionPending` is raised: web requests only ever read patterns.
     """
+    protected, plan = _protected_plan(session, year=year, k=k, now=now, compute=compute)
+    return protected, plan.version
+
+
+def _protected_plan(
+    session: Session, *, year: int, k: int, now: datetime, compute: bool = False
+) -> tuple[ProtectedCube, _Plan]:
     cells, closed = _year_cells(session, year=year, now=now)
-    version = f"{year}:{closed}:{fingerprint(cells)}"
-    cache_key = (version, k)
+    cache_key = (f"{year}:{closed}:{fingerprint(cells)}", k, _ledger_heads(session, year))
     found = PROTECTED.get(cache_key)
     if found is not None:
-        return found, version
-    destinations = {key[2] for key, _ in cells}
-    known_empty = [p for p in KNOWN_EMPTY if p["destination"] in destinations]
-    cube = build_cube(cells, year=year, closed_months=closed, known_empty=known_empty)
+        return found
     with PROTECTED.computing:  # concurrent requests of one worker wait for one computation
         found = PROTECTED.get(cache_key)
         if found is not None:
-            return found, version
-        protected = _stored_protection(session, cube, version=version, k=k)
-        if protected is None:
-            if not compute:
-                _request_protection(session, version=version, k=k, now=now)
-                raise ProtectionPending(
-                    f"the suppression pattern of {year} (data version {version}, k={k}) is "
-                    f"being computed; ask again in {RETRY_AFTER_SECONDS} seconds",
-                    data_version=version,
-                    k=k,
-                    retry_after=RETRY_AFTER_SECONDS,
+            return found
+        plan = _plan(session, year=year, now=now)
+        cube, needed = _patterns(plan)
+        patterns: list[ProtectedCube] = []
+        missing = []
+        for key, layer, prices in needed:
+            protected = _stored_protection(session, layer, version=key, k=k)
+            if protected is None and compute:
+                protected = protect(layer, k=k, prices=prices.values)
+                _store_protection(session, protected, version=key, now=now)
+            if protected is None:
+                missing.append(key)
+            else:
+                patterns.append(protected)
+        if missing:
+            for key in missing:
+                _request_protection(session, version=key, k=k, now=now)
+            raise ProtectionPending(
+                f"the suppression pattern of {year} (data version {plan.version}, k={k}) is "
+                f"being computed; ask again in {RETRY_AFTER_SECONDS} seconds",
+                data_version=plan.version,
+                k=k,
+                retry_after=RETRY_AFTER_SECONDS,
+            )
+        release = patterns[0] if not plan.layers else combine(cube, patterns)
+        PROTECTED.put(cache_key, (release, plan))
+    return release, plan
+
+
+def _record_release(session: Session, plan: _Plan, protected: ProtectedCube, now: datetime) -> None:
+    """Enter what a release published into the year's ledger, before it is served."""
+    if plan.layers and not plan.new:
+        return
+    layer = plan.layers[-1] if plan.layers else _Layer(plan.version, plan.closed, plan.cells)
+    seq = len(plan.layers) - 1 if plan.layers else 0
+    table = cast(Table, SurveillanceLayer.__table__)
+    cells = json.dumps([[list(key), [v.get(m, 0) for m in MEASURES]] for key, v in layer.cells])
+    session.execute(
+        _insert(session)(table)
+        .values(
+            year=plan.year,
+            seq=seq,
+            data_version=layer.version,
+            closed_months=layer.closed,
+            cells=zlib.compress(cells.encode()),
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+    )
+    entered = session.execute(
+        select(table.c.data_version).where(table.c.year == plan.year, table.c.seq == seq)
+    ).scalar_one()
+    if entered != layer.version:  # another release of another version came first
+        PROTECTED.clear()
+        raise ProtectionPending(
+            f"the release ledger of {plan.year} has just moved on; ask again in "
+            f"{RETRY_AFTER_SECONDS} seconds",
+            data_version=plan.version,
+            k=protected.k,
+            retry_after=RETRY_AFTER_SECONDS,
+        )
+    if not plan.layers:  # the version's own patterns (at every k) are its first layer's
+        protections = cast(Table, SurveillanceProtection.__table__)
+        rows = session.execute(
+            select(protections.c.k, protections.c.cells, protections.c.status).where(
+                protections.c.data_version == plan.version, protections.c.cells != _REQUESTED
+            )
+        ).all()
+        for k, size, status in rows:
+            session.execute(
+                _insert(session)(protections)
+                .values(
+                    data_version=f"{plan.version}#0", k=k, cells=size, status=status, created_at=now
                 )
-            protected = protect(cube, k=k)
-            _store_protection(session, protected, version=version, now=now)
-        PROTECTED.put(cache_key, protected)
-    return protected, version
+                .on_conflict_do_nothing()
+            )
+        session.execute(
+            delete(SurveillanceProtection).where(
+                SurveillanceProtection.data_version == plan.version
+            )
+        )
+    session.expire_all()
 
 
 @dataclass(frozen=True)
@@ -368,19 +555,22 @@ def protect_outstanding(
     for year, k in sorted(standing) + sorted(extra):
         started = time.perf_counter()
         with db.reading() as reader:
-            version = data_version(reader.session, year=year, now=now)
-            if _has_pattern(reader.session, version, k):
-                continue
-            cells, closed = _year_cells(reader.session, year=year, now=now)
-        destinations = {key[2] for key, _ in cells}
-        known_empty = [p for p in KNOWN_EMPTY if p["destination"] in destinations]
-        cube = build_cube(cells, year=year, closed_months=closed, known_empty=known_empty)
-        protected = protect(cube, k=k)  # minutes, perhaps: no transaction is open
-        with db.unit_of_work() as uow:
-            if not _has_pattern(uow.session, version, k):
-                _store_protection(uow.session, protected, version=version, now=now)
-                uow.commit()
-        done.append(Computed(year, k, version, time.perf_counter() - started))
+            plan = _plan(reader.session, year=year, now=now)
+            _cube, needed = _patterns(plan)
+            missing = [
+                (key, layer, prices)
+                for key, layer, prices in needed
+                if not _has_pattern(reader.session, key, k)
+            ]
+        if not missing:
+            continue
+        for key, layer, prices in missing:
+            protected = protect(layer, k=k, prices=prices.values)  # no transaction is open
+            with db.unit_of_work() as uow:
+                if not _has_pattern(uow.session, key, k):
+                    _store_protection(uow.session, protected, version=key, now=now)
+                    uow.commit()
+        done.append(Computed(year, k, plan.version, time.perf_counter() - started))
     return done
 
 
@@ -425,11 +615,13 @@ def _store_protection(
         "status": zlib.compress(b"".join(bytes(protected.status[m]) for m in MEASURES)),
         "created_at": now,
     }
-    # patterns of earlier versions of the year are never served again
+    # patterns of earlier versions of the year are never served again; those of the layers of
+    # the year's release ledger (`version#layer`) are, by every later release
     session.execute(
         delete(SurveillanceProtection).where(
             SurveillanceProtection.data_version.startswith(f"{cube.year}:"),
             SurveillanceProtection.data_version != version,
+            ~SurveillanceProtection.data_version.contains("#"),
         )
     )
     table = cast(Table, SurveillanceProtection.__table__)
@@ -543,18 +735,22 @@ def build_extract(
             raise BadRequest(f"{period.label} is not closed yet")
     years: dict[int, ProtectedCube] = {}
     versions = []
+    plans = []
     for year in sorted({p.year for p in periods}):
         try:
-            protected, year_version = protected_year(uow.session, year=year, k=request.k, now=now)
+            protected, plan = _protected_plan(uow.session, year=year, k=request.k, now=now)
         except ProtectionPending:
             uow.commit()  # keep the request for the worker; nothing was released
             raise
         years[year] = _covering(protected, where)
-        versions.append(year_version)
+        versions.append(plan.version)
+        plans.append((plan, protected))
     try:
         table = extract(years, request)
     except ValueError as exc:
         raise BadRequest(str(exc)) from exc
+    for plan, protected in plans:  # every release is a constraint on later ones
+        _record_release(uow.session, plan, protected, now)
     body = _render(table, query, now, warnings)
     version = ",".join(versions)
     key = keystore.active("document")

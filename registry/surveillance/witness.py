@@ -133,12 +133,16 @@ class Search:
         *,
         base: float = COST_BY_VALUE,
         optimise: bool = False,
+        prices: Mapping[str, Sequence[int]] | None = None,
     ) -> None:
         self.cube = cube
         self.optimise = optimise
         self.solver = SolverReport()
         self.rule = rule
         self.values = cube.values
+        # the count a cell's loss is priced by: its own, unless the cube is a layer of a bigger
+        # release (ledger.py), whose cells are lost with it
+        self.prices = prices if prices is not None else cube.values
         self.hidden = bytes(0 if cube.publishable(i) else 1 for i in range(cube.size))
         self.status = {
             m: bytearray(HIDDEN if h else PUBLISHED for h in self.hidden) for m in cube.measures
@@ -254,7 +258,7 @@ class Search:
                     key = (measure, cell)
                     if key not in cell_ids:
                         cell_ids[key] = len(prices)
-                        prices.append((1 + self.values[measure][cell]) * self.weight[cell])
+                        prices.append((1 + self.prices[measure][cell]) * self.weight[cell])
                     cells.append(cell_ids[key])
             suppresses.append(sorted(cells))
         for w in choose(covers, suppresses, prices, self.solver):
@@ -305,7 +309,7 @@ class Search:
             for cell in range(cube.size)
             if self.status[measure][cell] == COMPLEMENTARY and frozen[measure][cell] == PUBLISHED
         ]
-        offers.sort(key=lambda mc: (-self.weight[mc[1]] * (1 + self.values[mc[0]][mc[1]]), mc))
+        offers.sort(key=lambda mc: (-self.weight[mc[1]] * (1 + self.prices[mc[0]][mc[1]]), mc))
         for measure, cell in offers:
             leaning = sorted(users.get((measure, cell), ()))
             keys = [key for ident in leaning for key in proves.get(ident, [])]
@@ -423,7 +427,7 @@ class Search:
             moved = mine_set ^ set(time.lineage[balance]) if balance is not None else mine_set
             lines.append([(c - here) * cube.strides[0] for c in sorted(moved)])
         status = self.status[target.measure]
-        values = self.values[target.measure]
+        values = self.prices[target.measure]
         bound = 0.0
         for parts in product(*lines):
             cell = sum(parts)
@@ -451,7 +455,7 @@ class Search:
             here = target.positions[0]
             levels = [(c - here) * cube.strides[0] for c in cube.axes[0].lineage[here]]
         status = self.status[target.measure]
-        values = self.values[target.measure]
+        values = self.prices[target.measure]
         base = target.index - target.base
         bound = 0.0
         for offset in moved:
@@ -514,7 +518,7 @@ class Search:
                 for cell in self._ancestors(leaf):
                     lift[cell] = lift.get(cell, 0.0) + change
             status = self.status[of]
-            values = self.values[of]
+            values = self.prices[of]
             cells = {cell: c for cell, c in lift.items() if abs(c) > _EPS}
             for cell in cells:
                 if status[cell] == PUBLISHED:

@@ -22,6 +22,7 @@ CIPHER = DataCipher([KEY])
 # every sealed column of the schema (a LargeBinary column that is not sealed is listed apart)
 NOT_SEALED = {
     "surveillance_protections.status",  # a compressed suppression pattern, no person
+    "surveillance_layers.cells",  # released microcell counts, like surveillance_counts
     # the transparency log: public hashes and public entries (ids and codes, never a person)
     "audit_events.leaf_hash",
     "log_entries.body",

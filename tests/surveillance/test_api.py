@@ -20,6 +20,7 @@ from registry.cli import main
 from registry.crypto import jws
 from registry.crypto.keys import load_public_jwk
 from registry.surveillance import service
+from registry.surveillance.models import SurveillanceLayer
 from registry.transparency.models import LogEntry
 from tests.certificates.builders import load_rulesets, submit
 from tests.support import World
@@ -331,17 +332,30 @@ def test_the_pattern_is_computed_once_per_data_version_and_shared(world: World) 
     assert again.headers["X-Data-Version"] == first.headers["X-Data-Version"]
     with world.ctx.db.read_session() as session:
         stored = session.scalars(select(SurveillanceProtection)).all()
-    assert [(row.data_version, row.k) for row in stored] == [(first.headers["X-Data-Version"], 5)]
+    # released: the version's pattern is now the first layer of the year's release ledger
+    version = first.headers["X-Data-Version"]
+    assert [(row.data_version, row.k) for row in stored] == [(f"{version}#0", 5)]
 
-    # a late record for a closed month is a new version of the year: protected anew
+    # a late record for a month already released, while the year is open, waits for the
+    # year's revision: the release stays as it was, and no pattern is needed for it
     submit(world, number="2026-Q3-late", examined_on=date(2026, 9, 28), passport="7100000001")
-    assert extract(world, headers, group_by="sex").status_code == 202
-    protect(world)
     late = extract(world, headers, group_by="sex")
-    assert late.headers["X-Data-Version"] != first.headers["X-Data-Version"]
+    if service.closed_through(datetime.now(UTC)).year > 2026:
+        # run on a day after 2026: the year is complete, the late record is its revision layer
+        assert late.status_code == 202
+        protect(world)
+        late = extract(world, headers, group_by="sex")
+        assert late.status_code == 200
+        with world.ctx.db.read_session() as session:
+            layers = session.scalars(select(SurveillanceLayer.data_version)).all()
+        assert layers == [version, late.headers["X-Data-Version"]]
+        return
+    assert late.status_code == 200
+    assert late.headers["X-Data-Version"] == version
+    assert late.json["cells"] == first.json["cells"]
     with world.ctx.db.read_session() as session:
-        versions = session.scalars(select(SurveillanceProtection.data_version)).all()
-    assert versions == [late.headers["X-Data-Version"]]
+        layers = session.scalars(select(SurveillanceLayer.data_version)).all()
+    assert layers == [version]
 
 
 @pytest.mark.committed
@@ -443,3 +457,65 @@ def test_the_worker_command_computes_what_requests_left_for_it(
     assert extract(world, headers, k="6").status_code == 200
     again = CliRunner().invoke(main, ["surveillance", "worker", "--once", "--k", "5"])
     assert again.exit_code == 0 and "pattern" not in again.output  # nothing left to do
+
+
+def test_a_record_withdrawn_after_a_release_leaves_the_release_as_it_was(world: World) -> None:
+    """A layer cannot take a released record back: the year is served as last released."""
+    from tests.certificates.builders import withdraw
+
+    headers = world.bearer("ministry", country="TJ")
+    gone = submit(
+        world, number="2026-Q3-gone", examined_on=date(2026, 8, 20), passport="7200000001"
+    )
+    protect(world)
+    first = extract(world, headers, group_by="destination")
+    assert first.status_code == 200
+    withdraw(world, gone.examination.id)
+    again = extract(world, headers, group_by="destination")
+    assert again.status_code == 200
+    assert again.headers["X-Data-Version"] == first.headers["X-Data-Version"]
+    assert again.json["cells"] == first.json["cells"]
+    examined = [c for c in again.json["cells"] if c["measure"] == "examined"]
+    assert {c["value"] for c in examined if c["destination"] == "all"} == {12}  # as released
+
+
+def test_a_month_closed_since_the_last_release_is_added_as_a_layer_late_records_wait(
+    world: World,
+) -> None:
+    """Released with September closed; then October closes, with a record late for August."""
+    from tests.support import OPERATOR
+
+    def release(now: datetime) -> dict[str, object]:
+        query = service.ExtractQuery("quarter", "2026-Q3", "2026-Q3")
+        with world.ctx.db.unit_of_work() as uow:
+            done = service.build_extract(uow, principal=OPERATOR, query=query, now=now)
+            uow.commit()
+        assert done.version.startswith(f"2026:{now.month - 1}:")
+        return {
+            "version": done.version,
+            "q3": next(
+                c["value"] for c in json.loads(done.body)["cells"] if c["measure"] == "examined"
+            ),
+        }
+
+    def compute(now: datetime) -> None:
+        with world.ctx.db.unit_of_work() as uow:
+            service.protected_year(uow.session, year=2026, k=5, now=now, compute=True)
+            uow.commit()
+
+    october, november = datetime(2026, 10, 15, tzinfo=UTC), datetime(2026, 11, 15, tzinfo=UTC)
+    compute(october)
+    first = release(october)
+    assert first["q3"] == 11
+    submit(world, number="2026-10-new", examined_on=date(2026, 10, 5), passport="7300000001")
+    submit(world, number="2026-08-late", examined_on=date(2026, 8, 25), passport="7300000002")
+    compute(november)
+    second = release(november)
+    with world.ctx.db.read_session() as session:
+        stored = service.data_version(session, year=2026, now=november)
+        layers = session.scalars(
+            select(SurveillanceLayer.closed_months).order_by(SurveillanceLayer.seq)
+        ).all()
+    assert layers == [9, 10]  # October is the second layer
+    assert second["version"] != stored  # the late record is not in the release's counts
+    assert second["q3"] == 11  # the third quarter as released, not 12
