@@ -108,8 +108,10 @@ class TiledTree:
         k = _largest_power_below(n)
         return node_hash(self.range_hash(start, start + k), self.range_hash(start + k, end))
 
-    def root(self) -> bytes:
-        return EMPTY_ROOT if self.size == 0 else self.range_hash(0, self.size)
+    def root(self, size: int | None = None) -> bytes:
+        """MTH of the first ``size`` leaves (all of them by default)."""
+        size = self.size if size is None else size
+        return EMPTY_ROOT if size == 0 else self.range_hash(0, size)
 
     def leaf(self, index: int) -> bytes:
         return self.subtree(0, index)

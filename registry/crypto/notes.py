@@ -179,7 +179,8 @@ def parse_note(raw: str | bytes) -> Note:
     return Note(text, tuple(signatures))
 
 
-def _matching(note: Note, verifier: Verifier) -> Signature | None:
+def signature_by(note: Note, verifier: Verifier) -> Signature | None:
+    """The note's signature line of this verifier (same name and key id), if it has one."""
     return next(
         (s for s in note.signatures if s.name == verifier.name and s.key_id == verifier.id), None
     )
@@ -187,7 +188,7 @@ def _matching(note: Note, verifier: Verifier) -> Signature | None:
 
 def verify_note(note: Note, verifier: Verifier) -> None:
     """Check the note's signature by ``verifier`` (a 0x01 key); raises NoteError."""
-    found = _matching(note, verifier)
+    found = signature_by(note, verifier)
     if found is None:
         raise NoteError(f"the note carries no signature by {verifier.name}")
     try:
@@ -198,7 +199,7 @@ def verify_note(note: Note, verifier: Verifier) -> None:
 
 def cosignature_time(note: Note, witness: Verifier) -> int:
     """Check a witness's cosignature on the note; the time it was made."""
-    found = _matching(note, witness)
+    found = signature_by(note, witness)
     if found is None:
         raise NoteError(f"the note carries no cosignature by {witness.name}")
     if len(found.blob) != 8 + 64:

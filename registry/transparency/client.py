@@ -36,6 +36,7 @@ from registry.crypto.notes import (
     Signer,
     Verifier,
     open_checkpoint,
+    signature_by,
 )
 from registry.transparency.sequencer import tile_width
 
@@ -118,10 +119,9 @@ def _latest(fetch: Fetch, log_key: Verifier) -> tuple[Checkpoint, str]:
     tree = tree_of(fetch, checkpoint.size)
     if checkpoint.size and tree.root() != checkpoint.root:
         raise Refused("the tiles do not give the checkpoint's root")
-    line = next(
-        s.line for s in note.signatures if s.name == log_key.name and s.key_id == log_key.id
-    )
-    return checkpoint, note.text + "\n" + line
+    signature = signature_by(note, log_key)  # open_checkpoint verified it: it is there
+    assert signature is not None
+    return checkpoint, note.text + "\n" + signature.line
 
 
 def check_extends(fetch: Fetch, old: Checkpoint, new: Checkpoint) -> None:

@@ -26,6 +26,7 @@ from registry.crypto.notes import (
     Verifier,
     cosignature_time,
     parse_note,
+    signature_by,
 )
 from registry.db import UnitOfWork, utcnow
 from registry.errors import BadRequest, Conflict, NotFound
@@ -226,16 +227,10 @@ def add_cosignature(uow: UnitOfWork, *, note_text: str) -> int:
     stored = 0
     for witness in witnesses:
         verifier = Verifier.parse(witness.vkey)
-        line = next(
-            (
-                s.line
-                for s in note.signatures
-                if s.name == verifier.name and s.key_id == verifier.id
-            ),
-            None,
-        )
-        if line is None:
+        signature = signature_by(note, verifier)
+        if signature is None:
             continue
+        line = signature.line
         try:
             cosignature_time(note, verifier)
         except NoteError as exc:
