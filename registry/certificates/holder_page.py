@@ -21,13 +21,13 @@ from registry.certificates.holders import (
     normalise_recovery_code,
     open_holder,
     recovery_code,
-    revocation_code,
 )
 from registry.certificates.ids import InvalidCertificateId, normalise_certificate_id
 from registry.certificates.models import Certificate
 from registry.crypto.digests import equal
 from registry.db import UnitOfWork, utcnow
 from registry.errors import NotFound
+from registry.transparency.reasons import revocation_code
 from registry.transparency.service import card_leaf
 from registry.verification.models import VerificationEvent
 
@@ -46,7 +46,7 @@ class HeldCertificate:
     valid_from: date
     valid_until: date
     issued_at: datetime
-    # when no longer valid: one of holders.REVOCATION_CODES (never the clinical detail), and when
+    # when no longer valid: one of reasons.REVOCATION_CODES (never the clinical detail), and when
     revocation_reason: str | None = None
     revoked_at: datetime | None = None
     # its card's leaf in the transparency log: leaf_hash, and leaf_index once sequenced

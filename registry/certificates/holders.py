@@ -42,17 +42,6 @@ RECOVERY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 # the migrant opening their own certificates by the secret link, as the audit log names them
 HOLDER = SystemActor(actor_id="holder", role="holder")
 
-# Why a certificate stopped being valid, as a code a page can put in words: the stored reason
-# may hold clinical detail (a changed ruleset names what is no longer met) or a clinic's text.
-REVOCATION_CODES = (
-    "ruleset-changed",  # the destination's new rules, applied to issued certificates
-    "key-compromise",  # the key that vouched for the examination was compromised
-    "entered-in-error",  # the clinic withdrew the examination
-    "superseded",  # an amended examination replaced it (a new certificate follows)
-    "revoked-by-issuer",  # the clinic or its accreditor revoked it, with a reason of theirs
-)
-_ENTERED_IN_ERROR = "examination entered in error"
-
 
 @dataclass(frozen=True)
 class Holder:
@@ -82,20 +71,6 @@ def holder_from_person(person: PersonData) -> Holder:
         birth_date=person.birth_date,
         citizenship=person.citizenship,
     )
-
-
-def revocation_code(status: str, reason: str | None) -> str | None:
-    """One of ``REVOCATION_CODES`` for a certificate no longer valid; None for a valid one."""
-    if status == "valid":
-        return None
-    if status == "superseded":
-        return "superseded"
-    prefix = (reason or "").split(":", 1)[0].strip()
-    if prefix in ("ruleset-changed", "key-compromise"):
-        return prefix
-    if (reason or "").strip() == _ENTERED_IN_ERROR:
-        return "entered-in-error"
-    return "revoked-by-issuer"
 
 
 def data_cipher(settings: Settings, keystore: KeyStore) -> DataCipher:

@@ -28,7 +28,8 @@ from registry.errors import BadRequest, Conflict, NotFound
 from registry.events import CertificateRevoked
 from registry.examinations.models import ExaminationVersion
 from registry.transparency import log
-from registry.transparency.subscribers import certificate_fields, reason_code
+from registry.transparency.reasons import reason_code
+from registry.transparency.subscribers import certificate_fields
 
 KEY_COMPROMISE = "key-compromise"
 
@@ -71,7 +72,7 @@ def _list_revocation(
             "certificate": certificate.id,
             "kid": card.kid,
             "rid": card.rid,
-            "reason": reason_code(reason),
+            "reason": reason_code(reason, superseded=certificate.status == "superseded"),
             "at": now.isoformat(),
         }
         log.append(session, [log.leaf("card.revoked", fields, ref=certificate.id)], at=now)

@@ -7,9 +7,9 @@ from typing import Any
 from marshmallow import Schema, fields, pre_dump, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
-from registry.certificates.holders import REVOCATION_CODES, revocation_code
 from registry.certificates.labels import LANGUAGES
 from registry.certificates.pdf import PAPER_MARGINS
+from registry.transparency.reasons import REVOCATION_CODES, revocation_code
 
 
 class LegalBasisSchema(Schema):

@@ -15,7 +15,6 @@ from registry.accreditation.models import Clinic
 from registry.audit.service import record as audit
 from registry.auth.permissions import authorize
 from registry.auth.principal import Principal
-from registry.certificates.holders import revocation_code
 from registry.certificates.models import Certificate
 from registry.crypto.encryption import DataCipher, document_index
 from registry.db import UnitOfWork, utcnow
@@ -31,6 +30,7 @@ from registry.examinations.models import (
 from registry.examinations.persons import match_or_create, name_keys, open_identity
 from registry.fhir import PersonData, RelatedPersonData
 from registry.fhir import purpose_of_use as purpose_of_use_codes
+from registry.transparency.reasons import revocation_code
 
 MAX_PROPOSALS = 5  # a very common name with a round birth date must not flood the review
 

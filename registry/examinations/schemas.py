@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from registry.certificates.holders import REVOCATION_CODES
 from registry.fhir import purpose_of_use as purpose_of_use_codes
+from registry.transparency.reasons import REVOCATION_CODES
 
 
 class AssessmentSchema(Schema):

@@ -1,7 +1,8 @@
 """Public leaves for what happens elsewhere, subscribed in registry/subscriptions.py.
 
 Each entry names things by their public ids and codes only: never personal data, results or
-free text a person wrote (a revocation's reason goes in as one of a few codes).
+free text a person wrote (a revocation's reason goes in as one of
+the codes of registry/transparency/reasons.py).
 """
 
 from __future__ import annotations
@@ -18,22 +19,7 @@ from registry.events import (
     SurveillanceReleased,
 )
 from registry.transparency import log
-
-# the reasons a revocation's public leaf may name; anything else is "revoked"
-REASON_CODES = (
-    "key-compromise",
-    "ruleset-changed",
-    "amended",
-    "withdrawn",
-    "entered-in-error",
-    "clinic-suspended",
-    "clinic-withdrawn",
-)
-
-
-def reason_code(reason: str | None) -> str:
-    head = (reason or "").split(":", 1)[0].strip().lower()
-    return head if head in REASON_CODES else "revoked"
+from registry.transparency.reasons import reason_code
 
 
 def _append(uow: UnitOfWork, kind: str, fields: dict[str, Any], *, ref: str, at: Any) -> None:
@@ -67,7 +53,7 @@ def on_certificate_revoked(uow: UnitOfWork, event: CertificateRevoked) -> None:
     kind = "certificate.superseded" if certificate.status == "superseded" else "certificate.revoked"
     fields = {
         "certificate": certificate.id,
-        "reason": reason_code(event.reason),
+        "reason": reason_code(event.reason, superseded=certificate.status == "superseded"),
         "clinic": certificate.clinic_id,
         "country": certificate.clinic_id[:2],
         "at": event.now.isoformat(),

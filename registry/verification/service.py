@@ -22,7 +22,7 @@ from registry.audit.models import AuditEvent
 from registry.audit.service import Actor, record, record_with
 from registry.auth.principal import Principal
 from registry.certificates import shc
-from registry.certificates.holders import open_card, open_holder, revocation_code
+from registry.certificates.holders import open_card, open_holder
 from registry.certificates.ids import InvalidCertificateId, normalise_certificate_id
 from registry.certificates.models import Certificate, CertificateRevocation
 from registry.config import Settings
@@ -37,6 +37,7 @@ from registry.examinations.models import ExaminationVersion, Person
 from registry.examinations.persons import open_identity, open_photo
 from registry.jsonlimits import JSONHasNul, JSONTooDeep, loads_limited
 from registry.operations.metrics import VERIFICATIONS
+from registry.transparency.reasons import revocation_code
 from registry.verification.clinics import detached_clinic, standing
 from registry.verification.issuers import issuer_keys
 from registry.verification.models import ExternalIssuer, VerificationEvent

@@ -29,10 +29,10 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from registry.certificates import shc
-from registry.certificates.holders import REVOCATION_CODES
 from registry.crypto import jws
 from registry.crypto.keys import PublicKey, b64url_decode
 from registry.jsonlimits import loads_strict
+from registry.transparency.reasons import REVOCATION_CODES
 
 VALID = "valid"
 EXPIRED = "expired"

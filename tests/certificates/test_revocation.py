@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -191,3 +192,70 @@ def test_a_compromised_clinic_key_revokes_exactly_what_it_signed_after_the_compr
     for certificate in [*before.values(), *elsewhere.values()]:
         assert stored(world, certificate.id).status == "valid"
     assert _crl(world)["ctr"] == 4
+
+
+def test_the_log_and_the_holder_page_name_each_ending_by_the_same_code(world: World) -> None:
+    """Each way a certificate ends has one code: its public leaves and its holder's page agree."""
+    from registry.certificates.holder_page import holder_page
+    from registry.certificates.revocation import revoke_as_ruleset_changed
+    from registry.certificates.rulesets import load_rulesets as read_rulesets
+    from registry.transparency.models import LogEntry
+    from registry.transparency.reasons import REVOCATION_CODES
+    from tests.certificates.builders import holder_secret
+    from tests.certificates.conftest import RULESETS_DIR
+
+    clinic = world.bearer("clinic", clinic_id="TJ-DUS-0007")
+    # KZ revoked by its clinic with a reason of theirs, RU and TM superseded by an amendment
+    first = submit(world, number="END-1")
+    assert _revoke(world, certified(first)["KZ"].id, clinic, reason="not ours").status_code == 200
+    amend(
+        world,
+        first.examination.id,
+        examination_bundle(number="END-1", outcomes={"hbsag": "positive"}),
+    )
+    withdraw(world, submit(world, number="END-2").examination.id)  # entered in error
+    changed = certified(submit(world, number="END-3"))["KZ"]
+    (kz,) = [r for r in read_rulesets(RULESETS_DIR) if r.destination == "KZ"]
+    since = datetime.now(UTC)
+    stolen = submit(world, examination_bundle(clinic_id="KG-BIS-0001"), clinic_id="KG-BIS-0001")
+    with world.ctx.db.unit_of_work() as uow:
+        ending = uow.session.get(Certificate, changed.id)
+        assert ending is not None
+        revoke_as_ruleset_changed(
+            uow, ending, ruleset=kz, failed=["unresolved-finding"], actor=OPERATOR, now=since
+        )
+        accreditation.change_key_status(
+            uow,
+            principal=OPERATOR,
+            kid=str(stolen.version.signing_kid),
+            status="compromised",
+            reason="laptop stolen",
+            effective_at=since,
+        )
+        uow.commit()
+
+    with world.ctx.db.read_session() as session:
+        ended = session.scalars(select(Certificate).where(Certificate.status != "valid")).all()
+        leaves = session.scalars(
+            select(LogEntry.body).where(
+                LogEntry.kind.in_(["certificate.revoked", "certificate.superseded", "card.revoked"])
+            )
+        ).all()
+    shown: dict[str, str] = {}
+    with world.ctx.db.unit_of_work() as uow:
+        for certificate in ended:
+            page = holder_page(uow, secret=holder_secret(world, certificate))
+            shown |= {c.id: c.revocation_reason for c in page.certificates if c.revocation_reason}
+    published: dict[tuple[str, str], set[str]] = {}
+    for body in leaves:
+        fields = json.loads(body)
+        published.setdefault((fields["type"], fields["certificate"]), set()).add(fields["reason"])
+    assert set(shown) == {c.id for c in ended}
+    for certificate in ended:
+        kind = f"certificate.{'superseded' if certificate.status == 'superseded' else 'revoked'}"
+        code = {shown[certificate.id]}
+        assert published[(kind, certificate.id)] == code, certificate.status_reason
+        assert published[("card.revoked", certificate.id)] == code, certificate.status_reason
+    # every code, and nothing else, on both sides
+    assert sorted(set(shown.values())) == sorted(REVOCATION_CODES)
+    assert {code for codes in published.values() for code in codes} == set(REVOCATION_CODES)

@@ -11,13 +11,9 @@ from sqlalchemy import select
 
 from registry.audit.models import AuditEvent
 from registry.certificates.holder_page import holder_page
-from registry.certificates.holders import (
-    REVOCATION_CODES,
-    holder_secret,
-    recovery_code,
-    revocation_code,
-)
+from registry.certificates.holders import holder_secret, recovery_code
 from registry.certificates.revocation import KEY_COMPROMISE, RULESET_CHANGED
+from registry.transparency.reasons import REVOCATION_CODES, revocation_code
 from registry.verification import receipts
 from tests.certificates.builders import amend, withdraw
 from tests.support import World
