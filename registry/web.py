@@ -9,7 +9,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
@@ -41,6 +41,7 @@ from registry.jsonlimits import JSONHasNul, JSONNotFinite, loads_limited
 from registry.logs import bind_request, get_logger
 
 log = get_logger("registry.web")
+T = TypeVar("T")
 DATABASE_RETRY_AFTER = "5"  # seconds: a restarted server or a failed-over replica is back by then
 
 
@@ -201,6 +202,17 @@ def authenticated(view: Callable[..., Any] | None = None, *, action: str | None 
     # the API document says which operations take a bearer token
     documented: Callable[..., Any] = SmorestBlueprint.doc(security=[{"bearer": []}])(wrapper)
     return documented
+
+
+def as_caller(operation: Callable[..., T], /, **arguments: Any) -> T:
+    """``operation(uow, principal=<the caller>, **arguments)`` in a unit of work it commits.
+
+    The shape of a view that asks a service on the caller's behalf: the service authorises and
+    audits, and the audit event commits with the answer."""
+    with context().db.unit_of_work() as uow:
+        found = operation(uow, principal=current_principal(), **arguments)
+        uow.commit()
+    return found
 
 
 # -- operations outside flask-smorest (pages, FHIR REST, metrics) ----------------------------

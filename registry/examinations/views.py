@@ -20,7 +20,7 @@ from registry.examinations.schemas import (
     WithdrawSchema,
 )
 from registry.operations.metrics import SUBMISSIONS
-from registry.web import Blueprint, authenticated, context, current_principal
+from registry.web import Blueprint, as_caller, authenticated, context, current_principal
 
 blp = Blueprint(
     "examinations",
@@ -123,19 +123,14 @@ def submit() -> Any:
 @blp.response(200, RegisterSchema)
 def list_own(query: dict[str, Any]) -> Any:
     """The calling clinic's examinations, newest first, and its annual quota; audited."""
-    ctx = context()
-    with ctx.db.unit_of_work() as uow:
-        found = register.list_examinations(
-            uow,
-            principal=current_principal(),
-            search=query.get("q"),
-            document_country=query.get("document_country"),
-            status=query.get("status"),
-            limit=query["limit"],
-            offset=query["offset"],
-        )
-        uow.commit()
-    return found
+    return as_caller(
+        register.list_examinations,
+        search=query.get("q"),
+        document_country=query.get("document_country"),
+        status=query.get("status"),
+        limit=query["limit"],
+        offset=query["offset"],
+    )
 
 
 @blp.route("/<examination_id>", methods=["GET"])
@@ -144,15 +139,9 @@ def list_own(query: dict[str, Any]) -> Any:
 @blp.response(200, description="The bundle byte for byte as signed (application/fhir+json)")
 def read(query: dict[str, Any], examination_id: str) -> Response:
     """The examination bundle exactly as signed (the examining clinic only)."""
-    ctx = context()
-    with ctx.db.unit_of_work() as uow:
-        version, raw = service.read_bundle(
-            uow,
-            principal=current_principal(),
-            examination_id=examination_id,
-            version=query.get("version"),
-        )
-        uow.commit()
+    version, raw = as_caller(
+        service.read_bundle, examination_id=examination_id, version=query.get("version")
+    )
     response = Response(raw, mimetype="application/fhir+json")
     response.headers["ETag"] = f'"{version.bundle_sha256}"'
     response.headers["X-Examination-Version"] = str(version.version)
@@ -205,16 +194,11 @@ def withdraw(body: dict[str, Any], examination_id: str) -> Any:
 @blp.alt_response(404, description="not an examination of the calling clinic")
 def history(query: dict[str, Any], examination_id: str) -> Any:
     """The person's earlier examinations, with the migrant's consent; audited."""
-    ctx = context()
-    with ctx.db.unit_of_work() as uow:
-        found = linkage.examination_history(
-            uow,
-            principal=current_principal(),
-            examination_id=examination_id,
-            purpose_of_use=query["purpose_of_use"],
-        )
-        uow.commit()
-    return found
+    return as_caller(
+        linkage.examination_history,
+        examination_id=examination_id,
+        purpose_of_use=query["purpose_of_use"],
+    )
 
 
 @persons_blp.route("/lookup", methods=["POST"])
@@ -223,15 +207,10 @@ def history(query: dict[str, Any], examination_id: str) -> Any:
 @persons_blp.response(200, LookupSchema)
 def lookup(body: dict[str, Any]) -> Any:
     """Does the person with this document and birth date hold a valid certificate? Audited."""
-    ctx = context()
-    with ctx.db.unit_of_work() as uow:
-        found = linkage.lookup(
-            uow,
-            principal=current_principal(),
-            document_country=body["document"]["country"],
-            document_number=body["document"]["number"],
-            birth_date=body["birth_date"],
-            destination=body.get("destination"),
-        )
-        uow.commit()
-    return found
+    return as_caller(
+        linkage.lookup,
+        document_country=body["document"]["country"],
+        document_number=body["document"]["number"],
+        birth_date=body["birth_date"],
+        destination=body.get("destination"),
+    )

@@ -6,7 +6,7 @@ from typing import Any
 
 from registry.fraud import service
 from registry.fraud.schemas import SignalQuerySchema, SignalsSchema
-from registry.web import Blueprint, authenticated, context, current_principal
+from registry.web import Blueprint, as_caller, authenticated
 
 blp = Blueprint(
     "fraud",
@@ -22,17 +22,12 @@ blp = Blueprint(
 @blp.response(200, SignalsSchema)
 def signals(query: dict[str, Any]) -> Any:
     """Divergent verdicts and clinics whose fit rate departs from their peers'; audited."""
-    ctx = context()
-    with ctx.db.unit_of_work() as uow:
-        found = service.fraud_signals(
-            uow,
-            principal=current_principal(),
-            country=query.get("country"),
-            since=query.get("since"),
-            until=query.get("until"),
-            window_days=query["window_days"],
-            min_examinations=query["min_examinations"],
-            z_threshold=query["z"],
-        )
-        uow.commit()
-    return found
+    return as_caller(
+        service.fraud_signals,
+        country=query.get("country"),
+        since=query.get("since"),
+        until=query.get("until"),
+        window_days=query["window_days"],
+        min_examinations=query["min_examinations"],
+        z_threshold=query["z"],
+    )
