@@ -7,6 +7,11 @@ over the microcells beneath it is the attacker's feasible interval.
 
 Microcells under a published zero are zero (counts are non-negative), and so is a count bounded
 by one of them; they are fixed before solving, which keeps the programs small.
+
+The constraints stay the same for every cell asked about, only the objective changes: one HiGHS
+model is kept and re-solved from its last optimal basis by the primal simplex method (that basis
+stays feasible when only the objective changes), and a cell whose microcells were asked about
+before is answered from memory.
 """
 
 from __future__ import annotations
@@ -14,13 +19,68 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy.optimize import linprog
-from scipy.sparse import coo_matrix, csr_matrix
+from scipy.optimize._highspy import _core as highs  # the HiGHS that scipy.optimize.linprog runs
+from scipy.sparse import coo_matrix, csr_matrix, vstack
 
 from registry.surveillance.cube import Cube
 from registry.surveillance.disclosure import lift_changes
 
 Cell = tuple[str, int]  # (measure, cube index)
+UNBOUNDED = (highs.HighsModelStatus.kUnbounded, highs.HighsModelStatus.kUnboundedOrInfeasible)
+
+
+class Program:
+    """Non-negative variables with ``a_eq x = b_eq`` and ``a_ub x <= 0``: the extent of a sum."""
+
+    def __init__(self, a_eq: csr_matrix, b_eq: np.ndarray, a_ub: csr_matrix | None) -> None:
+        self._solver = highs._Highs()
+        self._solver.setOptionValue("output_flag", False)
+        self._solver.setOptionValue("simplex_strategy", 4)  # primal: warm from the last basis
+        infinity = self._solver.getInfinity()
+        size = a_eq.shape[1]
+        bounded = a_ub.shape[0] if a_ub is not None else 0
+        matrix = csr_matrix(vstack([a_eq, a_ub])) if a_ub is not None else a_eq  # a_ub x <= 0
+        rows = highs.HighsSparseMatrix()
+        rows.format_ = highs.MatrixFormat.kRowwise
+        rows.num_col_, rows.num_row_ = size, matrix.shape[0]
+        rows.start_ = matrix.indptr.astype(np.int32)
+        rows.index_ = matrix.indices.astype(np.int32)
+        rows.value_ = matrix.data.astype(np.float64)
+        program = highs.HighsLp()
+        program.num_col_, program.num_row_ = size, matrix.shape[0]
+        program.col_cost_ = np.zeros(size)
+        program.col_lower_, program.col_upper_ = np.zeros(size), np.full(size, infinity)
+        program.row_lower_ = np.concatenate([b_eq, np.full(bounded, -infinity)])
+        program.row_upper_ = np.concatenate([b_eq, np.zeros(bounded)])
+        program.a_matrix_ = rows
+        assert self._solver.passModel(program) == highs.HighsStatus.kOk
+        self._costed = np.zeros(0, dtype=np.int32)
+        self._known: dict[frozenset[int], tuple[float, float]] = {}
+
+    def extent(self, columns: Sequence[int]) -> tuple[float, float]:
+        """Smallest and largest value of the sum of ``columns`` (inf when unbounded above)."""
+        key = frozenset(columns)
+        if not key:
+            return 0.0, 0.0
+        if key in self._known:
+            return self._known[key]
+        solver = self._solver
+        chosen = np.array(sorted(key), dtype=np.int32)
+        solver.changeColsCost(len(self._costed), self._costed, np.zeros(len(self._costed)))
+        solver.changeColsCost(len(chosen), chosen, np.ones(len(chosen)))
+        self._costed = chosen
+        ends = []
+        for sense in (highs.ObjSense.kMinimize, highs.ObjSense.kMaximize):
+            solver.changeObjectiveSense(sense)
+            solver.run()
+            status = solver.getModelStatus()
+            if status in UNBOUNDED:
+                ends.append(float("inf"))
+                continue
+            assert status == highs.HighsModelStatus.kOptimal, solver.modelStatusToString(status)
+            ends.append(solver.getInfo().objective_function_value)
+        self._known[key] = (ends[0], ends[1])
+        return self._known[key]
 
 
 class Attacker:
@@ -86,36 +146,16 @@ class Attacker:
             if count
             else None
         )
-        self.b_ub = np.zeros(count) if count else None
+        self.program = Program(self.a_eq, self.b_eq, self.a_ub)
 
     def interval(self, measure: str, cell: int) -> tuple[float, float]:
         """Smallest and largest value of a cell over every table consistent with the release."""
-        objective = np.zeros(len(self.column))
         live = [
             self.column[(measure, leaf)]
             for leaf in self.under[cell]
             if (measure, leaf) in self.column
         ]
-        if not live:
-            return 0.0, 0.0
-        objective[live] = 1.0
-        ends = []
-        for sign in (1.0, -1.0):
-            result = linprog(
-                sign * objective,
-                A_ub=self.a_ub,
-                b_ub=self.b_ub,
-                A_eq=self.a_eq,
-                b_eq=self.b_eq,
-                bounds=(0, None),
-                method="highs",
-            )
-            if result.status == 3:  # unbounded above
-                ends.append(float("inf"))
-                continue
-            assert result.status == 0, result.message
-            ends.append(sign * result.fun)
-        return ends[0], ends[1]
+        return self.program.extent(live)
 
 
 class LayeredAttacker:
@@ -199,7 +239,7 @@ class LayeredAttacker:
             if count
             else None
         )
-        self.b_ub = np.zeros(count) if count else None
+        self.program = Program(self.a_eq, self.b_eq, self.a_ub)
 
     def under(self, cube: Cube, cell: int) -> list[tuple[str, ...]]:
         """Keys of the microcells of `cube` beneath a cell."""
@@ -216,30 +256,10 @@ class LayeredAttacker:
         self, cube: Cube, measure: str, cell: int, names: Sequence[str]
     ) -> tuple[float, float]:
         """Smallest and largest value of a cell of `cube` (a sum of `names`) the releases allow."""
-        objective = np.zeros(len(self.column))
         live = [
             self.column[(name, measure, key)]
             for key in self.under(cube, cell)
             for name in names
             if (name, measure, key) in self.column
         ]
-        if not live:
-            return 0.0, 0.0
-        objective[live] = 1.0
-        ends = []
-        for sign in (1.0, -1.0):
-            result = linprog(
-                sign * objective,
-                A_ub=self.a_ub,
-                b_ub=self.b_ub,
-                A_eq=self.a_eq,
-                b_eq=self.b_eq,
-                bounds=(0, None),
-                method="highs",
-            )
-            if result.status == 3:
-                ends.append(float("inf"))
-                continue
-            assert result.status == 0, result.message
-            ends.append(sign * result.fun)
-        return ends[0], ends[1]
+        return self.program.extent(live)
