@@ -6,6 +6,7 @@ Tests run on SQLite; tests marked ``postgres`` run on PostgreSQL too (when reach
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -18,12 +19,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
+from werkzeug.serving import make_server
 
 from registry import create_app
 from registry.db import Database
 from registry.extensions import limiter
 from registry.schema import metadata, upgrade
 from registry.web import RegistryContext
+from tests.browser import camera_feed, chromium
 from tests.certificates.builders import load_rulesets
 from tests.support import BASE_URL, World, throwaway_postgres
 
@@ -252,3 +255,55 @@ def ctx(app: Flask) -> RegistryContext:
 @pytest.fixture
 def world(app: Flask) -> World:
     return World(app)
+
+
+# -- the browser tests: one Chromium and one live registry for the run ----------------------
+@pytest.fixture(scope="session")
+def camera_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What Chromium's fake camera plays; a camera test writes its QR code here first."""
+    return camera_feed(None, tmp_path_factory.mktemp("camera") / "feed.y4m")
+
+
+@pytest.fixture(scope="session")
+def browser(camera_file: Path) -> Iterator[Any]:
+    """Headless Chromium, started once; each test opens contexts of its own and closes them."""
+    with chromium(camera_file) as launched:
+        yield launched
+
+
+@pytest.fixture(scope="session")
+def served_app(sqlite_url: str, keys_dir: Path) -> Iterator[tuple[Flask, str]]:
+    """A registry served over HTTP on a free loopback port, and its address.
+
+    The browser tests run on SQLite only (the API tests cover both databases); the pages ask
+    for tokens and verdicts faster than any person would, so the rate limits stand aside."""
+    limits = {"token_rate_limit": "10000 per minute", "verify_rate_limit": "10000 per minute"}
+    with registry_app(sqlite_url, keys_dir, **limits) as app:
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield app, f"http://127.0.0.1:{server.server_port}"
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_app(served_app: tuple[Flask, str]) -> Iterator[Flask]:
+    """The served registry for one test: it starts empty but for its keys, and what the test
+    commits (the server's threads must see it) is emptied after it."""
+    app = served_app[0]
+    limiter.reset()
+    try:
+        yield app
+    finally:
+        _empty(app)
+        _record_keys(app)
+        app.extensions["registry"].db.memo.clear()
+
+
+@pytest.fixture
+def live_server(live_app: Flask, served_app: tuple[Flask, str]) -> str:
+    """The address of the served registry."""
+    return served_app[1]

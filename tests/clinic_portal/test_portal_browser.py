@@ -3,16 +3,14 @@ examinations in Tajik (signed in the browser) and Russian (custodial key), get t
 certificates and their PDF, amend, withdraw; drafts survive a reload and go at sign-out; a
 signature made by the page verifies with the server's code; axe-core finds no violation.
 
-Screenshots go to ``$REGISTRY_SCREENSHOTS`` (default ``/tmp/registry-screenshots``).
+Chromium and the live registry are the run's (tests/conftest.py); screenshots go to
+``$REGISTRY_SCREENSHOTS`` (default ``/tmp/registry-screenshots``).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,6 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from registry.accreditation import service as accreditation
 from registry.certificates.models import Certificate
@@ -28,57 +25,23 @@ from registry.crypto.canonical import canonical_json
 from registry.crypto.keys import load_public_jwk, private_jwk
 from registry.examinations.models import Examination
 from registry.examinations.signing import detached_jws, signed_content, verify_bundle
+from tests.browser import axe_violations, shot, watch_problems
 from tests.bundles import examination_bundle
 from tests.certificates.builders import load_rulesets
-from tests.conftest import registry_app
 from tests.support import OPERATOR, World
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-AXE = Path(__file__).resolve().parents[1] / "vendor" / "axe-core" / "axe.min.js"
-SCREENSHOTS = Path(os.environ.get("REGISTRY_SCREENSHOTS", "/tmp/registry-screenshots"))
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 900}
 GOOD = {"chest-xray": "normal", "laboratory": "260385009", "exam": "absent"}
 
 
 @pytest.fixture
-def database_url(sqlite_url: str) -> str:
-    return sqlite_url
-
-
-@pytest.fixture
-def app(database_url: str, keys_dir: Path) -> Iterator[Flask]:
-    with registry_app(database_url, keys_dir, token_rate_limit="10000 per minute") as app:
-        yield app
-
-
-@pytest.fixture
-def live_server(app: Flask) -> Iterator[str]:
-    load_rulesets(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the browser tests: {CHROMIUM} is missing")
-        pytest.skip(f"headless Chromium is not installed at {CHROMIUM}")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
+def app(live_app: Flask) -> Flask:
+    """The live registry with the shipped rulesets."""
+    load_rulesets(live_app)
+    return live_app
 
 
 def _context(browser: Any, live_server: str, viewport: dict[str, int], **extra: Any) -> Any:
@@ -94,20 +57,13 @@ def _context(browser: Any, live_server: str, viewport: dict[str, int], **extra: 
 
 
 def _watch(page: Any) -> list[str]:
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda message: problems.append(message.text) if message.type == "error" else None,
-    )
-    page.on("pageerror", lambda error: problems.append(str(error)))
     page.on("dialog", lambda dialog: dialog.accept())
     page.set_default_timeout(20000)
-    return problems
+    return watch_problems(page)
 
 
 def _shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"portal-{name}.png"), full_page=True)
+    shot(page, f"portal-{name}")
 
 
 class Clinic:
@@ -436,14 +392,13 @@ def test_axe_finds_no_violation_on_the_portal_pages(
     browser: Any, live_server: str, world: World, tmp_path: Path, viewport: dict[str, int]
 ) -> None:
     clinic = Clinic(world, tmp_path, "KG-BIS-0001", "custodial")
-    # axe is injected as a script of the test, which the pages' own policy would refuse
-    context = _context(browser, live_server, viewport, bypass_csp=True)
+    context = _context(browser, live_server, viewport)
     page = context.new_page()
     _watch(page)
     findings: dict[str, list[str]] = {}
     page.goto("/clinic?lang=ky")
     page.wait_for_selector("#signin:not([hidden])")
-    findings["/clinic signed out"] = _axe(page)
+    findings["/clinic signed out"] = axe_violations(page)
     _sign_in(page, clinic, "ky")
     page.wait_for_selector("#list-status:not(:empty)")
     for path in PAGES:
@@ -453,15 +408,8 @@ def test_axe_finds_no_violation_on_the_portal_pages(
             page.check("input[name=destination][value=RU]")
             page.check("#is-dependant")
             page.click("#add-referral")
-        findings[path] = _axe(page)
+        findings[path] = axe_violations(page)
         name = path.strip("/").replace("/", "-")
         _shot(page, f"{name}-uz-{'360' if viewport is PHONE else 'desktop'}")
     assert findings == {key: [] for key in findings}
     context.close()
-
-
-def _axe(page: Any) -> list[str]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => await axe.run(document)")
-    assert len(result["passes"]) > 10  # the rules ran
-    return [f"{v['id']}: {node['target']}" for v in result["violations"] for node in v["nodes"]]

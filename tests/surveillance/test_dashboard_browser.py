@@ -1,7 +1,8 @@
 """The ministry dashboard in headless Chromium: sign in with the client key, charts drawn from
 the protected extracts, withheld counts listed, no script error or policy breach.
 
-Screenshots go to ``$REGISTRY_SCREENSHOTS`` (default ``/tmp/registry-screenshots``).
+Chromium and the live registry are the run's (tests/conftest.py); screenshots go to
+``$REGISTRY_SCREENSHOTS`` (default ``/tmp/registry-screenshots``).
 """
 
 from __future__ import annotations
@@ -17,23 +18,16 @@ import pytest
 from registry.crypto.keys import generate_key, private_jwk, thumbprint
 from registry.surveillance import service
 from registry.surveillance.synthetic import population
+from tests.browser import WCAG21_AA, axe_violations, shot, watch_problems
 from tests.support import OPERATOR, World
-from tests.verification.test_pages_browser import (  # noqa: F401 (fixtures)
-    SCREENSHOTS,
-    app,
-    browser,
-    camera_file,
-    database_url,
-    live_server,
-    watch_problems,
-)
+from tests.verification.test_pages_browser import app  # noqa: F401 (the live registry)
 
 pytestmark = pytest.mark.browser
 DESKTOP = {"width": 1280, "height": 900}
 
 
 @pytest.fixture
-def desk(browser: Any, live_server: str) -> Iterator[Any]:  # noqa: F811
+def desk(browser: Any, live_server: str) -> Iterator[Any]:
     context = browser.new_context(viewport=DESKTOP, base_url=live_server, locale="en-GB")
     page = context.new_page()
     page.set_default_timeout(60000)
@@ -91,12 +85,11 @@ def test_a_ministry_signs_in_with_its_key_and_sees_protected_charts(
 ) -> None:
     monkeypatch.setattr(service, "RETRY_AFTER_SECONDS", 1)
     desk.goto("/surveillance?lang=en")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    desk.screenshot(path=str(SCREENSHOTS / "surveillance-signin.png"), full_page=True)
+    shot(desk, "surveillance-signin")
     desk.set_input_files("#key-file", str(ministry_key))
     # the year's pattern is not computed yet: the page says so and asks again
     desk.locator("#status", has_text="protecting the newest counts").wait_for()
-    desk.screenshot(path=str(SCREENSHOTS / "surveillance-pending.png"), full_page=True)
+    shot(desk, "surveillance-pending")
     assert desk.locator("#charts").is_hidden()
     protect(world)
     desk.locator("#charts").wait_for(state="visible")
@@ -127,7 +120,7 @@ def test_a_ministry_signs_in_with_its_key_and_sees_protected_charts(
     summary = desk.locator("#withheld-count").inner_text()
     assert summary == f"{withheld.count()} withheld counts in these charts"
     assert "k = 5" in desk.locator("#method").inner_text()
-    desk.screenshot(path=str(SCREENSHOTS / "surveillance-dashboard.png"), full_page=True)
+    shot(desk, "surveillance-dashboard")
 
     desk.select_option("#measure", "hiv-reactive-screening")
     desk.locator("#corridor-title", has_text="HIV reactive").wait_for()
@@ -141,7 +134,7 @@ def test_a_ministry_signs_in_with_its_key_and_sees_protected_charts(
     )
     if hidden:
         assert "hatched" in note and "not zero" in note
-    desk.screenshot(path=str(SCREENSHOTS / "surveillance-hiv.png"), full_page=True)
+    shot(desk, "surveillance-hiv")
 
     # every chart has an accessible name (its caption) and a description (its note)
     names = desk.evaluate(
@@ -165,7 +158,7 @@ def test_a_ministry_signs_in_with_its_key_and_sees_protected_charts(
     status.wait_for()
     assert "No examination recorded in the registry for these quarters" in status.inner_text()
     assert "Every count is zero" in desk.locator("#chart-examined-note").inner_text()
-    desk.screenshot(path=str(SCREENSHOTS / "surveillance-destination.png"), full_page=True)
+    shot(desk, "surveillance-destination")
     assert desk.problems == []
 
 
@@ -183,14 +176,13 @@ def test_a_key_file_that_is_not_a_client_key_is_refused_clearly(
     assert desk.problems == []
 
 
-AXE = Path(__file__).resolve().parents[1] / "vendor" / "axe-core" / "axe.min.js"
 CATALOGUES = Path(__file__).resolve().parents[2] / "registry" / "translations"
 
 
 def test_the_dashboard_speaks_the_six_languages_of_the_verification_pages(
     world: World,
-    browser: Any,  # noqa: F811
-    live_server: str,  # noqa: F811
+    browser: Any,
+    live_server: str,
     ministry_key: Path,
 ) -> None:
     from babel.support import Translations
@@ -198,14 +190,11 @@ def test_the_dashboard_speaks_the_six_languages_of_the_verification_pages(
     from registry.pages import LANGUAGES
 
     protect(world)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     headings = set()
     for lang in LANGUAGES:
         words = Translations.load(str(CATALOGUES), [lang])
         # the test's own browser speaks English: the page follows ?lang=, not the browser
-        context = browser.new_context(
-            viewport=DESKTOP, base_url=live_server, locale="en-GB", bypass_csp=True
-        )
+        context = browser.new_context(viewport=DESKTOP, base_url=live_server, locale="en-GB")
         page = context.new_page()
         page.set_default_timeout(60000)
         watch_problems(page)
@@ -242,14 +231,9 @@ def test_the_dashboard_speaks_the_six_languages_of_the_verification_pages(
         assert legend == [8, 8], (lang, legend)
         options = page.locator("#measure option").all_inner_texts()
         assert options[5] == words.gettext("HIV confirmed")
-        page.screenshot(path=str(SCREENSHOTS / f"surveillance-{lang}.png"), full_page=True)
+        shot(page, f"surveillance-{lang}")
 
-        page.add_script_tag(path=str(AXE))
-        violations = page.evaluate(
-            "axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']})"
-            ".then(r => r.violations.map(v => [v.id, v.nodes.map(n => n.target.join(' '))]))"
-        )
-        assert violations == [], (lang, violations)
+        assert axe_violations(page, tags=WCAG21_AA) == [], lang
         assert page.problems == []
         context.close()
     assert len(headings) == len(LANGUAGES)  # every language has its own words

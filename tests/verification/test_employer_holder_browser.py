@@ -2,8 +2,8 @@
 Chromium on a 360×740 phone screen, in all six languages, checked by axe-core.
 
 What each test proves is in its name. Screenshots go to ``$REGISTRY_SCREENSHOTS`` (default
-``/tmp/registry-screenshots``) for review. The browser fixtures are those of
-``test_pages_browser.py``; the server half of these pages is covered by the API tests.
+``/tmp/registry-screenshots``) for review. Chromium and the live registry are the run's
+(tests/conftest.py); the server half of these pages is covered by the API tests.
 """
 
 from __future__ import annotations
@@ -22,23 +22,17 @@ from registry.certificates.holders import holder_secret, recovery_code
 from registry.certificates.labels import COUNTRIES
 from registry.pages import LANGUAGES
 from registry.verification.models import VerificationEvent
+from tests.browser import axe_violations, camera_feed, shot, watch_problems
 from tests.support import World
 from tests.verification import test_pages_browser as shared
 from tests.verification.helpers import BIRTH_DATE, certificate, publish, qr_of, revoke, verify
-from tests.verification.test_pages_browser import SCREENSHOTS, watch_problems
 
 pytestmark = pytest.mark.browser
 
-# the browser, the live server and its app: the fixtures of the other browser tests
-database_url = shared.database_url
-app = shared.app
-live_server = shared.live_server
-camera_file = shared.camera_file
-browser = shared.browser
+app = shared.app  # the live registry, as the other verification pages' tests have it
 
 PHONE = {"width": 360, "height": 740}
 REPOSITORY = Path(__file__).resolve().parents[2]
-AXE = REPOSITORY / "tests" / "e2e" / "vendor" / "axe-core" / "axe.min.js"
 TRANSLATIONS = REPOSITORY / "registry" / "translations"
 
 
@@ -73,26 +67,11 @@ def phone(browser: Any, live_server: str) -> Any:
     context.close()
 
 
-def _shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def _axe(page: Any) -> list[str]:
-    """axe-core's violations on the page (evaluated, so the page's CSP does not apply)."""
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.evaluate(AXE.read_text("utf-8"))
-    found = page.evaluate("async () => (await axe.run(document)).violations")
-    return [
-        f"{v['id']}: {v['help']} ({', '.join(n['target'][0] for n in v['nodes'])})" for v in found
-    ]
-
-
 def _look(page: Any, name: str) -> None:
     """A screenshot, no sideways scrolling on the phone, and no axe-core violation."""
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
-    _shot(page, name)
-    assert _axe(page) == [], name
+    shot(page, name)
+    assert axe_violations(page) == [], name
 
 
 def _number() -> str:
@@ -311,7 +290,7 @@ def test_the_camera_keeps_scanning_after_a_verdict(
 ) -> None:
     publish(world)
     issued = certificate(world, number=_number())
-    shared._camera_feed(qr_of(world, issued), camera_file)
+    camera_feed(qr_of(world, issued), camera_file)
     page = phone
     page.goto("/verify?lang=en")
     page.click("#scan-camera")
@@ -325,7 +304,7 @@ def test_the_camera_keeps_scanning_after_a_verdict(
         page.evaluate("document.getElementById('camera').srcObject.getVideoTracks()[0].readyState")
         == "live"
     )
-    _shot(page, "issue18-camera-after-verdict-en")
+    shot(page, "issue18-camera-after-verdict-en")
     assert page.problems == []
 
 

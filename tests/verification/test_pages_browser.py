@@ -1,29 +1,26 @@
 """The employer and holder pages in headless Chromium: typed, uploaded and scanned QR codes,
 every verdict, a 360-pixel phone screen, six languages, and no Content-Security-Policy breach.
 
-Screenshots go to ``$REGISTRY_SCREENSHOTS`` (default ``/tmp/registry-screenshots``) for review.
-The database half of these pages is covered on both backends by the API tests; the browser
-tests run on SQLite only.
+Chromium and the live registry are the run's (tests/conftest.py). Screenshots go to
+``$REGISTRY_SCREENSHOTS`` (default ``/tmp/registry-screenshots``) for review. The database half
+of these pages is covered on both backends by the API tests; the browser tests run on SQLite only.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
 from registry.certificates import shc
 from registry.certificates.holders import holder_secret
+from tests.browser import SCREENSHOTS, camera_feed, shot, watch_problems
 from tests.bundles import examination_bundle
-from tests.conftest import registry_app
 from tests.support import World
 from tests.verification.helpers import (
     BIRTH_DATE,
@@ -37,8 +34,6 @@ from tests.verification.helpers import (
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(os.environ.get("REGISTRY_SCREENSHOTS", "/tmp/registry-screenshots"))
 PHONE = {"width": 360, "height": 780}
 TITLES = {
     "valid": "Meets the requirements of Kazakhstan",
@@ -66,24 +61,9 @@ CHECK_TITLES = {
 
 
 @pytest.fixture
-def database_url(sqlite_url: str) -> str:
-    return sqlite_url
-
-
-@pytest.fixture
-def app(database_url: str, keys_dir: Path) -> Iterator[Flask]:
-    with registry_app(database_url, keys_dir, verify_rate_limit="10000 per minute") as app:
-        yield app
-
-
-@pytest.fixture
-def live_server(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+def app(live_app: Flask) -> Flask:
+    """The live registry: what the test's world writes, its pages show."""
+    return live_app
 
 
 def _qr_picture(text: str, path: Path, *, photo: bool) -> Path:
@@ -104,72 +84,6 @@ def _qr_picture(text: str, path: Path, *, photo: bool) -> Path:
     return path
 
 
-def _camera_feed(text: str | None, path: Path) -> Path:
-    """A Y4M video (what Chromium's fake camera plays) of the QR held in front of the lens."""
-    from PIL import Image
-
-    from registry.certificates.qr import qr_png
-
-    width, height = 640, 480
-    frame = Image.new("L", (width, height), 200)
-    if text is not None:
-        code = Image.open(io.BytesIO(qr_png(text, scale=4))).convert("L")
-        side = min(height - 40, code.width)
-        code = code.resize((side, side))
-        frame.paste(code, ((width - side) // 2, (height - side) // 2))
-    luma = frame.tobytes()
-    chroma = bytes([128]) * (width // 2 * height // 2)
-    with path.open("wb") as video:
-        video.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(10):
-            video.write(b"FRAME\n" + luma + chroma + chroma)
-    return path
-
-
-@pytest.fixture(scope="module")
-def camera_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Chromium opens the fake camera's file when it starts, so the feed exists first and each
-    # camera test rewrites it before opening the camera.
-    path = tmp_path_factory.mktemp("camera") / "feed.y4m"
-    _camera_feed(None, path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser(camera_file: Path) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the browser tests: {CHROMIUM} is missing")
-        pytest.skip(f"headless Chromium is not installed at {CHROMIUM}")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={camera_file}",
-            ],
-        )
-        yield browser
-        browser.close()
-
-
-def watch_problems(page: Any) -> None:
-    """Collect the page's console errors and uncaught exceptions in ``page.problems``."""
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda message: problems.append(message.text) if message.type == "error" else None,
-    )
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.problems = problems
-
-
 @pytest.fixture
 def page(browser: Any, live_server: str) -> Iterator[Any]:
     context = browser.new_context(
@@ -188,11 +102,6 @@ def page(browser: Any, live_server: str) -> Iterator[Any]:
     context.close()
 
 
-def _shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
 def _verdict(page: Any) -> dict[str, str]:
     verdict = page.locator("section.verdict")
     verdict.wait_for()
@@ -209,7 +118,7 @@ def test_manual_entry_on_a_phone_shows_the_verdict_name_photo_and_document(
     publish(world)
     issued = certificate(world, bundle=with_portrait(examination_bundle(number="B-MANUAL")))
     page.goto("/verify?lang=en")
-    _shot(page, "verify-form-en-360")
+    shot(page, "verify-form-en-360")
     page.fill("#certificate_id", issued.id.lower().replace("-", " "))
     page.fill("#birth_date", BIRTH_DATE)
     page.click("#manual button[type=submit]")
@@ -226,7 +135,7 @@ def test_manual_entry_on_a_phone_shows_the_verdict_name_photo_and_document(
     assert page.evaluate("img => img.naturalWidth", photo.element_handle()) == 150
     # Nothing wider than the phone: no sideways scrolling.
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    _shot(page, "verify-valid-en-360")
+    shot(page, "verify-valid-en-360")
     assert page.problems == []
 
 
@@ -243,7 +152,7 @@ def test_an_uploaded_photo_of_the_qr_code_is_read_and_verified(
     verdict = _verdict(page)
     assert verdict["result"] == "valid", page.locator("#scan-status").inner_text()
     assert page.locator(".certificate__id").inner_text() == issued.id
-    _shot(page, "verify-upload-valid-en-360")
+    shot(page, "verify-upload-valid-en-360")
     assert page.problems == []
 
 
@@ -269,7 +178,7 @@ def test_the_camera_reads_a_qr_code_held_in_front_of_it(
 ) -> None:
     publish(world)
     issued = certificate(world, number="B-CAMERA")
-    _camera_feed(shc.qr_payload(card_of(world, issued)), camera_file)
+    camera_feed(shc.qr_payload(card_of(world, issued)), camera_file)
     page.goto("/verify?lang=en")
     page.click("#scan-camera")
     verdict = _verdict(page)
@@ -296,7 +205,7 @@ def test_every_verdict_is_rendered_unmistakably(world: World, page: Any) -> None
         assert verdict["title"] == TITLES[result]
         assert f"verdict--{TONES.get(result, 'bad')}" in verdict["class"]
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-        _shot(page, f"verdict-{result}-en-360")
+        shot(page, f"verdict-{result}-en-360")
     assert page.problems == []
 
 
@@ -313,13 +222,13 @@ def test_the_language_switch_translates_the_page_and_the_verdict(world: World, p
     page.click("#manual button[type=submit]")
     assert _verdict(page)["title"] == "Соответствует требованиям: Казахстан"
     assert page.locator(".certificate dd").nth(1).inner_text() == "Казахстан"
-    _shot(page, "verify-valid-ru-360")
+    shot(page, "verify-valid-ru-360")
     titles = {}
     for language in ("en", "ru", "kk", "ky", "tg", "uz"):
         page.goto(f"/verify?lang={language}")
         titles[language] = page.locator("h1").inner_text()
         assert page.locator(".languages__item--current").get_attribute("lang") == language
-        _shot(page, f"verify-form-{language}-360")
+        shot(page, f"verify-form-{language}-360")
     assert len(set(titles.values())) == 6, titles
 
 
@@ -347,10 +256,10 @@ def test_the_holder_page_lists_certificates_downloads_and_who_checked(
     response = page.request.get(pdf.get_attribute("href"))
     assert response.status == 200 and response.headers["content-type"] == "application/pdf"
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    _shot(page, "holder-en-360")
+    shot(page, "holder-en-360")
     page.goto(f"/h/{secret}")  # the holder's own language (Tajik citizenship) by default
     assert page.locator("html").get_attribute("lang") == "tg"
-    _shot(page, "holder-tg-360")
+    shot(page, "holder-tg-360")
     assert page.problems == []
 
 
