@@ -7,6 +7,9 @@ Redis) on a free loopback port. Then, as the clinic, the employer and the minist
 token, a signed submission, the certificate's PDF and card, a verification, a revocation, a
 second verification, a surveillance extract and the metrics. The server's output is read as it
 comes, so waiting is on its log lines, never on a clock.
+
+Setting the registry up and booting gunicorn is most of the cost, so the module's tests share
+one: neither counts on the other having run, nor on it not having run.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from urllib.parse import urlencode
 
 import pytest
 import redis
+from sqlalchemy.engine import make_url
 
 from registry.certificates import shc
 from registry.crypto import jws
@@ -34,7 +38,7 @@ from registry.crypto.keys import load_private_jwk, load_public_jwk
 from tests.bundles import body, examination_bundle, signed
 from tests.privacy_watch import example_persons, leaks
 from tests.reliability.test_worker_killed import _free_port, _registry
-from tests.support import ApiClient, token_form
+from tests.support import ApiClient, throwaway_postgres, token_form
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_URL = "http://registry.test"
@@ -68,14 +72,23 @@ def _client(environment: dict[str, str], folder: Path, role: str, *options: str)
     )
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def database(postgres_url: str) -> Iterator[str]:
+    """A database of the module's own on the test server, dropped after its tests."""
+    server = make_url(postgres_url).set(database="postgres").render_as_string(hide_password=False)
+    with throwaway_postgres(server, f"registry_e2e_{os.getpid()}") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def operated(
-    fresh_database: str, redis_url: str, tmp_path: Path
+    database: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[dict[str, str], dict[str, ApiClient], tuple[str, Any]]:
     """The environment of a registry set up with the command line; its clients; a clinic key."""
+    tmp_path = tmp_path_factory.mktemp("operated")
     environment = {
         **os.environ,
-        "REGISTRY_DATABASE_URL": fresh_database,
+        "REGISTRY_DATABASE_URL": database,
         "REGISTRY_KEYS_DIR": str(tmp_path / "keys"),
         "REGISTRY_BASE_URL": BASE_URL,
         "REGISTRY_RATELIMIT_STORAGE": redis_url,
@@ -181,7 +194,7 @@ def _booted(count: int) -> Callable[[list[str]], bool]:
     return lambda lines: sum("Booting worker" in line for line in lines) >= count
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def server(operated: tuple[dict[str, str], Any, Any]) -> Iterator[Server]:
     running = Server(operated[0])
     try:
