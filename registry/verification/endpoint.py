@@ -27,7 +27,7 @@ from registry.auth.principal import ANONYMOUS
 from registry.errors import BadRequest
 from registry.extensions import within_shared_limit
 from registry.logs import bind_request
-from registry.operations.metrics import HttpMetrics
+from registry.operations.metrics import HttpMetrics, observe_pool
 from registry.verification import service
 from registry.verification.verdict import Unreadable
 from registry.web import SECURITY_HEADERS, RegistryContext, request_id
@@ -89,6 +89,7 @@ class VerifyRoute:
             ],
         )
         self.metrics.observe(ENDPOINT, "POST", 200, default_timer() - started)
+        observe_pool(self.registry.db.engine)
         return [body]
 
     def _plain(self, environ: dict[str, Any]) -> bool:
