@@ -77,6 +77,7 @@ class VerifyRoute:
             )
         except Exception as exc:  # the app's handlers answer it, as for any route
             return self._failed(environ, start_response, exc, rid=rid, started=started)
+        assert verification.published is not None  # the signed receipt's document
         body = self._json(verification.published)
         start_response(
             "200 OK",
