@@ -136,6 +136,7 @@ class CertificateRecord:
     clinic: Clinic  # detached, with its dated status history
     card: tuple[str | None, str | None]  # the (kid, rid) card_revoked answers for
     card_revoked: bool
+    any_card_revoked: bool  # of any (kid, rid): the certificate was never re-issued if not
 
 
 _RECORD = (
@@ -169,6 +170,10 @@ _RECORD = (
             CertificateRevocation.rid == bindparam("rid"),
         )
         .label("card_revoked"),
+        # whether any card of it was replaced: if none, neither was the card of another kid/rid
+        exists()
+        .where(CertificateRevocation.certificate_id == Certificate.id)
+        .label("any_card_revoked"),
     )
     .join(ExaminationVersion, ExaminationVersion.id == Certificate.version_id)
     .join(Person, Person.id == Certificate.person_id)
@@ -334,6 +339,8 @@ class DatabaseTrust:
             return Revocation(REVOKED, self.now, REGISTRY_REVOKED, code, certificate.revoked_at)
         if certificate.card == (kid, rid):
             card_revoked = certificate.card_revoked
+        elif not certificate.any_card_revoked:
+            card_revoked = False  # a certificate number: its current card, never replaced
         else:
             card_revoked = (
                 self.connection.execute(
@@ -426,6 +433,7 @@ def _record_of(
         clinic=_clinic_record(key),
         card=card,
         card_revoked=bool(first.card_revoked),
+        any_card_revoked=bool(first.any_card_revoked),
     )
 
 
