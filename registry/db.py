@@ -255,11 +255,6 @@ class Database:
             if url.startswith("sqlite")
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
-        self.autocommit_session_factory = (
-            self.read_session_factory
-            if url.startswith("sqlite")
-            else sessionmaker(self._autocommit_engine, expire_on_commit=False)
-        )
 
     def unit_of_work(self) -> UnitOfWork:
         """A new unit of work."""
@@ -275,15 +270,6 @@ class Database:
     def read_session(self) -> Iterator[Session]:
         """A session for reads; closing it ends the transaction and keeps loaded objects usable."""
         session = self.read_session_factory()
-        try:
-            yield session
-        finally:
-            session.close()
-
-    @contextmanager
-    def autocommit_session(self) -> Iterator[Session]:
-        """A session whose every statement commits by itself (on SQLite: a read session)."""
-        session = self.autocommit_session_factory()
         try:
             yield session
         finally:

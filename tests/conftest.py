@@ -192,11 +192,11 @@ def rolled_back(app: Flask) -> Iterator[None]:
     db: Database = app.extensions["registry"].db
     connection = db.engine.connect()
     outer = connection.begin()
-    saved = db.session_factory, db.read_session_factory, db.autocommit_session_factory
+    saved = db.session_factory, db.read_session_factory
     joined = sessionmaker(
         bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
     )
-    db.session_factory = db.read_session_factory = db.autocommit_session_factory = joined
+    db.session_factory = db.read_session_factory = joined
 
     @contextmanager
     def joined_connection() -> Iterator[Connection]:
@@ -208,7 +208,7 @@ def rolled_back(app: Flask) -> Iterator[None]:
     try:
         yield
     finally:
-        db.session_factory, db.read_session_factory, db.autocommit_session_factory = saved
+        db.session_factory, db.read_session_factory = saved
         del db.autocommit_connection
         # what was built from data now rolled back is not what the next test's data shows
         db.memo.clear()
