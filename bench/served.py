@@ -225,6 +225,24 @@ def worker_rss_mib(server: subprocess.Popen[bytes]) -> list[float]:
     return sizes
 
 
+def server_cpu_seconds(server: subprocess.Popen[bytes]) -> float:
+    """CPU time used so far by a gunicorn master and its live workers (Linux /proc)."""
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+    try:
+        pids = [str(server.pid), *children.read_text().split()]
+    except OSError:
+        return 0.0
+    total = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def postgres_cpu_seconds() -> float:
     """CPU time used so far by every PostgreSQL server process on this machine (Linux /proc).
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import time
 
 from flask import Response, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, parse
 
 # No X-RateLimit-* headers on answers within the limit: writing them asks the storage twice
 # more per request. A 429 carries Retry-After (retry_after_on_429).
@@ -20,6 +22,20 @@ def retry_after_on_429(response: Response) -> Response:
         seconds = 60 if current is None else max(1, int(current.reset_at - time.time()))
         response.headers["Retry-After"] = str(seconds)
     return response
+
+
+def within_shared_limit(limit: str, *, scope: str, key: str) -> bool:
+    """Count one request against a shared limit, as ``limiter.shared_limit`` counts it.
+
+    The same storage, strategy and key (client address and scope), so a route that counts here
+    and one decorated with the shared limit spend one allowance. False once it is spent.
+    """
+    return bool(limiter.limiter.hit(_parsed(limit), key, scope))
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(limit: str) -> RateLimitItem:
+    return parse(limit)
 
 
 def _public_limit() -> str:

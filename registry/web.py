@@ -501,14 +501,22 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 TOKEN_ENDPOINT = "auth.token"
 
 
+# on every answer, unless a route set its own
+SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
+
+
+def request_id(incoming: str) -> str:
+    """The caller's X-Request-ID when it is a short token, else a fresh one."""
+    ok = 0 < len(incoming) <= 64 and incoming.replace("-", "").isalnum()
+    return incoming if ok else secrets.token_hex(8)
+
+
 def init_app(app: Flask) -> None:
     """Install the JSON provider, request ids and the one error handler."""
 
     @app.before_request
     def _request_id() -> None:
-        incoming = request.headers.get("X-Request-ID", "")
-        ok = 0 < len(incoming) <= 64 and incoming.replace("-", "").isalnum()
-        g.request_id = incoming if ok else secrets.token_hex(8)
+        g.request_id = request_id(request.headers.get("X-Request-ID", ""))
         bind_request(g.request_id)
         _bound_streamed_body()
         _refuse_nul_characters()
@@ -518,8 +526,8 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _headers(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        for name, value in SECURITY_HEADERS:
+            response.headers.setdefault(name, value)
         return response
 
     app.register_error_handler(DomainError, handle_domain_error)

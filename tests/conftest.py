@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from werkzeug.serving import make_server
@@ -195,15 +195,24 @@ def rolled_back(app: Flask) -> Iterator[None]:
     db: Database = app.extensions["registry"].db
     connection = db.engine.connect()
     outer = connection.begin()
-    saved = db.session_factory, db.read_session_factory, db.autocommit_session_factory
+    saved = db.session_factory, db.read_session_factory
     joined = sessionmaker(
         bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
     )
-    db.session_factory = db.read_session_factory = db.autocommit_session_factory = joined
+    db.session_factory = db.read_session_factory = joined
+
+    @contextmanager
+    def joined_connection() -> Iterator[Connection]:
+        # what commits by itself there commits into a savepoint here
+        with connection.begin_nested():
+            yield connection
+
+    db.autocommit_connection = joined_connection  # type: ignore[method-assign]
     try:
         yield
     finally:
-        db.session_factory, db.read_session_factory, db.autocommit_session_factory = saved
+        db.session_factory, db.read_session_factory = saved
+        del db.autocommit_connection
         # what was built from data now rolled back is not what the next test's data shows
         db.memo.clear()
         outer.rollback()

@@ -6,11 +6,12 @@ of the same row, an audit flush) shows up here before it shows up in BENCHMARKS.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from registry.certificates.models import Certificate
+from registry.certificates.models import Certificate, CertificateRevocation
 from tests.bundles import body, examination_bundle
 from tests.certificates.builders import certified, submit
 from tests.statements import Statements, recorded
@@ -69,11 +70,35 @@ def test_verifying_a_qr_reads_the_certificate_once_and_writes_the_log_and_audit_
 
 
 @pytest.mark.committed
-def test_verifying_a_certificate_number_adds_only_the_check_of_its_current_card(
+def test_verifying_a_certificate_number_reads_as_little_as_a_qr(
     published: World, issued: Certificate
 ) -> None:
     statements, answer = _verify(published, {"certificate_id": issued.id, "birth_date": BIRTH_DATE})
     assert answer["result"] == "valid"
+    # the read answers whether any card of the certificate was ever replaced: none was, so its
+    # current card needs no check of its own
+    assert statements.tally() == {"SELECT certificates": 1, **_written(published)}
+    _round_trips(published, statements)
+
+
+@pytest.mark.committed
+def test_a_certificate_number_whose_older_card_was_replaced_checks_its_current_card(
+    published: World, issued: Certificate
+) -> None:
+    with published.ctx.db.unit_of_work() as uow:
+        uow.session.add(
+            CertificateRevocation(
+                certificate_id=issued.id,
+                kid="an-older-key",
+                rid="older-card",
+                revoked_at=datetime.now(UTC),
+                reason="card re-issued",
+                actor="registry",
+            )
+        )
+        uow.commit()
+    statements, answer = _verify(published, {"certificate_id": issued.id, "birth_date": BIRTH_DATE})
+    assert answer["result"] == "valid"  # the older card was replaced, not the current one
     assert statements.tally() == {
         "SELECT certificates": 1,
         "SELECT certificate_revocations": 1,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Connection, Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from registry.audit.models import AuditEvent
@@ -145,7 +145,7 @@ def _insert(session: Session, event: AuditEvent, leaf: log.Leaf, *, at: datetime
 
 
 def record_with(
-    session: Session,
+    session: Session | Connection,
     *,
     actor: Actor,
     action: str,
@@ -159,8 +159,9 @@ def record_with(
     """Record an event and its leaf, and ``also`` a row of another table, all or nothing.
 
     On PostgreSQL it is one statement (the rows as data-modifying CTEs): one round trip, and
-    atomic by itself, so it may run on a connection that commits every statement. Elsewhere
-    it is the two INSERTs of ``record`` and a third, in the caller's transaction.
+    atomic by itself, so it may run on a connection that commits every statement (given the
+    connection rather than a session). Elsewhere it is the two INSERTs of ``record`` and a
+    third, in the caller's session's transaction.
     """
     event, leaf = _event(
         actor,
@@ -172,10 +173,13 @@ def record_with(
         detail=detail,
         at=at,
     )
-    if session.get_bind().dialect.name != "postgresql":
+    connection = session if isinstance(session, Connection) else session.connection()
+    if connection.dialect.name != "postgresql":
+        if not isinstance(session, Session):
+            raise TypeError("outside PostgreSQL an event is recorded in a session's transaction")
         _insert(session, event, leaf, at=at)
         if also is not None:
-            session.connection().execute(insert(also[0]), also[1])
+            connection.execute(insert(also[0]), also[1])
         return event
     values = {f"a_{column}": getattr(event, column) for column in _COLUMNS}
     values.update({f"l_{column}": value for column, value in log.row(leaf, at=at).items()})
@@ -184,7 +188,7 @@ def record_with(
     statement = _together(
         also[0] if also is not None else None, tuple(sorted(also[1])) if also else ()
     )
-    session.connection().execute(statement, values)
+    connection.execute(statement, values)
     return event
 
 

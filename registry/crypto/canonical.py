@@ -19,14 +19,18 @@ def _plain(value: Any) -> bool:
     stack = [value]
     while stack:
         node = stack.pop()
-        if isinstance(node, dict):
-            for key, child in node.items():
-                if not isinstance(key, str) or (
-                    not key.isascii() and any(ord(ch) > 0xFFFF for ch in key)
-                ):
+        kind = type(node)
+        # the exact built-in types first: every signed document and audit event is walked
+        if kind is str or kind is bool or node is None:
+            continue
+        if kind is dict or isinstance(node, dict):
+            for key in node:
+                if type(key) is not str and not isinstance(key, str):
                     return False
-                stack.append(child)
-        elif isinstance(node, list):
+                if not key.isascii() and any(ord(ch) > 0xFFFF for ch in key):
+                    return False
+            stack.extend(node.values())
+        elif kind is list or isinstance(node, list):
             stack.extend(node)
         elif isinstance(node, float) or (isinstance(node, int) and abs(node) >= 2**53):
             return False

@@ -100,3 +100,26 @@ def observe_pool(engine: Any) -> None:
     if hasattr(pool, "checkedout"):
         DB_POOL.labels("checked_out").set(pool.checkedout())
         DB_POOL.labels("idle").set(pool.checkedin())
+
+
+class HttpMetrics:
+    """The HTTP request metrics of an app, for a route answered outside Flask's dispatch."""
+
+    def __init__(self, duration: Any, total: Any) -> None:
+        self.duration = duration
+        self.total = total
+
+    @classmethod
+    def of(cls, app_registry: CollectorRegistry) -> HttpMetrics:
+        """The duration histogram and request counter prometheus-flask-exporter made."""
+        # prometheus_client keeps its collectors by metric name; there is no public lookup
+        collectors = app_registry._names_to_collectors
+        return cls(
+            collectors["registry_http_request_duration_seconds"],
+            collectors["registry_http_request_total"],
+        )
+
+    def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        """One answered request, as the exporter's after-request hook records it."""
+        self.duration.labels(method=method, endpoint=endpoint, status=status).observe(seconds)
+        self.total.labels(method=method, status=status).inc()

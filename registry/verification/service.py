@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, exists, select
+from sqlalchemy import Connection, Row, Table, bindparam, exists, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, lazyload
 
@@ -137,6 +137,7 @@ class CertificateRecord:
     clinic: Clinic  # detached, with its dated status history
     card: tuple[str | None, str | None]  # the (kid, rid) card_revoked answers for
     card_revoked: bool
+    any_card_revoked: bool  # of any (kid, rid): the certificate was never re-issued if not
 
 
 _RECORD = (
@@ -170,6 +171,10 @@ _RECORD = (
             CertificateRevocation.rid == bindparam("rid"),
         )
         .label("card_revoked"),
+        # whether any card of it was replaced: if none, neither was the card of another kid/rid
+        exists()
+        .where(CertificateRevocation.certificate_id == Certificate.id)
+        .label("any_card_revoked"),
     )
     .join(ExaminationVersion, ExaminationVersion.id == Certificate.version_id)
     .join(Person, Person.id == Certificate.person_id)
@@ -247,14 +252,14 @@ class DatabaseTrust:
 
     def __init__(
         self,
-        session: Session,
+        connection: Connection,
         *,
         keystore: KeyStore,
         settings: Settings,
         cipher: DataCipher,
         now: datetime,
     ) -> None:
-        self.session = session
+        self.connection = connection
         self.keystore = keystore
         self.settings = settings
         self.cipher = cipher
@@ -267,7 +272,7 @@ class DatabaseTrust:
     ) -> CertificateRecord | None:
         """One of our certificates, read once; given a card's kid and rid, if that was replaced."""
         if certificate_id not in self._certificates:
-            rows = self.session.connection().execute(
+            rows = self.connection.execute(
                 _RECORD, {"certificate_id": certificate_id, "kid": kid, "rid": rid}
             )
             self._certificates[certificate_id] = _record_of(rows.all(), card=(kid, rid))
@@ -275,7 +280,9 @@ class DatabaseTrust:
 
     def _external_issuer(self, iss: str) -> ExternalIssuer | None:
         if iss not in self._external:
-            self._external[iss] = self.session.get(ExternalIssuer, iss)
+            # the only ORM object here; a session on the same connection loads it
+            with Session(bind=self.connection) as session:
+                self._external[iss] = session.get(ExternalIssuer, iss)
         return self._external[iss]
 
     def issuer(self, iss: str) -> IssuerKeys | None:
@@ -333,11 +340,13 @@ class DatabaseTrust:
             return Revocation(REVOKED, self.now, REGISTRY_REVOKED, code, certificate.revoked_at)
         if certificate.card == (kid, rid):
             card_revoked = certificate.card_revoked
+        elif not certificate.any_card_revoked:
+            card_revoked = False  # a certificate number: its current card, never replaced
         else:
             card_revoked = (
-                self.session.connection()
-                .execute(_CARD_REVOKED, {"certificate_id": certificate.id, "kid": kid, "rid": rid})
-                .first()
+                self.connection.execute(
+                    _CARD_REVOKED, {"certificate_id": certificate.id, "kid": kid, "rid": rid}
+                ).first()
                 is not None
             )
         if card_revoked:
@@ -425,6 +434,7 @@ def _record_of(
         clinic=_clinic_record(key),
         card=card,
         card_revoked=bool(first.card_revoked),
+        any_card_revoked=bool(first.any_card_revoked),
     )
 
 
@@ -536,7 +546,7 @@ def verify(
     if db.dialect != "postgresql":
         # SQLite: judge in a read transaction (no write lock), then write in a short one
         with db.read_session() as session:
-            verification = _judged(session, presented, context, now)
+            verification = _judged(session.connection(), presented, context, now)
         _link_authority_view(verification, principal, settings)
         with db.unit_of_work() as uow:
             _answer(uow.session, verification, principal, channel, form, keystore)
@@ -545,29 +555,28 @@ def verify(
         # PostgreSQL: one connection whose statements commit by themselves: the read, then
         # the audit event, its leaf and the holder's log in one atomic statement
         for attempt in (1, 2):
-            with db.autocommit_session() as session:
+            with db.autocommit_connection() as connection:
                 try:
-                    verification = _judged(session, presented, context, now)
+                    verification = _judged(connection, presented, context, now)
                 except DBAPIError as exc:
                     # a pooled connection that died since its last use: once more, afresh
                     if attempt == 2 or not lost_connection(exc):
                         raise
                     continue
                 _link_authority_view(verification, principal, settings)
-                _answer(session, verification, principal, channel, form, keystore)
-                session.commit()
+                _answer(connection, verification, principal, channel, form, keystore)
                 break
     VERIFICATIONS.labels(verification.result).inc()
     return verification
 
 
 def _judged(
-    session: Session, presented: Presented | str, context: Any, now: datetime
+    connection: Connection, presented: Presented | str, context: Any, now: datetime
 ) -> Verification:
     if isinstance(presented, str):
         return Verification(MALFORMED, now, reason=presented, reason_code=REQUEST)
     trust = DatabaseTrust(
-        session,
+        connection,
         keystore=context.keystore,
         settings=context.settings,
         cipher=context.cipher,
@@ -581,7 +590,7 @@ def _judged(
 
 
 def _answer(
-    session: Session,
+    session: Session | Connection,
     verification: Verification,
     principal: Principal | Actor,
     channel: str,
@@ -611,7 +620,7 @@ def _link_authority_view(
 
 
 def _record(
-    session: Session,
+    session: Session | Connection,
     verification: Verification,
     *,
     principal: Principal | Actor,
