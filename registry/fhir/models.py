@@ -136,8 +136,11 @@ def iter_references(
         stack.extend(reversed(children))
 
 
+_ElementField = tuple[str, str, tuple[str, ...]]
+
+
 @functools.cache
-def _element_fields(model: type[pydantic.BaseModel]) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+def _element_fields(model: type[pydantic.BaseModel]) -> tuple[_ElementField, ...]:
     """A model's fields as (attribute, element name, Reference targets), read once per class."""
     fields = []
     for name, field in model.model_fields.items():
