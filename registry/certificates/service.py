@@ -16,6 +16,7 @@ from typing import cast
 
 from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from registry.accreditation.models import Clinic
 from registry.audit.service import Actor, Entry, SystemActor, record, record_all
@@ -512,7 +513,7 @@ def _store_certificates(session: Session, certificates: list[Certificate]) -> bo
 
     ON CONFLICT instead of a savepoint: when any id was drawn before (stored, or a concurrent
     issue), the rows that did go in are deleted again and the caller draws every id anew. The
-    objects join the session as stored, their cards too.
+    certificates join the session as stored; their cards are read back only when asked for.
     """
     table = cast(Table, Certificate.__table__)
     rows = [{column: getattr(c, column) for column in _CERTIFICATE_COLUMNS} for c in certificates]
@@ -523,21 +524,18 @@ def _store_certificates(session: Session, certificates: list[Certificate]) -> bo
         if stored:
             session.execute(delete(Certificate).where(Certificate.id.in_(stored)))
         return False
-    cards = [card for certificate in certificates for card in certificate.cards]
+    cards = []
     for certificate in certificates:
-        for card in certificate.cards:
-            card.certificate_id = certificate.id
-    cards_table = cast(Table, CertificateCard.__table__)
-    card_ids = connection.execute(
-        insert(cards_table).returning(cards_table.c.id, sort_by_parameter_order=True),
-        [{column: getattr(card, column) for column in _CARD_COLUMNS} for card in cards],
-    ).scalars()
-    for card, card_id in zip(cards, card_ids, strict=True):
-        card.id = card_id
-        make_transient_to_detached(card)
-    for certificate in certificates:
+        cards += [
+            {**{c: getattr(card, c) for c in _CARD_COLUMNS}, "certificate_id": certificate.id}
+            for card in certificate.cards
+        ]
+        # the cards are written below, not by the session: it loads them when they are read
+        set_committed_value(certificate, "cards", [])
         make_transient_to_detached(certificate)
         session.add(certificate)
+        session.expire(certificate, ["cards"])
+    connection.execute(insert(cast(Table, CertificateCard.__table__)), cards)
     return True
 
 

@@ -7,6 +7,7 @@ a withdrawal takes the old tally back in the same transaction. Extracts read onl
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -157,19 +158,25 @@ def add_microcells(session: Session, cells: Iterable[Microcell]) -> None:
     )
 
 
-def _add_rows(session: Session, cells: list[tuple[Sequence[str], dict[str, int]]]) -> None:
-    """Upsert microcells, adding every measure to what is stored (one statement, no read)."""
-    if not cells:
-        return
+@functools.lru_cache(maxsize=4)
+def _upsert(insert_of: Any) -> Any:
+    """The microcells' upsert for a dialect's INSERT, built once."""
     table = cast(Table, SurveillanceCount.__table__)
-    statement = dialect_insert(session)(table)
-    statement = statement.on_conflict_do_update(
+    statement = insert_of(table)
+    return statement.on_conflict_do_update(
         index_elements=list(KEY_COLUMNS),
         set_={
             measure_column(m): table.c[measure_column(m)] + statement.excluded[measure_column(m)]
             for m in MEASURES
         },
     )
+
+
+def _add_rows(session: Session, cells: list[tuple[Sequence[str], dict[str, int]]]) -> None:
+    """Upsert microcells, adding every measure to what is stored (one statement, no read)."""
+    if not cells:
+        return
+    statement = _upsert(dialect_insert(session))
     rows = [
         {
             **dict(zip(KEY_COLUMNS, key, strict=True)),
