@@ -9,7 +9,16 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+    insert,
+)
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -193,8 +202,22 @@ class UnitOfWork:
         return self.context.index_key
 
     def publish(self, event: Event) -> list[Any]:
-        """Hand an event to its subscribers, in this transaction; what they returned."""
-        return self.bus.handle(self, event)
+        """Hand an event to its subscribers, in this transaction; what they returned.
+
+        Rows the subscribers stage (``stage_rows``: audit events, log leaves) are written when
+        the outermost event is handled, one multi-row INSERT per table, still in this
+        transaction; a subscriber that fails leaves nothing staged behind.
+        """
+        session = self.session
+        if STAGED in session.info:
+            return self.bus.handle(self, event)
+        session.info[STAGED] = {}
+        try:
+            answers = self.bus.handle(self, event)
+            _write_staged(session)
+        finally:
+            session.info.pop(STAGED, None)
+        return answers
 
     def __enter__(self) -> UnitOfWork:
         self._session = self._session_factory()
@@ -293,3 +316,33 @@ class Database:
 def lost_connection(error: BaseException) -> bool:
     """Whether a database error means the connection died (a retry on a fresh one may work)."""
     return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
+
+
+def dialect_insert(session: Session) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+STAGED = "registry.staged_rows"
+
+
+def stage_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> bool:
+    """Queue rows for one INSERT when the event being handled is done; False outside events.
+
+    Only for rows nothing reads back in the same event (nothing is returned to the caller).
+    """
+    staged: dict[Table, list[dict[str, Any]]] | None = session.info.get(STAGED)
+    if staged is None:
+        return False
+    staged.setdefault(table, []).extend(rows)
+    return True
+
+
+def _write_staged(session: Session) -> None:
+    staged: dict[Table, list[dict[str, Any]]] = session.info.pop(STAGED)
+    if staged:
+        connection = session.connection()
+        for table, rows in staged.items():
+            connection.execute(insert(table), rows)

@@ -37,18 +37,16 @@ _STRICT = json.JSONDecoder(parse_constant=refuse_constant)
 def nesting_depth(value: Any) -> int:
     """How deep arrays and objects nest in a parsed JSON value (iterative, no recursion)."""
     deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        depth += 1
-        deepest = max(deepest, depth)
-        stack.extend((child, depth) for child in children if isinstance(child, dict | list))
+    level = [value] if isinstance(value, dict | list) else []
+    # one level at a time: each container is looked at once, and only containers are kept
+    while level:
+        deepest += 1
+        below: list[Any] = []
+        for node in level:
+            for child in node.values() if isinstance(node, dict) else node:
+                if isinstance(child, dict | list):
+                    below.append(child)
+        level = below
     return deepest
 
 
@@ -80,7 +78,7 @@ _SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 _SUSPECT_ESCAPE_BYTES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 
-def _may_hold_nul(text: str | bytes) -> bool:
+def may_hold_nul(text: str | bytes) -> bool:
     """Whether parsed text can hold U+0000 or a lone surrogate: JSON spells them only as
     escapes (the parser refuses a raw control character in a string, and UTF-8 bytes cannot
     hold a surrogate), so text without such an escape cannot."""
@@ -117,7 +115,7 @@ def _decode(text: str | bytes) -> Any:
 def loads_strict(text: str | bytes) -> Any:
     """``json.loads`` refusing NaN/Infinity and NUL characters (for cards, tokens, files)."""
     value = _decode(text)
-    if _may_hold_nul(text):
+    if may_hold_nul(text):
         refuse_nul(value)
     return value
 
@@ -131,6 +129,6 @@ def loads_limited(text: str | bytes, *, max_depth: int = 64) -> Any:
         raise JSONTooDeep(f"JSON nests deeper than {max_depth} levels") from exc
     if nesting_depth(value) > max_depth:
         raise JSONTooDeep(f"JSON nests deeper than {max_depth} levels")
-    if _may_hold_nul(text):
+    if may_hold_nul(text):
         refuse_nul(value)
     return value

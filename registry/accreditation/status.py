@@ -6,6 +6,7 @@ service changes those histories.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
@@ -78,5 +79,12 @@ def custodial_private_key(key: SigningKey, cipher: DataCipher) -> PrivateKey:
     """Open a custodial key's sealed private part."""
     if key.custody != "custodial" or key.sealed_private_jwk is None:
         raise BadRequest(f"key {key.kid} is not held by the registry")
-    opened = cipher.decrypt(key.sealed_private_jwk, context=signing_key_context(key.kid))
+    return _opened_private_key(key.kid, key.sealed_private_jwk, cipher)
+
+
+@functools.lru_cache(maxsize=64)
+def _opened_private_key(kid: str, sealed: bytes, cipher: DataCipher) -> PrivateKey:
+    # opened once per process and sealed form: decrypting and deriving the public point is
+    # most of what signing a custodial bundle costs; the key's status is still read each time
+    opened = cipher.decrypt(sealed, context=signing_key_context(kid))
     return load_private_jwk(json.loads(opened))

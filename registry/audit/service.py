@@ -23,7 +23,7 @@ from registry.audit.models import AuditEvent
 from registry.auth.permissions import authorize
 from registry.auth.principal import Principal
 from registry.crypto.canonical import canonical_json, sha256_hex
-from registry.db import UnitOfWork, utcnow
+from registry.db import UnitOfWork, stage_rows, utcnow
 from registry.events import VersionRetired, VersionStored
 from registry.transparency import log
 
@@ -138,9 +138,11 @@ def record(
 
 
 def _insert(session: Session, event: AuditEvent, leaf: log.Leaf, *, at: datetime) -> None:
-    """The event's row and its leaf: two plain INSERTs in the caller's transaction."""
+    """The event's row and its leaf: two plain INSERTs in the caller's transaction (staged with
+    the other rows of an event being handled, when the event is done; then it has no id yet)."""
     row = {column: getattr(event, column) for column in _COLUMNS}
-    event.id = session.connection().execute(_INSERT, row).scalar_one()
+    if not stage_rows(session, _TABLE, [row]):
+        event.id = session.connection().execute(_INSERT, row).scalar_one()
     log.append(session, [leaf], at=at)
 
 
@@ -251,7 +253,8 @@ def record_all(
         for entry in entries
     ]
     rows = [{column: getattr(event, column) for column in _COLUMNS} for event, _ in made]
-    session.connection().execute(insert(_TABLE), rows)
+    if not stage_rows(session, _TABLE, rows):
+        session.connection().execute(insert(_TABLE), rows)
     log.append(session, [leaf for _, leaf in made], at=when)
 
 

@@ -499,7 +499,8 @@ def evaluate(
     clears an indeterminate result, never a positive one.
     """
     today = today or date.today()
-    considered = [r for r in results if r.concept in ruleset.concepts]
+    concepts = ruleset.concepts
+    considered = [r for r in results if r.concept in concepts]
     reasons: list[Reason] = []
 
     if not ruleset.in_force_on(examination_date):

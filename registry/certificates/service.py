@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, delete, insert, select
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from registry.accreditation.models import Clinic
 from registry.audit.service import Actor, Entry, SystemActor, record, record_all
@@ -32,7 +33,12 @@ from registry.certificates.cards import (
 from registry.certificates.holders import HOLDER, Holder
 from registry.certificates.ids import new_certificate_id
 from registry.certificates.labels import LANGUAGES
-from registry.certificates.models import Certificate, RulesetReevaluation, RulesetVersion
+from registry.certificates.models import (
+    Certificate,
+    CertificateCard,
+    RulesetReevaluation,
+    RulesetVersion,
+)
 from registry.certificates.pdf import (
     PAPER_MARGINS,
     CertificateView,
@@ -60,7 +66,7 @@ from registry.certificates.rulesets import (
 )
 from registry.config import Settings
 from registry.crypto.keystore import KeyStore
-from registry.db import UnitOfWork, utcnow
+from registry.db import UnitOfWork, dialect_insert, utcnow
 from registry.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from registry.events import (
     CertificateIssued,
@@ -440,7 +446,6 @@ def _new_certificates(
     secret_hash = holders.secret_hash(
         holders.holder_secret(keystore, examination_id=examination.id)
     )
-    collision: IntegrityError | None = None
     for _attempt in range(_ID_ATTEMPTS):
         issued = {}
         for draft in drafts:
@@ -475,11 +480,7 @@ def _new_certificates(
                 examination_sha256=version.bundle_sha256,
             )
             issued[draft.destination] = certificate
-        try:
-            with session.begin_nested():
-                session.add_all(issued.values())
-        except IntegrityError as exc:
-            collision = exc
+        if not _store_certificates(session, list(issued.values())):
             continue
         entries = [
             Entry(
@@ -500,7 +501,42 @@ def _new_certificates(
         for certificate in issued.values():
             uow.publish(CertificateIssued(certificate, now=now))
         return issued
-    raise RuntimeError(f"no free certificate ids after {_ID_ATTEMPTS} draws") from collision
+    raise RuntimeError(f"no free certificate ids after {_ID_ATTEMPTS} draws")
+
+
+_CERTIFICATE_COLUMNS = [c.name for c in Certificate.__table__.columns]
+_CARD_COLUMNS = [c.name for c in CertificateCard.__table__.columns if c.name != "id"]
+
+
+def _store_certificates(session: Session, certificates: list[Certificate]) -> bool:
+    """Insert the certificates and their cards unless an id is taken; whether they went in.
+
+    ON CONFLICT instead of a savepoint: when any id was drawn before (stored, or a concurrent
+    issue), the rows that did go in are deleted again and the caller draws every id anew. The
+    certificates join the session as stored; their cards are read back only when asked for.
+    """
+    table = cast(Table, Certificate.__table__)
+    rows = [{column: getattr(c, column) for column in _CERTIFICATE_COLUMNS} for c in certificates]
+    connection = session.connection()
+    statement = dialect_insert(session)(table).on_conflict_do_nothing(index_elements=["id"])
+    stored = set(connection.execute(statement.returning(table.c.id), rows).scalars())
+    if len(stored) < len(certificates):
+        if stored:
+            session.execute(delete(Certificate).where(Certificate.id.in_(stored)))
+        return False
+    cards = []
+    for certificate in certificates:
+        cards += [
+            {**{c: getattr(card, c) for c in _CARD_COLUMNS}, "certificate_id": certificate.id}
+            for card in certificate.cards
+        ]
+        # the cards are written below, not by the session: it loads them when they are read
+        set_committed_value(certificate, "cards", [])
+        make_transient_to_detached(certificate)
+        session.add(certificate)
+        session.expire(certificate, ["cards"])
+    connection.execute(insert(cast(Table, CertificateCard.__table__)), cards)
+    return True
 
 
 # -- reading and downloads -------------------------------------------------------------------

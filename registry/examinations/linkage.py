@@ -5,10 +5,12 @@ The rules and their false-match risks are in docs/linkage.md.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from registry.accreditation.models import Clinic
@@ -17,7 +19,7 @@ from registry.auth.permissions import authorize
 from registry.auth.principal import Principal
 from registry.certificates.models import Certificate
 from registry.crypto.encryption import DataCipher, document_index
-from registry.db import UnitOfWork, utcnow
+from registry.db import UnitOfWork, dialect_insert, utcnow
 from registry.errors import Forbidden, NotFound
 from registry.examinations.models import (
     Examination,
@@ -41,6 +43,7 @@ def propose_matches(
     person: Person,
     data: PersonData,
     created: bool,
+    others: Sequence[str],
     examination_id: str,
     index_key: bytes,
     now: datetime,
@@ -49,21 +52,14 @@ def propose_matches(
 
     A document shared with another registered person is proposed whatever happened; a name
     variant and birth date in common only when this person was new to the registry.
+    ``others`` are the other persons holding one of its documents, by id, as matching found
+    them (``persons.match_or_create``).
     """
     candidates: dict[str, str] = {}
-    indexes = [
-        document_index(index_key, country=d.country, number=d.number) for d in data.documents
-    ]
     if created:
         # a new person: its documents are known only to someone with another birth date (a
         # mistyped number, a reissued series, a borrowed passport), or its names propose
-        for other in session.scalars(
-            select(PersonDocument.person_id)
-            .where(PersonDocument.blind_index.in_(indexes), PersonDocument.person_id != person.id)
-            .distinct()
-            .order_by(PersonDocument.person_id)
-            .limit(MAX_PROPOSALS)
-        ):
+        for other in sorted(others)[:MAX_PROPOSALS]:
             candidates.setdefault(other, "document-other-birth-date")
         keys = sorted(name_keys(index_key, data))
         for other in session.scalars(
@@ -76,11 +72,7 @@ def propose_matches(
             candidates.setdefault(other, "name-birth")
         known: set[str] = set()
     else:
-        for other in session.scalars(
-            select(PersonDocument.person_id)
-            .where(PersonDocument.blind_index.in_(indexes), PersonDocument.person_id != person.id)
-            .distinct()
-        ):
+        for other in others:
             candidates.setdefault(other, "shared-document")
         if not candidates:
             return []
@@ -106,8 +98,19 @@ def propose_matches(
         for candidate, basis in sorted(candidates.items())
         if candidate not in known
     ]
-    session.add_all(proposals)
+    if proposals:
+        # a concurrent examination of the same person may propose the same pair: not an error
+        table = cast(Table, ProposedMatch.__table__)
+        session.connection().execute(
+            dialect_insert(session)(table).on_conflict_do_nothing(
+                index_elements=["person_id", "candidate_id"]
+            ),
+            [{column: getattr(p, column) for column in _PROPOSAL_COLUMNS} for p in proposals],
+        )
     return proposals
+
+
+_PROPOSAL_COLUMNS = [c.name for c in ProposedMatch.__table__.columns if c.name != "id"]
 
 
 def link_dependant(
@@ -150,9 +153,9 @@ def link_dependant(
                 continue
             worker = same_birth[0]
         else:
-            worker, _ = match_or_create(
+            worker = match_or_create(
                 session, person=relation.person, cipher=cipher, index_key=index_key, now=now
-            )
+            ).person
             session.flush()
         if worker.id == dependant.id:
             continue

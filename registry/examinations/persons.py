@@ -7,10 +7,10 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session, joinedload
 
 from registry.crypto.encryption import (
     DataCipher,
@@ -18,6 +18,7 @@ from registry.crypto.encryption import (
     document_index,
     normalise_document_number,
 )
+from registry.db import dialect_insert
 from registry.examinations.models import Person, PersonDocument, PersonNameKey
 from registry.fhir import PersonData
 
@@ -127,9 +128,15 @@ def sealed_context(person_id: str, what: str) -> bytes:
 
 def open_identity(person: Person, cipher: DataCipher) -> Identity:
     """Decrypt a person's identity."""
-    raw = json.loads(
-        cipher.decrypt(person.sealed_identity, context=sealed_context(person.id, "identity"))
-    )
+    return _identity(_opened(person, cipher))
+
+
+def _opened(person: Person, cipher: DataCipher) -> bytes:
+    return cipher.decrypt(person.sealed_identity, context=sealed_context(person.id, "identity"))
+
+
+def _identity(plaintext: bytes) -> Identity:
+    raw = json.loads(plaintext)
     raw["birth_date"] = date.fromisoformat(raw["birth_date"])
     return Identity(**raw)
 
@@ -141,6 +148,14 @@ def open_photo(person: Person, cipher: DataCipher) -> bytes | None:
     return cipher.decrypt(person.sealed_photo, context=sealed_context(person.id, "photo"))
 
 
+class Matched(NamedTuple):
+    """The person a submission names, whether it is new, and who else holds its documents."""
+
+    person: Person
+    created: bool
+    others: tuple[str, ...]  # other registered persons holding one of the documents, by id
+
+
 def match_or_create(
     session: Session,
     *,
@@ -148,74 +163,114 @@ def match_or_create(
     cipher: DataCipher,
     index_key: bytes,
     now: datetime,
-) -> tuple[Person, bool]:
+) -> Matched:
     """The registered person holding any of these documents, or a new one; documents are added.
 
     A person whose passport changed keeps one history as long as one document of the new
     examination was seen before (e.g. the old passport or a national id card shown again). A
     document held by someone with another birth date does not link: a new person is registered
-    and `linkage.propose_matches` records the pair for review.
+    and `linkage.propose_matches` records the pair for review. A person whose identity, photo
+    and documents are as stored is not written at all.
     """
     indexes = {
         document_index(index_key, country=d.country, number=d.number): d for d in person.documents
     }
+    # the holders with their persons in one statement; they are also the candidates that
+    # linkage proposes, so nobody asks again
     holders = session.scalars(
         select(PersonDocument)
+        .options(joinedload(PersonDocument.person, innerjoin=True))
         .where(PersonDocument.blind_index.in_(list(indexes)))
         .order_by(PersonDocument.id)
     ).all()
+    identity = json.dumps(_sealed_identity(person)).encode()
+    opened: dict[str, bytes] = {}
+    for held in holders:
+        if held.person_id not in opened:
+            opened[held.person_id] = _opened(held.person, cipher)
     # A document links only with the same birth date: a mistyped number that happens to be
     # someone else's must not join, let alone overwrite, that person (it is proposed instead).
     found = next(
         (
             held
             for held in holders
-            if open_identity(held.person, cipher).birth_date == person.birth_date
+            if _identity(opened[held.person_id]).birth_date == person.birth_date
         ),
         None,
     )
-    created = found is None
+    name_birth = name_birth_index(index_key, person)
     if found is None:
         row = Person(
             id=f"P{secrets.token_hex(12)}",
             sealed_identity=b"",
-            name_birth_index=name_birth_index(index_key, person),
+            name_birth_index=name_birth,
             created_at=now,
             updated_at=now,
             documents=[],
         )
         session.add(row)
+        changed = True
     else:
         row = found.person
-    row.sealed_identity = cipher.encrypt(
-        json.dumps(_sealed_identity(person)).encode(), context=sealed_context(row.id, "identity")
-    )
-    if person.photo is not None:
-        row.sealed_photo = cipher.encrypt(
-            person.photo.data, context=sealed_context(row.id, "photo")
-        )
-        row.photo_content_type = person.photo.content_type
-    row.name_birth_index = name_birth_index(index_key, person)
-    row.updated_at = now
-    session.flush()
-    held = (
-        set()
-        if created
-        else set(
-            session.scalars(select(PersonNameKey.name_key).where(PersonNameKey.person_id == row.id))
-        )
-    )
-    for key in sorted(name_keys(index_key, person) - held):
-        session.add(PersonNameKey(person_id=row.id, name_key=key))
-    known = {d.blind_index for d in row.documents}
-    for index, document in indexes.items():
-        if index not in known:
-            row.documents.append(
-                PersonDocument(
-                    blind_index=index,
-                    country=document.country,
-                    document_type=document.type,
-                    first_seen_at=now,
+        changed = (
+            opened[row.id] != identity
+            or row.name_birth_index != name_birth
+            or (
+                person.photo is not None
+                and (
+                    row.photo_content_type != person.photo.content_type
+                    or open_photo(row, cipher) != person.photo.data
                 )
             )
-    return row, created
+        )
+    if changed:
+        row.sealed_identity = cipher.encrypt(identity, context=sealed_context(row.id, "identity"))
+        if person.photo is not None:
+            row.sealed_photo = cipher.encrypt(
+                person.photo.data, context=sealed_context(row.id, "photo")
+            )
+            row.photo_content_type = person.photo.content_type
+        row.name_birth_index = name_birth
+        row.updated_at = now
+        # the name keys follow the names and birth date, which are part of the identity
+        held_keys = (
+            set()
+            if found is None
+            else set(
+                session.scalars(
+                    select(PersonNameKey.name_key).where(PersonNameKey.person_id == row.id)
+                )
+            )
+        )
+        for key in sorted(name_keys(index_key, person) - held_keys):
+            session.add(PersonNameKey(person_id=row.id, name_key=key))
+    known = {held.blind_index for held in holders if held.person_id == row.id}
+    added = [
+        PersonDocument(
+            person_id=row.id,
+            blind_index=index,
+            country=document.country,
+            document_type=document.type,
+            first_seen_at=now,
+        )
+        for index, document in indexes.items()
+        if index not in known
+    ]
+    if found is None:
+        row.documents.extend(added)
+    elif added:
+        # a stored person's documents are not loaded to add one; a concurrent examination of
+        # the same person may add the same document first
+        session.flush()
+        table = cast(Table, PersonDocument.__table__)
+        session.connection().execute(
+            dialect_insert(session)(table).on_conflict_do_nothing(
+                index_elements=["person_id", "blind_index"]
+            ),
+            [{column: getattr(d, column) for column in _DOCUMENT_COLUMNS} for d in added],
+        )
+    others = tuple(sorted({held.person_id for held in holders} - {row.id}))
+    return Matched(row, found is None, others)
+
+
+_DOCUMENT_COLUMNS = [c.name for c in PersonDocument.__table__.columns if c.name != "id"]

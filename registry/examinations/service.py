@@ -6,10 +6,10 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, insert, select
+from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 
 from registry.accreditation.models import Clinic, SigningKey
 from registry.accreditation.status import (
@@ -28,7 +28,7 @@ from registry.crypto.canonical import sha256_hex
 from registry.crypto.encryption import DataCipher
 from registry.crypto.jws import JWSError, read_header
 from registry.crypto.keys import load_public_jwk
-from registry.db import UnitOfWork, utcnow
+from registry.db import UnitOfWork, dialect_insert, utcnow
 from registry.errors import Conflict, InvalidResource, Issue, NotFound
 from registry.events import SubmissionReplayed, VersionRetired, VersionStored
 from registry.examinations import linkage, persons, register, signing
@@ -190,6 +190,7 @@ def _new_version(
         stored = json.dumps(signed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         signed_at, custodial = now, True
     version = ExaminationVersion(
+        examination_id=examination.id,
         version=number,
         status="final",
         sealed_bundle=seal_bundle(cipher, examination.id, number, stored),
@@ -203,26 +204,54 @@ def _new_version(
         destination=record.destination,
         examination_date=record.examination_date,
         practitioner_licence=record.practitioner_licence,
-        results=[],
     )
+    results = [
+        {
+            "concept": result.concept,
+            "loinc": result.loinc,
+            "sealed_outcome": seal_outcome(
+                cipher, examination.id, number, result.concept, result.outcome
+            ),
+            "effective": result.effective,
+        }
+        for result in record.results
+    ]
+    _insert_version(uow.session, version, results)
     examination.versions.append(version)
-    for result in record.results:
-        version.results.append(
-            TestResult(
-                concept=result.concept,
-                loinc=result.loinc,
-                sealed_outcome=seal_outcome(
-                    cipher, examination.id, number, result.concept, result.outcome
-                ),
-                effective=result.effective,
-            )
-        )
-    uow.session.flush()
     return version
 
 
+_VERSIONS = cast(Table, ExaminationVersion.__table__)
+_RESULTS = cast(Table, TestResult.__table__)
+_INSERT_VERSION = insert(_VERSIONS).returning(_VERSIONS.c.id)
+_VERSION_COLUMNS = [c.name for c in _VERSIONS.columns if c.name != "id"]
+
+
+def _insert_version(
+    session: Session, version: ExaminationVersion, results: list[dict[str, Any]]
+) -> None:
+    """The version's row and its results' rows, written at once (no unit-of-work flush); the
+    version joins the session as stored (its results load when read)."""
+    connection = session.connection()
+    row = {column: getattr(version, column) for column in _VERSION_COLUMNS}
+    version.id = connection.execute(_INSERT_VERSION, row).scalar_one()
+    if results:
+        connection.execute(insert(_RESULTS), [{**r, "version_id": version.id} for r in results])
+    make_transient_to_detached(version)
+    session.add(version)
+
+
 def _clinic_of(uow: UnitOfWork, principal: Principal, record: ExaminationRecord) -> Clinic:
-    clinic = uow.session.get(Clinic, principal.clinic_id)
+    # the clinic with its status history and keys in one statement (not one per collection)
+    clinic = (
+        uow.session.scalars(
+            select(Clinic)
+            .options(joinedload(Clinic.history), joinedload(Clinic.keys))
+            .where(Clinic.id == principal.clinic_id)
+        )
+        .unique()
+        .one_or_none()
+    )
     if clinic is None:
         raise NotFound(f"no clinic {principal.clinic_id!r}")
     if record.clinic_id != clinic.id:
@@ -269,6 +298,7 @@ class _Received:
     now: datetime
     person: Person
     person_created: bool
+    others: tuple[str, ...]  # other persons holding one of its documents
 
 
 def _receive(
@@ -282,11 +312,13 @@ def _receive(
 ) -> _Received:
     """Check the clinic may submit this record now and find (or create) the person it names."""
     _check_clinic(clinic, record, now)
-    person, created = persons.match_or_create(
+    matched = persons.match_or_create(
         uow.session, person=record.person, cipher=uow.cipher, index_key=uow.index_key, now=now
     )
     uow.session.flush()
-    return _Received(record, raw, clinic, principal, now, person, created)
+    return _Received(
+        record, raw, clinic, principal, now, matched.person, matched.created, matched.others
+    )
 
 
 def _previous_of(uow: UnitOfWork, record: ExaminationRecord, person_id: str) -> Examination | None:
@@ -357,16 +389,38 @@ def submit(
         updated_at=now,
         versions=[],
     )
-    try:
-        with uow.session.begin_nested():
-            uow.session.add(examination)
-    except IntegrityError:
+    if not _insert_examination(uow.session, examination):
         # a concurrent twin won the race on (clinic, identifier): answer as the replay would
         twin = _existing(uow, clinic.id, record)
         if twin is None:
-            raise
+            raise Conflict(f"examination {record.identifier_value!r} is being stored; retry")
         return _replay(uow, twin, record)
     return _store_version(uow, examination, received)
+
+
+_EXAMINATION_COLUMNS = [c.name for c in Examination.__table__.columns]
+
+
+def _insert_examination(session: Session, examination: Examination) -> bool:
+    """Insert the examination's row unless its (clinic, identifier) is taken; whether it was.
+
+    ON CONFLICT instead of a savepoint: a twin committed first is simply not inserted again
+    (PostgreSQL waits for a twin still in flight). The object joins the session as stored.
+    """
+    table = cast(Table, Examination.__table__)
+    row = {column: getattr(examination, column) for column in _EXAMINATION_COLUMNS}
+    statement = (
+        dialect_insert(session)(table)
+        .on_conflict_do_nothing(
+            index_elements=["clinic_id", "identifier_system", "identifier_value"]
+        )
+        .returning(table.c.id)
+    )
+    if session.connection().execute(statement, row).first() is None:
+        return False
+    make_transient_to_detached(examination)
+    session.add(examination)
+    return True
 
 
 def _store_version(uow: UnitOfWork, examination: Examination, received: _Received) -> Submission:
@@ -384,6 +438,7 @@ def _store_version(uow: UnitOfWork, examination: Examination, received: _Receive
         person=person,
         data=record.person,
         created=received.person_created,
+        others=received.others,
         examination_id=examination.id,
         index_key=uow.index_key,
         now=now,

@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from registry.errors import InvalidResource, Issue
-from registry.jsonlimits import nesting_depth, nul_location
+from registry.jsonlimits import may_hold_nul, nesting_depth, nul_location
 
 
 def strip_signature(bundle: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +36,9 @@ def load_json(raw: bytes | str | dict[str, Any], *, max_depth: int) -> dict[str,
         raise _invalid("structure", f"expected JSON text or an object, got {type(raw).__name__}")
     too_deep = _invalid("too-costly", f"JSON is nested deeper than {max_depth} levels")
     try:
-        value = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+        if text.startswith("\ufeff"):
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        value = _DECODER.decode(text)
     except RecursionError:
         # the C decoder guards its own recursion; a pre-scan of the text would cost O(n^2)
         # on crafted input (a long run of unterminated escaped quotes)
@@ -49,7 +51,8 @@ def load_json(raw: bytes | str | dict[str, Any], *, max_depth: int) -> dict[str,
         raise too_deep
     if not isinstance(value, dict):
         raise _invalid("structure", f"expected a JSON object, got {_json_type(value)}")
-    _refuse_nul(value)
+    if may_hold_nul(text):
+        _refuse_nul(value)
     return value
 
 
@@ -100,16 +103,22 @@ class _DuplicateKey(Exception):
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # Duplicate keys make the signed content ambiguous: parsers disagree on which value wins.
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(key)
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
     return result
 
 
 def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
+
+
+# one decoder for every submission (json.loads with hooks builds a new one per call)
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
 
 
 def _json_type(value: object) -> str:

@@ -6,6 +6,7 @@ choice (and its quirks) stays in one place.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -120,14 +121,11 @@ def iter_references(
     while stack:
         path, current = stack.pop()
         children: list[tuple[ElementPath, pydantic.BaseModel]] = []
-        for name, field in type(current).model_fields.items():
-            value = getattr(current, name, None)
+        values = current.__dict__
+        for name, key, targets in _element_fields(type(current)):
+            value = values.get(name)
             if value is None:
                 continue
-            key = field.alias or name
-            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-            raw_targets = extra.get("enum_reference_types") or []
-            targets = tuple(str(t) for t in raw_targets) if isinstance(raw_targets, list) else ()
             items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
             for index, item in items:
                 item_path = (*path, key) if index is None else (*path, key, index)
@@ -136,6 +134,21 @@ def iter_references(
                 elif isinstance(item, pydantic.BaseModel):
                     children.append((item_path, item))
         stack.extend(reversed(children))
+
+
+_ElementField = tuple[str, str, tuple[str, ...]]
+
+
+@functools.cache
+def _element_fields(model: type[pydantic.BaseModel]) -> tuple[_ElementField, ...]:
+    """A model's fields as (attribute, element name, Reference targets), read once per class."""
+    fields = []
+    for name, field in model.model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        raw_targets = extra.get("enum_reference_types") or []
+        targets = tuple(str(t) for t in raw_targets) if isinstance(raw_targets, list) else ()
+        fields.append((name, field.alias or name, targets))
+    return tuple(fields)
 
 
 def _problem(error: Any) -> StructureProblem:

@@ -7,6 +7,7 @@ a withdrawal takes the old tally back in the same transaction. Extracts read onl
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -17,8 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from registry.audit.service import record as audit
@@ -28,7 +28,7 @@ from registry.crypto import jws
 from registry.crypto.canonical import sha256_hex
 from registry.crypto.digests import sha256_of_parts
 from registry.crypto.encryption import DataCipher
-from registry.db import Database, UnitOfWork, utcnow
+from registry.db import Database, UnitOfWork, dialect_insert, stage_rows, utcnow
 from registry.errors import BadRequest, DomainError, Forbidden
 from registry.events import (
     ReferralsCompleted,
@@ -100,9 +100,20 @@ def _context(version_id: int) -> bytes:
     return f"surveillance-tally:{version_id}".encode()
 
 
-def count(session: Session, *, cipher: DataCipher, version_id: int, tally: Tally) -> None:
-    """Add a version's tally to its microcell and keep it, sealed, to take back later."""
+def count(
+    session: Session, *, cipher: DataCipher, version_id: int, tally: Tally, new: bool = False
+) -> None:
+    """Add a version's tally to its microcell and keep it, sealed, to take back later.
+
+    ``new``: the version was stored in this transaction, so it has no tally yet to look for.
+    """
     sealed = cipher.encrypt(tally.to_bytes(), context=_context(version_id))
+    if new:
+        row = {"version_id": version_id, "sealed": sealed}
+        if not stage_rows(session, cast(Table, SurveillanceTally.__table__), [row]):
+            session.execute(insert(SurveillanceTally), row)
+        _apply(session, tally, +1)
+        return
     existing = session.get(SurveillanceTally, version_id)
     if existing is None:
         session.add(SurveillanceTally(version_id=version_id, sealed=sealed))
@@ -147,19 +158,25 @@ def add_microcells(session: Session, cells: Iterable[Microcell]) -> None:
     )
 
 
-def _add_rows(session: Session, cells: list[tuple[Sequence[str], dict[str, int]]]) -> None:
-    """Upsert microcells, adding every measure to what is stored (one statement, no read)."""
-    if not cells:
-        return
+@functools.lru_cache(maxsize=4)
+def _upsert(insert_of: Any) -> Any:
+    """The microcells' upsert for a dialect's INSERT, built once."""
     table = cast(Table, SurveillanceCount.__table__)
-    statement = _insert(session)(table)
-    statement = statement.on_conflict_do_update(
+    statement = insert_of(table)
+    return statement.on_conflict_do_update(
         index_elements=list(KEY_COLUMNS),
         set_={
             measure_column(m): table.c[measure_column(m)] + statement.excluded[measure_column(m)]
             for m in MEASURES
         },
     )
+
+
+def _add_rows(session: Session, cells: list[tuple[Sequence[str], dict[str, int]]]) -> None:
+    """Upsert microcells, adding every measure to what is stored (one statement, no read)."""
+    if not cells:
+        return
+    statement = _upsert(dialect_insert(session))
     rows = [
         {
             **dict(zip(KEY_COLUMNS, key, strict=True)),
@@ -168,11 +185,6 @@ def _add_rows(session: Session, cells: list[tuple[Sequence[str], dict[str, int]]
         for key, counts in cells
     ]
     session.execute(statement, rows)
-
-
-def _insert(session: Session) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite)."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def clear(session: Session) -> None:
@@ -467,7 +479,7 @@ def _record_release(session: Session, plan: _Plan, protected: ProtectedCube, now
     table = cast(Table, SurveillanceLayer.__table__)
     cells = json.dumps([[list(key), [v.get(m, 0) for m in MEASURES]] for key, v in layer.cells])
     session.execute(
-        _insert(session)(table)
+        dialect_insert(session)(table)
         .values(
             year=plan.year,
             seq=seq,
@@ -499,7 +511,7 @@ def _record_release(session: Session, plan: _Plan, protected: ProtectedCube, now
         ).all()
         for k, size, status in rows:
             session.execute(
-                _insert(session)(protections)
+                dialect_insert(session)(protections)
                 .values(
                     data_version=f"{plan.version}#0", k=k, cells=size, status=status, created_at=now
                 )
@@ -583,7 +595,7 @@ def _request_protection(session: Session, *, version: str, k: int, now: datetime
     """Leave a request for a pattern (an empty row); one already there is kept."""
     table = cast(Table, SurveillanceProtection.__table__)
     session.execute(
-        _insert(session)(table)
+        dialect_insert(session)(table)
         .values(data_version=version, k=k, cells=_REQUESTED, status=b"", created_at=now)
         .on_conflict_do_nothing()
     )
@@ -625,7 +637,7 @@ def _store_protection(
         )
     )
     table = cast(Table, SurveillanceProtection.__table__)
-    statement = _insert(session)(table).values(**values)
+    statement = dialect_insert(session)(table).values(**values)
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["data_version", "k"],
@@ -847,7 +859,7 @@ def on_version_stored(uow: UnitOfWork, event: VersionStored) -> None:
     tally = tally_of(
         event.record, clinic_country=event.clinic.country, referrals_completed=completed
     )
-    count(uow.session, cipher=uow.cipher, version_id=event.version.id, tally=tally)
+    count(uow.session, cipher=uow.cipher, version_id=event.version.id, tally=tally, new=True)
 
 
 def on_version_retired(uow: UnitOfWork, event: VersionRetired) -> None:

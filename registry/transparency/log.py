@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from registry.crypto.canonical import canonical_json
 from registry.crypto.merkle import leaf_hash
+from registry.db import stage_rows
 from registry.transparency.models import LogEntry
 
 _TABLE: Table = LogEntry.__table__  # type: ignore[assignment]
@@ -47,7 +48,10 @@ def append(session: Session, leaves: Sequence[Leaf], *, at: datetime) -> list[by
     """Write entries in the session's transaction; their leaf hashes, in order."""
     if not leaves:
         return []
-    session.connection().execute(_INSERT, [row(item, at=at) for item in leaves])
+    rows = [row(item, at=at) for item in leaves]
+    # inside an event's subscribers the leaves go in with the others of the event, at its end
+    if not stage_rows(session, _TABLE, rows):
+        session.connection().execute(_INSERT, rows)
     return [item.hash for item in leaves]
 
 
