@@ -515,12 +515,13 @@ def _record_release(session: Session, plan: _Plan, protected: ProtectedCube, now
 
 @dataclass(frozen=True)
 class Computed:
-    """One pattern the worker computed."""
+    """The patterns computed for one year and threshold (none when all were stored)."""
 
     year: int
     k: int
     version: str
     seconds: float
+    patterns: int = 0
 
 
 def protect_outstanding(
@@ -530,13 +531,8 @@ def protect_outstanding(
 
     Missing means: the current data version of last year and this year (of the months closed
     at `now`) at each threshold in `ks`, and every threshold a request asked for since.
-
-    The counts are read and the pattern computed in read-only transactions; only storing it
-    takes a short write. On SQLite a computation of a minute therefore never holds the one
-    write lock that every audited request needs.
+    Each is computed as `protect_year` does, with no write transaction open.
     """
-    import time
-
     last = closed_through(now).year
     table = cast(Table, SurveillanceProtection.__table__)
     with db.reading() as reader:
@@ -553,25 +549,37 @@ def protect_outstanding(
     extra = {(y, k) for y, k in asked if y <= last} - standing
     done = []
     for year, k in sorted(standing) + sorted(extra):
-        started = time.perf_counter()
-        with db.reading() as reader:
-            plan = _plan(reader.session, year=year, now=now)
-            _cube, needed = _patterns(plan)
-            missing = [
-                (key, layer, prices)
-                for key, layer, prices in needed
-                if not _has_pattern(reader.session, key, k)
-            ]
-        if not missing:
-            continue
-        for key, layer, prices in missing:
-            protected = protect(layer, k=k, prices=prices.values)  # no transaction is open
-            with db.unit_of_work() as uow:
-                if not _has_pattern(uow.session, key, k):
-                    _store_protection(uow.session, protected, version=key, now=now)
-                    uow.commit()
-        done.append(Computed(year, k, plan.version, time.perf_counter() - started))
+        computed = protect_year(db, year=year, k=k, now=now)
+        if computed.patterns:
+            done.append(computed)
     return done
+
+
+def protect_year(db: Database, *, year: int, k: int, now: datetime) -> Computed:
+    """Compute and store the patterns one year's current release needs at k (worker, CLI).
+
+    The counts are read and the pattern computed in read-only transactions; only storing it
+    takes a short write. On SQLite a computation of a minute therefore never holds the one
+    write lock that every audited request needs.
+    """
+    import time
+
+    started = time.perf_counter()
+    with db.reading() as reader:
+        plan = _plan(reader.session, year=year, now=now)
+        _cube, needed = _patterns(plan)
+        missing = [
+            (key, layer, prices)
+            for key, layer, prices in needed
+            if not _has_pattern(reader.session, key, k)
+        ]
+    for key, layer, prices in missing:
+        protected = protect(layer, k=k, prices=prices.values)  # no transaction is open
+        with db.unit_of_work() as uow:
+            if not _has_pattern(uow.session, key, k):
+                _store_protection(uow.session, protected, version=key, now=now)
+                uow.commit()
+    return Computed(year, k, plan.version, time.perf_counter() - started, len(missing))
 
 
 def _has_pattern(session: Session, version: str, k: int) -> bool:
