@@ -121,6 +121,7 @@ class _Target:
             inside = set(time.leaves_under[self.positions[0]])
             self.balances += [m for m in range(time.leaf_count) if m not in inside]
         self.placements: dict[tuple[str, float], dict[int, float]] = {}
+        self.lines: dict[tuple[int, int | None], list[int]] = {}  # Search._lines
 
 
 class Search:
@@ -149,6 +150,11 @@ class Search:
             m: bytearray(HIDDEN if h else PUBLISHED for h in self.hidden) for m in cube.measures
         }
         self.weight = [base ** self._coarseness(i) for i in range(cube.size)]
+        # what suppressing each cell costs: (1 + the count it prices) x its weight
+        self.costs = {
+            m: [(1 + p) * w for p, w in zip(self.prices[m], self.weight, strict=True)]
+            for m in cube.measures
+        }
         self.uppers = {m: [u for lo, u in cube.relations if lo == m] for m in cube.measures}
         self.lowers = {m: [lo for lo, u in cube.relations if u == m] for m in cube.measures}
         self._upper_values = {m: [self.values[u] for u in self.uppers[m]] for m in cube.measures}
@@ -448,33 +454,47 @@ class Search:
 
         Counting stops once the bound exceeds `limit`.
         """
-        cube = self.cube
-        lines: list[list[int]] = [[target.index - target.base]]
-        for j, choice in zip(target.free, combo, strict=True):
-            stride = cube.strides[j]
-            mine = cube.axes[j].lineage[target.positions[j]]
-            if choice == _UP:
-                lines.append([c * stride for c in mine])
-            else:
-                theirs = cube.axes[j].lineage[choice]
-                lines.append([c * stride for c in sorted(set(mine) ^ set(theirs))])
-        if 0 in target.totals:
-            # A quarter or the year: its change rises to the year unless balanced.
-            time = cube.axes[0]
-            here = target.positions[0]
-            mine_set = set(time.lineage[here])
-            moved = mine_set ^ set(time.lineage[balance]) if balance is not None else mine_set
-            lines.append([(c - here) * cube.strides[0] for c in sorted(moved)])
+        cells = [target.index - target.base]
+        for line in self._lines(target, combo, balance):
+            cells = [cell + offset for cell in cells for offset in line]
         status = self.status[target.measure]
-        values = self.prices[target.measure]
+        costs = self.costs[target.measure]
         bound = 0.0
-        for parts in product(*lines):
-            cell = sum(parts)
-            if not self.hidden[cell] and status[cell] == PUBLISHED:
-                bound += (1 + values[cell]) * self.weight[cell]
+        for cell in cells:
+            if status[cell] == PUBLISHED:  # never true of a hidden cell
+                bound += costs[cell]
                 if bound > limit:
                     break
         return bound
+
+    def _lines(self, target: _Target, combo: Sequence[int], balance: int | None) -> list[list[int]]:
+        """Offsets a shape moves on each dimension at the target's level (kept per target)."""
+        cube = self.cube
+        lines = []
+        for j, choice in zip(target.free, combo, strict=True):
+            line = target.lines.get((j, choice))
+            if line is None:
+                stride = cube.strides[j]
+                mine = cube.axes[j].lineage[target.positions[j]]
+                if choice == _UP:
+                    line = [c * stride for c in mine]
+                else:
+                    theirs = cube.axes[j].lineage[choice]
+                    line = [c * stride for c in sorted(set(mine) ^ set(theirs))]
+                target.lines[(j, choice)] = line
+            lines.append(line)
+        if 0 in target.totals:
+            # A quarter or the year: its change rises to the year unless balanced.
+            line = target.lines.get((-1, balance))
+            if line is None:
+                time = cube.axes[0]
+                here = target.positions[0]
+                mine_set = set(time.lineage[here])
+                moved = mine_set ^ set(time.lineage[balance]) if balance is not None else mine_set
+                line = [(c - here) * cube.strides[0] for c in sorted(moved)]
+                target.lines[(-1, balance)] = line
+            lines.append(line)
+        return lines
 
     def _transfer_bound(self, target: _Target, combo: Sequence[int], limit: float) -> float:
         """Floor for a transfer: cells above one end but not the other, at the target level
@@ -497,14 +517,14 @@ class Search:
             here = target.positions[0]
             levels = [(c - here) * cube.strides[0] for c in cube.axes[0].lineage[here]]
         status = self.status[target.measure]
-        values = self.prices[target.measure]
+        costs = self.costs[target.measure]
         base = target.index - target.base
         bound = 0.0
         for offset in moved:
             for level in levels:
                 cell = base + offset + level
-                if not self.hidden[cell] and status[cell] == PUBLISHED:
-                    bound += (1 + values[cell]) * self.weight[cell]
+                if status[cell] == PUBLISHED:  # never true of a hidden cell
+                    bound += costs[cell]
                     if bound > limit:
                         return bound
         return bound
@@ -545,12 +565,12 @@ class Search:
         cost = 0.0
         for of, cells in touched_by.items():
             status = self.status[of]
-            values = self.prices[of]
+            costs = self.costs[of]
             for cell in cells:
                 if status[cell] == PUBLISHED:
                     if strict:
                         return None
-                    cost += (1 + values[cell]) * self.weight[cell]
+                    cost += costs[cell]
         return _Candidate(cost=cost, changes=changes, touched=touched_by)
 
     def _shape(
