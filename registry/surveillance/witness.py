@@ -17,7 +17,11 @@ they would newly suppress, each cell priced by its count (the information its lo
 cell of thousands is never given up where a few small ones do. Moving the cell together with
 every total above it is always a witness, so the search always ends.
 
-After the greedy pass, every complementary cell is offered back, largest first: it is published
+With `optimise` (method 1.2, what releases use), the targets are taken one module at a time
+(one period and one measure): a module of at most `optimum.MODULE_TARGETS` targets gets the
+set of witnesses a covering program chooses among each target's few cheapest (`optimum.choose`),
+a larger one, or one the solver leaves, the greedy choice (each target its cheapest witness in
+turn, method 1.1). Then every complementary cell is offered back, largest first: it is published
 again if each witness that leaned on it can be replaced by one among the cells still suppressed.
 """
 
