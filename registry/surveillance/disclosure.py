@@ -136,9 +136,12 @@ def protect(
     return _protect(cube, k=k, base=COST_BY_VALUE, optimise=True, prices=prices, report=report)
 
 
-def protect_greedy(cube: Cube, *, k: int = DEFAULT_K) -> ProtectedCube:
-    """Method 1.1, every witness chosen greedily: kept for comparison (bench/)."""
-    return _protect(cube, k=k, base=COST_BY_VALUE)
+def protect_greedy(
+    cube: Cube, *, k: int = DEFAULT_K, prices: Mapping[str, Sequence[int]] | None = None
+) -> ProtectedCube:
+    """Method 1.1, every witness chosen greedily: for a new threshold of counts whose other
+    thresholds 1.1 protected (patterns stored before 1.2 stay nested), and for comparison."""
+    return _protect(cube, k=k, base=COST_BY_VALUE, prices=prices)
 
 
 def protect_by_coarseness(cube: Cube, *, k: int = DEFAULT_K) -> ProtectedCube:

@@ -83,3 +83,52 @@ def test_the_protect_command_computes_with_no_write_lock_held(
     assert f"{year}: pattern for data version {stored[0]} at k=5" in result.output
     again = CliRunner().invoke(main, ["surveillance", "protect", "--year", str(year)])
     assert again.exit_code == 0 and seen == ["written meanwhile"]  # stored: nothing computed
+
+
+def test_a_threshold_added_to_counts_protected_by_method_1_1_is_computed_by_1_1(
+    world: World,
+) -> None:
+    import zlib
+
+    from registry.surveillance.cube import MEASURES
+    from registry.surveillance.disclosure import protect, protect_greedy
+    from registry.surveillance.witness import PUBLISHED
+
+    db = world.ctx.db
+    now = datetime.now(UTC)
+    year = closed_through(now).year
+    with db.unit_of_work() as uow:
+        add_microcells(uow.session, population(3, year=year, months=2, per_month=300))
+        uow.commit()
+    with db.reading() as reader:
+        plan = service._plan(reader.session, year=year, now=now)
+        ((key, cube, _prices),) = service._patterns(plan)[1]
+    assert service.protect_year(db, year=year, k=5, now=now).patterns == 1
+    with db.reading() as reader:
+        assert not service._legacy_siblings(reader.session, key)  # stored by 1.2, marked
+        assert service._stored_protection(reader.session, cube, version=key, k=5) is not None
+    # the same counts as a release before 1.2 stored them: method 1.1, no mark
+    legacy = protect_greedy(cube, k=5)
+    # the methods differ on these counts, at both thresholds
+    assert legacy.status != protect(cube, k=5).status
+    assert protect(cube, k=4).status != protect_greedy(cube, k=4).status
+    with db.unit_of_work() as uow:
+        row = uow.session.get(SurveillanceProtection, (key, 5))
+        assert row is not None
+        row.status = zlib.compress(b"".join(legacy.status[m] for m in MEASURES))
+        uow.commit()
+
+    assert service.protect_year(db, year=year, k=4, now=now).patterns == 1
+
+    with db.reading() as reader:
+        at_5 = service._stored_protection(reader.session, cube, version=key, k=5)
+        at_4 = service._stored_protection(reader.session, cube, version=key, k=4)
+    assert at_5 is not None and at_4 is not None
+    assert at_5.status == legacy.status
+    assert at_4.status == protect_greedy(cube, k=4).status
+    for m in MEASURES:  # nested: whatever k=4 withholds, k=5 withholds too
+        assert all(
+            five != PUBLISHED
+            for four, five in zip(at_4.status[m], at_5.status[m], strict=True)
+            if four
+        )
