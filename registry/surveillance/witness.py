@@ -27,6 +27,7 @@ again if each witness that leaned on it can be replaced by one among the cells s
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -167,8 +168,8 @@ class Search:
         self.records: dict[tuple[str, int, Direction], tuple[float, _Candidate]] = {}
         self._ancestor_cache: dict[int, list[int]] = {}
         self._nonzero_cache: dict[tuple[str, int], list[int]] = {}
-        _Shape = tuple[dict[str, dict[int, float]], dict[str, dict[int, float]]] | None
-        self._shapes: dict[tuple[object, ...], _Shape] = {}
+        # per strict search of a target's shape: the cells it touches, by measure
+        self._touches: dict[tuple[object, ...], tuple[tuple[str, array[int]], ...] | None] = {}
         self._targets: dict[tuple[str, int, Direction, float], _Target] = {}
 
     # -- the passes -------------------------------------------------------------------------
@@ -548,6 +549,8 @@ class Search:
         published again) build each shape once and only re-check what it touches.
         """
         if strict:
+            # Only what the shape touches is kept (compactly); a shape that touches nothing
+            # published, the rare success, is built again to be returned.
             key = (
                 target.measure,
                 target.index,
@@ -557,12 +560,27 @@ class Search:
                 balance,
                 mode,
             )
-            if key in self._shapes:
-                shape = self._shapes[key]
+            shape = None
+            if key in self._touches:
+                touches = self._touches[key]
             else:
-                shape = self._shapes[key] = self._shape(target, choice, balance, mode)
-        else:
-            shape = self._shape(target, choice, balance, mode)
+                shape = self._shape(target, choice, balance, mode)
+                touches = self._touches[key] = (
+                    None
+                    if shape is None
+                    else tuple((of, array("i", cells)) for of, cells in shape[1].items())
+                )
+            if touches is None:
+                return None
+            for of, moved in touches:
+                status = self.status[of]
+                if any(status[cell] == PUBLISHED for cell in moved):
+                    return None
+            if shape is None:
+                shape = self._shape(target, choice, balance, mode)
+                assert shape is not None  # it was placed before: counts never change
+            return _Candidate(cost=0.0, changes=shape[0], touched=shape[1])
+        shape = self._shape(target, choice, balance, mode)
         if shape is None:
             return None
         changes, touched_by = shape
@@ -572,8 +590,6 @@ class Search:
             costs = self.costs[of]
             for cell in cells:
                 if status[cell] == PUBLISHED:
-                    if strict:
-                        return None
                     cost += costs[cell]
         return _Candidate(cost=cost, changes=changes, touched=touched_by)
 
