@@ -158,22 +158,23 @@ def rebuild_command() -> None:
 @click.option("--k", type=click.IntRange(min=MIN_K), default=DEFAULT_K, show_default=True)
 def protect_command(years: tuple[int, ...], k: int) -> None:
     """Compute and store the suppression pattern of the closed months now (for example from cron
-    after a month closes), so no ministry waits for it."""
-    import time
+    after a month closes), so no ministry waits for it.
 
+    Like the worker, it reads and computes with no write transaction open and stores each
+    pattern in a short write, so requests keep writing meanwhile.
+    """
     from registry.cli_support import app_context
     from registry.db import utcnow
-    from registry.surveillance.service import closed_through, protected_year
+    from registry.surveillance.service import closed_through, protect_year
 
     now = utcnow()
     last = closed_through(now).year
-    with app_context() as (_app, ctx), ctx.db.unit_of_work() as uow:
+    with app_context() as (_app, ctx):
         for year in years or (last - 1, last):
-            started = time.perf_counter()
-            _protected, version = protected_year(uow.session, year=year, k=k, now=now, compute=True)
-            elapsed = time.perf_counter() - started
-            click.echo(f"{year}: pattern for data version {version} at k={k} ({elapsed:.1f} s)")
-        uow.commit()
+            done = protect_year(ctx.db, year=year, k=k, now=now)
+            click.echo(
+                f"{year}: pattern for data version {done.version} at k={k} ({done.seconds:.1f} s)"
+            )
 
 
 @surveillance.command("worker")

@@ -43,7 +43,7 @@ from registry.surveillance.witness import (
 MIN_K = 3
 DEFAULT_K = 5
 METHOD_NAME = "cell-suppression-with-witnesses"
-METHOD_VERSION = "1.1"
+METHOD_VERSION = "1.2"
 
 
 class Flag(StrEnum):
@@ -118,14 +118,29 @@ def check_k(k: int) -> None:
 
 
 def protect(
-    cube: Cube, *, k: int = DEFAULT_K, prices: Mapping[str, Sequence[int]] | None = None
+    cube: Cube,
+    *,
+    k: int = DEFAULT_K,
+    prices: Mapping[str, Sequence[int]] | None = None,
+    report: SolverReport | None = None,
 ) -> ProtectedCube:
     """Suppress and prove the canonical cube at threshold k; deterministic in the data.
 
-    `prices` (a count per measure and cell of the cube's shape) prices each complementary cell
-    instead of the cube's own counts: a layer of the release ledger is priced by the counts
-    that its withheld cells take out of the release.
+    Method 1.2: the complementary cells of each period and measure are chosen by a covering
+    program (HiGHS, within 1 % of its optimum) where the module is small enough, greedily
+    otherwise (`optimum.MODULE_TARGETS`). `prices` (a count per measure and cell of the cube's
+    shape) prices each complementary cell instead of the cube's own counts: a layer of the
+    release ledger is priced by the counts that its withheld cells take out of the release.
+    `report` receives what the solver did.
     """
+    return _protect(cube, k=k, base=COST_BY_VALUE, optimise=True, prices=prices, report=report)
+
+
+def protect_greedy(
+    cube: Cube, *, k: int = DEFAULT_K, prices: Mapping[str, Sequence[int]] | None = None
+) -> ProtectedCube:
+    """Method 1.1, every witness chosen greedily: for a new threshold of counts whose other
+    thresholds 1.1 protected (patterns stored before 1.2 stay nested), and for comparison."""
     return _protect(cube, k=k, base=COST_BY_VALUE, prices=prices)
 
 
@@ -137,12 +152,11 @@ def protect_by_coarseness(cube: Cube, *, k: int = DEFAULT_K) -> ProtectedCube:
 def protect_optimal(
     cube: Cube, *, k: int = DEFAULT_K, report: SolverReport | None = None
 ) -> ProtectedCube:
-    """Complementary cells chosen per period and measure by a covering program (HiGHS).
+    """Every module given to the covering program, whatever its size: for measurement (bench/).
 
-    Measured against `protect` in bench/suppression.py; not the method releases use (see
-    docs/surveillance.md, section 6). `report` receives what the solver did.
+    Measured against `protect` in bench/suppression.py (docs/surveillance.md, section 6).
     """
-    return _protect(cube, k=k, base=COST_BY_VALUE, optimise=True, report=report)
+    return _protect(cube, k=k, base=COST_BY_VALUE, optimise=True, report=report, module_limit=10**9)
 
 
 def _protect(
@@ -153,11 +167,14 @@ def _protect(
     optimise: bool = False,
     report: SolverReport | None = None,
     prices: Mapping[str, Sequence[int]] | None = None,
+    module_limit: int | None = None,
 ) -> ProtectedCube:
     check_k(k)
     search = Search(cube, sensitivity, base=base, optimise=optimise, prices=prices)
     if report is not None:
         search.solver = report
+    if module_limit is not None:
+        search.module_limit = module_limit
     for threshold in range(MIN_K, k + 1):
         search.protect_at(threshold)
     return ProtectedCube(

@@ -53,7 +53,7 @@ from registry.surveillance.cube import (
     measure_column,
     read_measures,
 )
-from registry.surveillance.disclosure import DEFAULT_K, ProtectedCube, protect
+from registry.surveillance.disclosure import DEFAULT_K, ProtectedCube, protect, protect_greedy
 from registry.surveillance.extract import ExtractRequest, ProtectedTable, extract
 from registry.surveillance.ledger import added_since, combine, layer_cube, released
 from registry.surveillance.models import (
@@ -80,6 +80,8 @@ KNOWN_EMPTY = ({"purpose": "pre-departure", "destination": NO_DESTINATION},)
 RETRY_AFTER_SECONDS = 30
 # A stored row with no cells is a request for the pattern, left for the surveillance worker.
 _REQUESTED = 0
+# The end of a stored pattern computed by method 1.2 (a status byte is 0 to 3, never this).
+_METHOD_1_2 = b"\xff1.2"
 
 
 class ProtectionPending(DomainError):
@@ -449,7 +451,7 @@ def _protected_plan(
         for key, layer, prices in needed:
             protected = _stored_protection(session, layer, version=key, k=k)
             if protected is None and compute:
-                protected = protect(layer, k=k, prices=prices.values)
+                protected = _compute(session, key, layer, k=k, prices=prices)
                 _store_protection(session, protected, version=key, now=now)
             if protected is None:
                 missing.append(key)
@@ -527,12 +529,13 @@ def _record_release(session: Session, plan: _Plan, protected: ProtectedCube, now
 
 @dataclass(frozen=True)
 class Computed:
-    """One pattern the worker computed."""
+    """The patterns computed for one year and threshold (none when all were stored)."""
 
     year: int
     k: int
     version: str
     seconds: float
+    patterns: int = 0
 
 
 def protect_outstanding(
@@ -542,13 +545,8 @@ def protect_outstanding(
 
     Missing means: the current data version of last year and this year (of the months closed
     at `now`) at each threshold in `ks`, and every threshold a request asked for since.
-
-    The counts are read and the pattern computed in read-only transactions; only storing it
-    takes a short write. On SQLite a computation of a minute therefore never holds the one
-    write lock that every audited request needs.
+    Each is computed as `protect_year` does, with no write transaction open.
     """
-    import time
-
     last = closed_through(now).year
     table = cast(Table, SurveillanceProtection.__table__)
     with db.reading() as reader:
@@ -565,25 +563,38 @@ def protect_outstanding(
     extra = {(y, k) for y, k in asked if y <= last} - standing
     done = []
     for year, k in sorted(standing) + sorted(extra):
-        started = time.perf_counter()
-        with db.reading() as reader:
-            plan = _plan(reader.session, year=year, now=now)
-            _cube, needed = _patterns(plan)
-            missing = [
-                (key, layer, prices)
-                for key, layer, prices in needed
-                if not _has_pattern(reader.session, key, k)
-            ]
-        if not missing:
-            continue
-        for key, layer, prices in missing:
-            protected = protect(layer, k=k, prices=prices.values)  # no transaction is open
-            with db.unit_of_work() as uow:
-                if not _has_pattern(uow.session, key, k):
-                    _store_protection(uow.session, protected, version=key, now=now)
-                    uow.commit()
-        done.append(Computed(year, k, plan.version, time.perf_counter() - started))
+        computed = protect_year(db, year=year, k=k, now=now)
+        if computed.patterns:
+            done.append(computed)
     return done
+
+
+def protect_year(db: Database, *, year: int, k: int, now: datetime) -> Computed:
+    """Compute and store the patterns one year's current release needs at k (worker, CLI).
+
+    The counts are read and the pattern computed in read-only transactions; only storing it
+    takes a short write. On SQLite a computation of a minute therefore never holds the one
+    write lock that every audited request needs.
+    """
+    import time
+
+    started = time.perf_counter()
+    with db.reading() as reader:
+        plan = _plan(reader.session, year=year, now=now)
+        _cube, needed = _patterns(plan)
+        missing = [
+            (key, layer, prices, _legacy_siblings(reader.session, key))
+            for key, layer, prices in needed
+            if not _has_pattern(reader.session, key, k)
+        ]
+    for key, layer, prices, legacy in missing:
+        method = protect_greedy if legacy else protect
+        protected = method(layer, k=k, prices=prices.values)  # no transaction is open
+        with db.unit_of_work() as uow:
+            if not _has_pattern(uow.session, key, k):
+                _store_protection(uow.session, protected, version=key, now=now)
+                uow.commit()
+    return Computed(year, k, plan.version, time.perf_counter() - started, len(missing))
 
 
 def _has_pattern(session: Session, version: str, k: int) -> bool:
@@ -601,6 +612,27 @@ def _request_protection(session: Session, *, version: str, k: int, now: datetime
     )
 
 
+def _compute(session: Session, key: str, layer: Cube, *, k: int, prices: Cube) -> ProtectedCube:
+    method = protect_greedy if _legacy_siblings(session, key) else protect
+    return method(layer, k=k, prices=prices.values)
+
+
+def _legacy_siblings(session: Session, version: str) -> bool:
+    """Whether a pattern of the same counts at another k was computed by method 1.1.
+
+    A new threshold is then computed by 1.1 too, so that the patterns stay nested (a cell
+    withheld at a lower k is withheld at every higher one); patterns stored by 1.2 end with
+    `_METHOD_1_2`, those stored before carry no mark.
+    """
+    rows = session.execute(
+        select(SurveillanceProtection.status).where(
+            SurveillanceProtection.data_version == version,
+            SurveillanceProtection.cells != _REQUESTED,
+        )
+    ).scalars()
+    return any(not zlib.decompress(status).endswith(_METHOD_1_2) for status in rows)
+
+
 def _stored_protection(
     session: Session, cube: Cube, *, version: str, k: int
 ) -> ProtectedCube | None:
@@ -609,7 +641,10 @@ def _stored_protection(
     if row is None or row.cells != cube.size:
         return None
     packed = zlib.decompress(row.status)
-    if len(packed) != cube.size * len(MEASURES):
+    size = cube.size * len(MEASURES)
+    if len(packed) == size + len(_METHOD_1_2) and packed.endswith(_METHOD_1_2):
+        packed = packed[:size]
+    if len(packed) != size:
         return None
     status = {m: packed[i * cube.size : (i + 1) * cube.size] for i, m in enumerate(MEASURES)}
     return ProtectedCube(cube=cube, k=k, status=status, witnesses=())
@@ -624,7 +659,9 @@ def _store_protection(
         "data_version": version,
         "k": protected.k,
         "cells": cube.size,
-        "status": zlib.compress(b"".join(bytes(protected.status[m]) for m in MEASURES)),
+        "status": zlib.compress(
+            b"".join(bytes(protected.status[m]) for m in MEASURES) + _METHOD_1_2
+        ),
         "created_at": now,
     }
     # patterns of earlier versions of the year are never served again; those of the layers of

@@ -17,19 +17,24 @@ they would newly suppress, each cell priced by its count (the information its lo
 cell of thousands is never given up where a few small ones do. Moving the cell together with
 every total above it is always a witness, so the search always ends.
 
-After the greedy pass, every complementary cell is offered back, largest first: it is published
+With `optimise` (method 1.2, what releases use), the targets are taken one module at a time
+(one period and one measure): a module of at most `optimum.MODULE_TARGETS` targets gets the
+set of witnesses a covering program chooses among each target's few cheapest (`optimum.choose`),
+a larger one, or one the solver leaves, the greedy choice (each target its cheapest witness in
+turn, method 1.1). Then every complementary cell is offered back, largest first: it is published
 again if each witness that leaned on it can be replaced by one among the cells still suppressed.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import product
 
 from registry.surveillance.cube import Cube
-from registry.surveillance.optimum import SolverReport, choose
+from registry.surveillance.optimum import MODULE_TARGETS, SolverReport, choose
 
 PUBLISHED = 0
 PRIMARY = 1
@@ -121,6 +126,7 @@ class _Target:
             inside = set(time.leaves_under[self.positions[0]])
             self.balances += [m for m in range(time.leaf_count) if m not in inside]
         self.placements: dict[tuple[str, float], dict[int, float]] = {}
+        self.lines: dict[tuple[int, int | None], list[int]] = {}  # Search._lines
 
 
 class Search:
@@ -137,6 +143,7 @@ class Search:
     ) -> None:
         self.cube = cube
         self.optimise = optimise
+        self.module_limit = MODULE_TARGETS
         self.solver = SolverReport()
         self.rule = rule
         self.values = cube.values
@@ -148,6 +155,11 @@ class Search:
             m: bytearray(HIDDEN if h else PUBLISHED for h in self.hidden) for m in cube.measures
         }
         self.weight = [base ** self._coarseness(i) for i in range(cube.size)]
+        # what suppressing each cell costs: (1 + the count it prices) x its weight
+        self.costs = {
+            m: [(1 + p) * w for p, w in zip(self.prices[m], self.weight, strict=True)]
+            for m in cube.measures
+        }
         self.uppers = {m: [u for lo, u in cube.relations if lo == m] for m in cube.measures}
         self.lowers = {m: [lo for lo, u in cube.relations if u == m] for m in cube.measures}
         self._upper_values = {m: [self.values[u] for u in self.uppers[m]] for m in cube.measures}
@@ -156,6 +168,9 @@ class Search:
         self.records: dict[tuple[str, int, Direction], tuple[float, _Candidate]] = {}
         self._ancestor_cache: dict[int, list[int]] = {}
         self._nonzero_cache: dict[tuple[str, int], list[int]] = {}
+        # per strict search of a target's shape: the cells it touches, by measure
+        self._touches: dict[tuple[object, ...], tuple[tuple[str, array[int]], ...] | None] = {}
+        self._targets: dict[tuple[str, int, Direction, float], _Target] = {}
 
     # -- the passes -------------------------------------------------------------------------
 
@@ -186,22 +201,42 @@ class Search:
         )
         if self.optimise:
             for module in self._modules(order):
-                self._solve_module(module, needs)
-        for measure, index in order:
-            remaining = needs[(measure, index)]
-            for slot, direction in enumerate(Direction):
-                if remaining[slot] <= _EPS:
-                    continue
-                found = self._find(_Target(cube, measure, index, direction, remaining[slot]))
-                if found is None:  # cannot happen: moving with every total above always works
-                    raise AssertionError(f"no witness for {measure} {cube.key(index)}")
-                self._accept(found, needs)
+                open_targets = sum(1 for t in module for left in needs[t] if left > _EPS)
+                if open_targets > self.module_limit:
+                    self.solver.greedy_modules += 1
+                    self._greedy(module, needs)
+                elif not self._solve_module(module, needs):
+                    self._greedy(module, needs)
+        self._greedy(order, needs)
         self._prune(frozen)
         for measure in cube.measures:
             status = self.status[measure]
             for index in range(cube.size):
                 if status[index] == PRIMARY and self.rule(cube, measure, index, k) is None:
                     status[index] = COMPLEMENTARY
+
+    def _greedy(
+        self, order: Sequence[tuple[str, int]], needs: dict[tuple[str, int], list[float]]
+    ) -> None:
+        """Give each cell still unproved, in `order`, its cheapest witness."""
+        cube = self.cube
+        for measure, index in order:
+            remaining = needs[(measure, index)]
+            for slot, direction in enumerate(Direction):
+                if remaining[slot] <= _EPS:
+                    continue
+                found = self._find(self._target(measure, index, direction, remaining[slot]))
+                if found is None:  # cannot happen: moving with every total above always works
+                    raise AssertionError(f"no witness for {measure} {cube.key(index)}")
+                self._accept(found, needs)
+
+    def _target(self, measure: str, index: int, direction: Direction, amount: float) -> _Target:
+        """The target of a cell and direction (kept: its offsets and placements are reused)."""
+        key = (measure, index, direction, amount)
+        target = self._targets.get(key)
+        if target is None:
+            target = self._targets[key] = _Target(self.cube, measure, index, direction, amount)
+        return target
 
     def _modules(self, order: Sequence[tuple[str, int]]) -> list[list[tuple[str, int]]]:
         """Targets grouped by period and measure, coarse periods first (as `order` has them)."""
@@ -213,8 +248,9 @@ class Search:
 
     def _solve_module(
         self, module: Sequence[tuple[str, int]], needs: dict[tuple[str, int], list[float]]
-    ) -> None:
-        """Protect one module's targets with the cheapest set of witnesses (`optimum.choose`).
+    ) -> bool:
+        """Protect one module's targets with the cheapest set of witnesses (`optimum.choose`);
+        False when the solver leaves them to the greedy choice.
 
         Candidates are priced against everything suppressed so far, so a cell given up by an
         earlier module (a coarser period, or a measure before this one) is free here.
@@ -227,11 +263,11 @@ class Search:
             if needs[(measure, index)][slot] > _EPS
         ]
         if not targets:
-            return
+            return True
         candidates: list[_Candidate] = []
         own: list[int] = []
         for measure, index, direction, amount in targets:
-            found = self._cheapest(_Target(cube, measure, index, direction, amount), keep=KEEP)
+            found = self._cheapest(self._target(measure, index, direction, amount), keep=KEEP)
             if not found:  # cannot happen: moving with every total above always works
                 raise AssertionError(f"no witness for {measure} {cube.key(index)}")
             own.append(len(candidates))
@@ -261,8 +297,12 @@ class Search:
                         prices.append((1 + self.prices[measure][cell]) * self.weight[cell])
                     cells.append(cell_ids[key])
             suppresses.append(sorted(cells))
-        for w in choose(covers, suppresses, prices, self.solver):
+        chosen = choose(covers, suppresses, prices, self.solver)
+        if chosen is None:
+            return False
+        for w in chosen:
             self._accept(candidates[w], needs)
+        return True
 
     def witnesses(self) -> list[Witness]:
         """The current proof for every primary cell in every direction it needs."""
@@ -317,7 +357,7 @@ class Search:
             replacements: dict[tuple[str, int, Direction], _Candidate] = {}
             for key in keys:
                 required = self.records[key][0]
-                other = self._find(_Target(cube, key[0], key[1], key[2], required), strict=True)
+                other = self._find(self._target(*key, required), strict=True)
                 if other is None:
                     self.status[measure][cell] = COMPLEMENTARY
                     break
@@ -363,14 +403,19 @@ class Search:
             [_UP, *(b for b in range(self.cube.axes[j].leaf_count) if b != target.positions[j])]
             for j in target.free
         ]
+        # A strict search only wants shapes that move nothing published: a bound stops counting
+        # at its first published cell.
+        limit = 0.0 if strict else float("inf")
         shapes: list[tuple[float, int, tuple[int, ...], int | None, tuple[int, ...]]] = []
         for order, (combo, balance) in enumerate(product(product(*options), target.balances)):
             modes: tuple[int, ...] = (_PARALLEL, _SLICED, _FREE)
             if balance is None and choice_count(combo) < 2:
                 modes = (_PARALLEL, _FREE)
-            shapes.append((self._bound(target, combo, balance), order, combo, balance, modes))
+            shapes.append(
+                (self._bound(target, combo, balance, limit), order, combo, balance, modes)
+            )
             if balance is None and choice_count(combo) >= 2:
-                bound = self._transfer_bound(target, combo)
+                bound = self._transfer_bound(target, combo, limit)
                 shapes.append((bound, order, combo, balance, (_TRANSFER,)))
         if strict:
             shapes = [shape for shape in shapes if shape[0] <= 0]
@@ -407,36 +452,58 @@ class Search:
             if self.status[measure][cell] == PUBLISHED
         )
 
-    def _bound(self, target: _Target, combo: Sequence[int], balance: int | None) -> float:
-        """Cost of the cells a shape moves at the target's own level: a floor for its witness."""
-        cube = self.cube
-        lines: list[list[int]] = [[target.index - target.base]]
-        for j, choice in zip(target.free, combo, strict=True):
-            stride = cube.strides[j]
-            mine = cube.axes[j].lineage[target.positions[j]]
-            if choice == _UP:
-                lines.append([c * stride for c in mine])
-            else:
-                theirs = cube.axes[j].lineage[choice]
-                lines.append([c * stride for c in sorted(set(mine) ^ set(theirs))])
-        if 0 in target.totals:
-            # A quarter or the year: its change rises to the year unless balanced.
-            time = cube.axes[0]
-            here = target.positions[0]
-            mine_set = set(time.lineage[here])
-            moved = mine_set ^ set(time.lineage[balance]) if balance is not None else mine_set
-            lines.append([(c - here) * cube.strides[0] for c in sorted(moved)])
+    def _bound(
+        self, target: _Target, combo: Sequence[int], balance: int | None, limit: float
+    ) -> float:
+        """Cost of the cells a shape moves at the target's own level: a floor for its witness.
+
+        Counting stops once the bound exceeds `limit`.
+        """
+        cells = [target.index - target.base]
+        for line in self._lines(target, combo, balance):
+            cells = [cell + offset for cell in cells for offset in line]
         status = self.status[target.measure]
-        values = self.prices[target.measure]
+        costs = self.costs[target.measure]
         bound = 0.0
-        for parts in product(*lines):
-            cell = sum(parts)
-            if not self.hidden[cell] and status[cell] == PUBLISHED:
-                bound += (1 + values[cell]) * self.weight[cell]
+        for cell in cells:
+            if status[cell] == PUBLISHED:  # never true of a hidden cell
+                bound += costs[cell]
+                if bound > limit:
+                    break
         return bound
 
-    def _transfer_bound(self, target: _Target, combo: Sequence[int]) -> float:
-        """Floor for a transfer: cells above one end but not the other, at the target level."""
+    def _lines(self, target: _Target, combo: Sequence[int], balance: int | None) -> list[list[int]]:
+        """Offsets a shape moves on each dimension at the target's level (kept per target)."""
+        cube = self.cube
+        lines = []
+        for j, choice in zip(target.free, combo, strict=True):
+            line = target.lines.get((j, choice))
+            if line is None:
+                stride = cube.strides[j]
+                mine = cube.axes[j].lineage[target.positions[j]]
+                if choice == _UP:
+                    line = [c * stride for c in mine]
+                else:
+                    theirs = cube.axes[j].lineage[choice]
+                    line = [c * stride for c in sorted(set(mine) ^ set(theirs))]
+                target.lines[(j, choice)] = line
+            lines.append(line)
+        if 0 in target.totals:
+            # A quarter or the year: its change rises to the year unless balanced.
+            line = target.lines.get((-1, balance))
+            if line is None:
+                time = cube.axes[0]
+                here = target.positions[0]
+                mine_set = set(time.lineage[here])
+                moved = mine_set ^ set(time.lineage[balance]) if balance is not None else mine_set
+                line = [(c - here) * cube.strides[0] for c in sorted(moved)]
+                target.lines[(-1, balance)] = line
+            lines.append(line)
+        return lines
+
+    def _transfer_bound(self, target: _Target, combo: Sequence[int], limit: float) -> float:
+        """Floor for a transfer: cells above one end but not the other, at the target level
+        (counting stops once it exceeds `limit`)."""
         cube = self.cube
         mine = [
             [c * cube.strides[j] for c in cube.axes[j].lineage[target.positions[j]]]
@@ -455,14 +522,16 @@ class Search:
             here = target.positions[0]
             levels = [(c - here) * cube.strides[0] for c in cube.axes[0].lineage[here]]
         status = self.status[target.measure]
-        values = self.prices[target.measure]
+        costs = self.costs[target.measure]
         base = target.index - target.base
         bound = 0.0
         for offset in moved:
             for level in levels:
                 cell = base + offset + level
-                if not self.hidden[cell] and status[cell] == PUBLISHED:
-                    bound += (1 + values[cell]) * self.weight[cell]
+                if status[cell] == PUBLISHED:  # never true of a hidden cell
+                    bound += costs[cell]
+                    if bound > limit:
+                        return bound
         return bound
 
     def _evaluate(
@@ -473,7 +542,62 @@ class Search:
         mode: int,
         strict: bool,
     ) -> _Candidate | None:
-        """Build one witness, let related measures follow, and price what it touches."""
+        """Build one witness, let related measures follow, and price what it touches.
+
+        What a shape changes depends on the counts only, never on what is suppressed, so the
+        searches of the offering-back pass (strict, repeated for the same targets as cells are
+        published again) build each shape once and only re-check what it touches.
+        """
+        if strict:
+            # Only what the shape touches is kept (compactly); a shape that touches nothing
+            # published, the rare success, is built again to be returned.
+            key = (
+                target.measure,
+                target.index,
+                target.direction,
+                target.amount,
+                tuple(choice.items()),
+                balance,
+                mode,
+            )
+            shape = None
+            if key in self._touches:
+                touches = self._touches[key]
+            else:
+                shape = self._shape(target, choice, balance, mode)
+                touches = self._touches[key] = (
+                    None
+                    if shape is None
+                    else tuple((of, array("i", cells)) for of, cells in shape[1].items())
+                )
+            if touches is None:
+                return None
+            for of, moved in touches:
+                status = self.status[of]
+                if any(status[cell] == PUBLISHED for cell in moved):
+                    return None
+            if shape is None:
+                shape = self._shape(target, choice, balance, mode)
+                assert shape is not None  # it was placed before: counts never change
+            return _Candidate(cost=0.0, changes=shape[0], touched=shape[1])
+        shape = self._shape(target, choice, balance, mode)
+        if shape is None:
+            return None
+        changes, touched_by = shape
+        cost = 0.0
+        for of, cells in touched_by.items():
+            status = self.status[of]
+            costs = self.costs[of]
+            for cell in cells:
+                if status[cell] == PUBLISHED:
+                    cost += costs[cell]
+        return _Candidate(cost=cost, changes=changes, touched=touched_by)
+
+    def _shape(
+        self, target: _Target, choice: Mapping[int, int], balance: int | None, mode: int
+    ) -> tuple[dict[str, dict[int, float]], dict[str, dict[int, float]]] | None:
+        """One shape's microcell changes and every published-set cell they move (None when
+        the shape cannot be placed)."""
         measure = target.measure
         own = self._changes(target, choice, balance, mode, measure, target.amount)
         if own is None or not self._feasible(measure, own):
@@ -510,23 +634,14 @@ class Search:
                     return None
                 changes[follower] = moves
                 settled = False
-        cost = 0.0
         touched_by: dict[str, dict[int, float]] = {}
         for of, moves in changes.items():
             lift: dict[int, float] = {}
             for leaf, change in moves.items():
                 for cell in self._ancestors(leaf):
                     lift[cell] = lift.get(cell, 0.0) + change
-            status = self.status[of]
-            values = self.prices[of]
-            cells = {cell: c for cell, c in lift.items() if abs(c) > _EPS}
-            for cell in cells:
-                if status[cell] == PUBLISHED:
-                    if strict:
-                        return None
-                    cost += (1 + values[cell]) * self.weight[cell]
-            touched_by[of] = cells
-        return _Candidate(cost=cost, changes=changes, touched=touched_by)
+            touched_by[of] = {cell: c for cell, c in lift.items() if abs(c) > _EPS}
+        return changes, touched_by
 
     def _changes(
         self,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from registry.surveillance.disclosure import audit, protect, protect_optimal
+import pytest
+
+from registry.surveillance import witness
+from registry.surveillance.disclosure import audit, protect, protect_greedy, protect_optimal
 from registry.surveillance.optimum import SolverReport, choose
 from tests.surveillance.test_disclosure import (
     assert_every_primary_protected,
@@ -44,10 +47,14 @@ def test_the_optimised_pattern_is_proved_and_holds_against_the_attacker() -> Non
     assert checked > 50
 
 
-def test_the_optimised_pattern_is_deterministic_and_gives_up_no_more_than_the_greedy_one() -> None:
+def test_the_release_pattern_is_deterministic_and_gives_up_no_more_than_the_greedy_one() -> None:
     cube = quarter_of_pilot_data()
-    first, second = protect_optimal(cube, k=5), protect_optimal(cube, k=5)
+    report = SolverReport()
+    first, second = protect(cube, k=5, report=report), protect(cube, k=5)
     assert first.status == second.status
+    assert [w.changes for w in first.witnesses] == [w.changes for w in second.witnesses]
+    assert report.programs > 0 and report.worst_gap <= 0.01 + 1e-9
+    assert audit(first) == []
 
     def withheld(protected_cube) -> int:  # type: ignore[no-untyped-def]
         return sum(
@@ -57,4 +64,18 @@ def test_the_optimised_pattern_is_deterministic_and_gives_up_no_more_than_the_gr
             if cube.publishable(index) and protected_cube.published_value(measure, index) is None
         )
 
-    assert withheld(first) <= withheld(protect(cube, k=5))
+    assert withheld(first) <= withheld(protect_greedy(cube, k=5))
+    assert withheld(protect_optimal(cube, k=5)) <= withheld(protect_greedy(cube, k=5))
+
+
+def test_a_module_above_the_size_limit_is_chosen_greedily_and_still_proved(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(witness, "MODULE_TARGETS", 6)
+    cube = quarter_of_pilot_data()
+    report = SolverReport()
+    protected_cube = protect(cube, k=5, report=report)
+    everything = protect_optimal(cube, k=5, report=(solved := SolverReport()))
+    assert report.greedy_modules > 0 and solved.greedy_modules == 0
+    assert report.programs < solved.programs
+    assert audit(protected_cube) == [] and audit(everything) == []

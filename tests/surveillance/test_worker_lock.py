@@ -1,4 +1,5 @@
-"""The surveillance worker computes with no write lock held, so requests keep writing meanwhile.
+"""The surveillance worker and the protect command compute with no write lock held, so requests
+keep writing meanwhile.
 
 On SQLite one write lock serves the whole database, and every audited request needs it; a
 pattern that takes a minute to compute inside a write transaction made every request of
@@ -12,23 +13,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from registry.cli import main
 from registry.surveillance import service
+from registry.surveillance.models import SurveillanceProtection
 from registry.surveillance.service import add_microcells, closed_through
 from registry.surveillance.synthetic import population
 from tests.support import World
 
 
-@pytest.mark.committed
-def test_a_request_can_take_the_write_lock_while_a_pattern_is_computed(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def lock_watch(world: World, monkeypatch: pytest.MonkeyPatch) -> tuple[int, list[str]]:
+    """Two closed months of counts this year, and `protect` checking that the write lock is
+    free while it computes: the year, and one entry per computation that saw it free."""
     ctx = world.ctx
     if ctx.db.dialect != "sqlite":
         pytest.skip("PostgreSQL has no database-wide write lock")
-    now = datetime.now(UTC)
-    year = closed_through(now).year
+    year = closed_through(datetime.now(UTC)).year
     with ctx.db.unit_of_work() as uow:
         add_microcells(uow.session, population(1, year=year, months=2, per_month=300))
         uow.commit()
@@ -39,7 +43,7 @@ def test_a_request_can_take_the_write_lock_while_a_pattern_is_computed(
     def protect_while_someone_writes(cube: Any, **options: Any) -> Any:
         other = sqlite3.connect(path, timeout=0, isolation_level=None)
         try:
-            other.execute("BEGIN IMMEDIATE")  # fails at once if the worker held the lock
+            other.execute("BEGIN IMMEDIATE")  # fails at once if the lock were held
             other.execute("ROLLBACK")
             seen.append("written meanwhile")
         finally:
@@ -47,6 +51,84 @@ def test_a_request_can_take_the_write_lock_while_a_pattern_is_computed(
         return real(cube, **options)
 
     monkeypatch.setattr(service, "protect", protect_while_someone_writes)
-    done = service.protect_outstanding(ctx.db, now=now)
+    return year, seen
+
+
+@pytest.mark.committed
+def test_a_request_can_take_the_write_lock_while_a_pattern_is_computed(
+    world: World, lock_watch: tuple[int, list[str]]
+) -> None:
+    year, seen = lock_watch
+    done = service.protect_outstanding(world.ctx.db, now=datetime.now(UTC))
     assert [d.year for d in done] == [year]
     assert seen == ["written meanwhile"]
+
+
+@pytest.mark.committed
+def test_the_protect_command_computes_with_no_write_lock_held(
+    world: World, lock_watch: tuple[int, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    year, seen = lock_watch
+    settings = world.ctx.settings
+    monkeypatch.setenv("REGISTRY_KEYS_DIR", str(settings.keys_dir))
+    monkeypatch.setenv("REGISTRY_DATABASE_URL", settings.database_url)
+
+    result = CliRunner().invoke(main, ["surveillance", "protect", "--year", str(year)])
+
+    assert result.exit_code == 0, result.output
+    assert seen == ["written meanwhile"]
+    with world.ctx.db.read_session() as session:
+        stored = session.scalars(select(SurveillanceProtection.data_version)).all()
+    assert len(stored) == 1 and stored[0].startswith(f"{year}:")
+    assert f"{year}: pattern for data version {stored[0]} at k=5" in result.output
+    again = CliRunner().invoke(main, ["surveillance", "protect", "--year", str(year)])
+    assert again.exit_code == 0 and seen == ["written meanwhile"]  # stored: nothing computed
+
+
+def test_a_threshold_added_to_counts_protected_by_method_1_1_is_computed_by_1_1(
+    world: World,
+) -> None:
+    import zlib
+
+    from registry.surveillance.cube import MEASURES
+    from registry.surveillance.disclosure import protect, protect_greedy
+    from registry.surveillance.witness import PUBLISHED
+
+    db = world.ctx.db
+    now = datetime.now(UTC)
+    year = closed_through(now).year
+    with db.unit_of_work() as uow:
+        add_microcells(uow.session, population(3, year=year, months=2, per_month=300))
+        uow.commit()
+    with db.reading() as reader:
+        plan = service._plan(reader.session, year=year, now=now)
+        ((key, cube, _prices),) = service._patterns(plan)[1]
+    assert service.protect_year(db, year=year, k=5, now=now).patterns == 1
+    with db.reading() as reader:
+        assert not service._legacy_siblings(reader.session, key)  # stored by 1.2, marked
+        assert service._stored_protection(reader.session, cube, version=key, k=5) is not None
+    # the same counts as a release before 1.2 stored them: method 1.1, no mark
+    legacy = protect_greedy(cube, k=5)
+    # the methods differ on these counts, at both thresholds
+    assert legacy.status != protect(cube, k=5).status
+    assert protect(cube, k=4).status != protect_greedy(cube, k=4).status
+    with db.unit_of_work() as uow:
+        row = uow.session.get(SurveillanceProtection, (key, 5))
+        assert row is not None
+        row.status = zlib.compress(b"".join(legacy.status[m] for m in MEASURES))
+        uow.commit()
+
+    assert service.protect_year(db, year=year, k=4, now=now).patterns == 1
+
+    with db.reading() as reader:
+        at_5 = service._stored_protection(reader.session, cube, version=key, k=5)
+        at_4 = service._stored_protection(reader.session, cube, version=key, k=4)
+    assert at_5 is not None and at_4 is not None
+    assert at_5.status == legacy.status
+    assert at_4.status == protect_greedy(cube, k=4).status
+    for m in MEASURES:  # nested: whatever k=4 withholds, k=5 withholds too
+        assert all(
+            five != PUBLISHED
+            for four, five in zip(at_4.status[m], at_5.status[m], strict=True)
+            if four
+        )
