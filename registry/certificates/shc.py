@@ -456,18 +456,28 @@ def _states_meeting_requirements(vc: dict[str, Any]) -> bool:
     return False
 
 
-def _find_component(observation: dict[str, Any], code: str) -> dict[str, Any] | None:
+def _components(observation: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The statement's components by their code (the first component of each code)."""
+    found: dict[str, dict[str, Any]] = {}
     for component in observation.get("component", []):
-        codings = component.get("code", {}).get("coding", [])
-        if any(c.get("system") == STATEMENT_SYSTEM and c.get("code") == code for c in codings):
-            return dict(component)
-    return None
+        for coding in component.get("code", {}).get("coding", []):
+            if coding.get("system") == STATEMENT_SYSTEM:
+                found.setdefault(coding.get("code"), component)
+    return found
 
 
 def read_certificate(payload: dict[str, Any]) -> CertificateClaims:
     """The statement of one of our certificate cards; raises CardFormatError for anything else."""
-    if card_type(payload) != "examination-certificate":
-        raise CardFormatError("not an examination certificate card")
+    try:
+        return _read_statement(payload)
+    except CardFormatError:
+        # the statement is read first: a card it fits is a certificate card (card_type)
+        if card_type(payload) != "examination-certificate":
+            raise CardFormatError("not an examination certificate card") from None
+        raise
+
+
+def _read_statement(payload: dict[str, Any]) -> CertificateClaims:
     try:
         entries = payload["vc"]["credentialSubject"]["fhirBundle"]["entry"]
         resources = {e["fullUrl"]: e["resource"] for e in entries}
@@ -479,9 +489,10 @@ def read_certificate(payload: dict[str, Any]) -> CertificateClaims:
         if (code["system"], code["code"]) != (STATEMENT_SYSTEM, MEETS_REQUIREMENTS):
             raise CardFormatError("the card's Observation is not a certificate statement")
         name = patient["name"][0]
-        destination = _find_component(observation, DESTINATION_COMPONENT)
-        purpose = _find_component(observation, PURPOSE_COMPONENT)
-        clinic_name = _find_component(observation, CLINIC_NAME_COMPONENT)
+        components = _components(observation)
+        destination = components.get(DESTINATION_COMPONENT)
+        purpose = components.get(PURPOSE_COMPONENT)
+        clinic_name = components.get(CLINIC_NAME_COMPONENT)
         if destination is None or purpose is None:
             raise CardFormatError("the card states no destination or purpose")
         derived = observation.get("derivedFrom", [])
