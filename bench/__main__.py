@@ -15,6 +15,7 @@ BENCHMARKS = [
     "offline",
     "surveillance",
     "suppression",
+    "tables",
     "transparency",
     "soak",
 ]
@@ -29,9 +30,8 @@ def main(argv: list[str]) -> int:
         for measurement in made if isinstance(made, list) else [made]:
             measurement.save()
             print(f"-- {measurement.name}")
-            print(
-                json.dumps(measurement.figures, indent=2), "met" if measurement.met else "NOT met"
-            )
+            verdict = {None: "", True: "met", False: "NOT met"}[measurement.met]
+            print(json.dumps(measurement.figures, indent=2), verdict)
     write_report()
     return 0
 
@@ -76,11 +76,14 @@ def write_report() -> None:
             if lines[-1] != "":
                 lines.append("")
             continue
-        status = "met" if result["met"] else "NOT met"
+        if result["met"] is None:  # a measurement that informs, with no target to judge
+            target = f"Target: {result['target']}"
+        else:
+            target = f"Target: {result['target']} — **{'met' if result['met'] else 'NOT met'}**"
         lines += [
             f"## {result['name']}",
             "",
-            f"Target: {result['target']} — **{status}**",
+            target,
             "",
             "| figure | value |",
             "|---|---|",
