@@ -5,6 +5,10 @@
 inflated and parsed, a JSON answer. No database, no log, no receipt. The benchmarks serve it
 with the registry's own gunicorn configuration: ``gunicorn -c deploy/gunicorn.conf.py
 bench.peer:app``.
+
+With ``BENCH_PEER_DATABASE_URL`` (a libpq URL) the peer also writes one row per answer to
+``peer_checks`` with an auto-committed INSERT, durable before it answers: the least a verifier
+that keeps any record can do. The table is the caller's to create.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
 import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -79,4 +84,22 @@ def _answer(environ: dict[str, Any]) -> tuple[dict[str, Any], str]:
         answer, status = verify(json.loads(environ["wsgi.input"].read(size))["qr"]), "200 OK"
     except (ValueError, KeyError, TypeError):
         answer, status = {"result": "malformed"}, "400 Bad Request"
+    if DATABASE:
+        _record(answer)
     return answer, status
+
+
+DATABASE = os.environ.get("BENCH_PEER_DATABASE_URL", "")
+_connections = threading.local()  # one connection per worker thread, as a pool would give
+
+
+def _record(answer: dict[str, Any]) -> None:
+    import psycopg
+
+    connection = getattr(_connections, "connection", None)
+    if connection is None:
+        connection = _connections.connection = psycopg.connect(DATABASE, autocommit=True)
+    connection.execute(
+        "INSERT INTO peer_checks (result, issuer) VALUES (%s, %s)",
+        (answer["result"], answer.get("iss")),
+    )

@@ -42,7 +42,7 @@ from bench.served import (
 )
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))  # per endpoint and round
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "9"))  # rounds swing on a shared machine
 BASE_URL = "http://registry.test"
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 COMMAND = "make bench  (or: .venv/bin/python -m bench verification)"
@@ -72,7 +72,11 @@ BEFORE_VERIFICATION = (
     "process shares (and other work on this machine), the ratio is about the peer's CPU over "
     "the verification's: 0.5 would need the whole verification (read, durable write, receipt, "
     "rate limit) in about 0.1 ms of Python beyond the peer's, below the cost of its two "
-    "statements' driver calls alone. REGISTRY_THREADS=4 for both servers (3 rounds of 2 s) "
+    "statements' driver calls alone. peer_durable is the same peer writing one row per "
+    "answer with an auto-committed INSERT before it answers (bench/peer.py, "
+    "BENCH_PEER_DATABASE_URL): ratio_peer_durable_to_peer is what keeping any durable record "
+    "per verification costs the minimal peer itself in the same run. REGISTRY_THREADS=4 "
+    "for both servers (3 rounds of 2 s) "
     "changed neither rate: the workers are CPU-bound, not waiting on PostgreSQL. Worker model "
     "(deploy/gunicorn.conf.py), measured with the earlier Python-thread harness on SQLite: "
     "REGISTRY_WORKER_CLASS=sync answered /healthz 211/s and verify 44/s against gthread's "
@@ -156,6 +160,7 @@ def _endpoints(presented: dict[str, Any]) -> dict[str, Endpoint]:
     return {
         "healthz": Endpoint("registry", "GET", "/healthz"),
         "peer": Endpoint("peer", "POST", "/", qr),
+        "peer_durable": Endpoint("peer_durable", "POST", "/", qr),
         "verify_qr": Endpoint("registry", "POST", "/api/v1/verify", qr),
         "verify_number": Endpoint("registry", "POST", "/api/v1/verify", number),
         "trust_list": Endpoint("registry", "GET", "/api/v1/trust-list"),
@@ -224,6 +229,7 @@ def run() -> list[Measurement]:
         endpoints = _endpoints(presented)
         two = {**environment, "REGISTRY_WORKERS": "2"}
         four = {**environment, "REGISTRY_WORKERS": "4"}
+        durable = {**two, "BENCH_PEER_DATABASE_URL": _peer_table(url)}
         health = Endpoint("", "GET", "/healthz")
         with (
             gunicorn("registry.wsgi:app", two, log=folder / "registry.log", ready=health) as (
@@ -238,8 +244,17 @@ def run() -> list[Measurement]:
                 peer_port,
                 peer,
             ),
+            gunicorn("bench.peer:app", durable, log=folder / "durable.log", ready=health) as (
+                durable_port,
+                peer_durable,
+            ),
         ):
-            ports = {"registry": registry_port, "registry4": registry4_port, "peer": peer_port}
+            ports = {
+                "registry": registry_port,
+                "registry4": registry4_port,
+                "peer": peer_port,
+                "peer_durable": durable_port,
+            }
             _conditional(endpoints, ports)
             answers = _check(endpoints, ports)
             for endpoint in endpoints.values():  # warm every worker: imports, pools, caches
@@ -248,7 +263,7 @@ def run() -> list[Measurement]:
             database_ms: list[float] = []  # PostgreSQL CPU per verification, per round
             # the gunicorn server's own CPU per request (master and workers), per round
             server_ms: dict[str, list[float]] = {n: [] for n in SERVER_CPU}
-            servers = {"registry": registry, "peer": peer}
+            servers = {"registry": registry, "peer": peer, "peer_durable": peer_durable}
             for _round in range(ROUNDS):
                 for name, endpoint in endpoints.items():
                     cpu = postgres_cpu_seconds()
@@ -269,7 +284,21 @@ def run() -> list[Measurement]:
 
 
 # whose server CPU per request is reported: the peer's and the two verifications'
-SERVER_CPU = ("peer", "verify_qr", "verify_number")
+SERVER_CPU = ("peer", "peer_durable", "verify_qr", "verify_number")
+
+
+def _peer_table(url: str) -> str:
+    """The durable peer's table, in the benchmark's database; its libpq URL."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as connection:
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS peer_checks (id bigserial PRIMARY KEY, result text, "
+            "issuer text, at timestamptz NOT NULL DEFAULT now())"
+        )
+    return libpq
 
 
 def _measurements(
@@ -298,6 +327,8 @@ def _measurements(
             **setup,
             **_ratio_figures("qr_to_peer", verify_qr),
             **_ratio_figures("number_to_peer", verify_number),
+            # the peer writing one row per answer, durably: what any keeping of records costs
+            **_ratio_figures("peer_durable_to_peer", _ratio(results, "peer_durable", "peer")),
             **{
                 k: v
                 for k, v in figures.items()
