@@ -35,6 +35,7 @@ from registry.examinations import linkage, persons, register, signing
 from registry.examinations.models import Examination, ExaminationVersion, Person, TestResult
 from registry.examinations.sealed import open_bundle, seal_bundle, seal_outcome
 from registry.fhir import ExaminationRecord, parse_examination_bundle
+from registry.transparency.reasons import ENTERED_IN_ERROR
 
 __all__ = ["Submission", "amend", "read_bundle", "submit", "withdraw"]
 
@@ -565,9 +566,7 @@ def withdraw(
     examination.status = "entered-in-error"
     examination.updated_at = now
     uow.publish(
-        VersionRetired(
-            examination, version, reason="examination entered in error", actor=principal, now=now
-        )
+        VersionRetired(examination, version, reason=ENTERED_IN_ERROR, actor=principal, now=now)
     )
     return Submission(examination, version, created=False)
 
