@@ -29,6 +29,16 @@ Cell = tuple[str, int]  # (measure, cube index)
 UNBOUNDED = (highs.HighsModelStatus.kUnbounded, highs.HighsModelStatus.kUnboundedOrInfeasible)
 
 
+def at_most(pairs: list[tuple[int, int]], size: int) -> csr_matrix | None:
+    """Rows ``x[low] - x[up] <= 0``, one per (low, up) column pair; None when there are none."""
+    if not pairs:
+        return None
+    rows = [r for r in range(len(pairs)) for _ in (0, 1)]
+    columns = [column for pair in pairs for column in pair]
+    data = [1.0, -1.0] * len(pairs)
+    return csr_matrix(coo_matrix((data, (rows, columns)), shape=(len(pairs), size)))
+
+
 class Program:
     """Non-negative variables with ``a_eq x = b_eq`` and ``a_ub x <= 0``: the extent of a sum."""
 
@@ -128,7 +138,7 @@ class Attacker:
         size = len(free)
         self.a_eq = csr_matrix(coo_matrix((data, (rows, cols)), shape=(len(rhs), size)))
         self.b_eq = np.array(rhs)
-        ub_rows, ub_cols, ub_data = [], [], []
+        pairs = []
         for lower, upper in cube.relations:
             for leaf in leaves:
                 low = self.column.get((lower, leaf))
@@ -136,16 +146,8 @@ class Attacker:
                 if low is None:
                     continue
                 assert up is not None, "a bounded count cannot be free under a zero bound"
-                r = len(ub_rows) // 2
-                ub_rows += [r, r]
-                ub_cols += [low, up]
-                ub_data += [1.0, -1.0]
-        count = len(ub_rows) // 2
-        self.a_ub = (
-            csr_matrix(coo_matrix((ub_data, (ub_rows, ub_cols)), shape=(count, size)))
-            if count
-            else None
-        )
+                pairs.append((low, up))
+        self.a_ub = at_most(pairs, size)
         self.program = Program(self.a_eq, self.b_eq, self.a_ub)
 
     def interval(self, measure: str, cell: int) -> tuple[float, float]:
@@ -222,23 +224,14 @@ class LayeredAttacker:
         size = len(self.column)
         self.a_eq = csr_matrix(coo_matrix((data, (rows, cols)), shape=(len(rhs), size)))
         self.b_eq = np.array(rhs)
-        ub_rows, ub_cols, ub_data = [], [], []
+        pairs = []
         for name in blocks:
             for lower, upper in relations:
                 for key in leaf_keys[name]:
                     low = self.column.get((name, lower, key))
-                    if low is None:
-                        continue
-                    r = len(ub_rows) // 2
-                    ub_rows += [r, r]
-                    ub_cols += [low, self.column[(name, upper, key)]]
-                    ub_data += [1.0, -1.0]
-        count = len(ub_rows) // 2
-        self.a_ub = (
-            csr_matrix(coo_matrix((ub_data, (ub_rows, ub_cols)), shape=(count, size)))
-            if count
-            else None
-        )
+                    if low is not None:
+                        pairs.append((low, self.column[(name, upper, key)]))
+        self.a_ub = at_most(pairs, size)
         self.program = Program(self.a_eq, self.b_eq, self.a_ub)
 
     def under(self, cube: Cube, cell: int) -> list[tuple[str, ...]]:
