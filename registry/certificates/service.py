@@ -273,6 +273,26 @@ def _rulesets_for(
     return chosen, stated_found
 
 
+def _applicable(
+    session: Session, version: ExaminationVersion
+) -> tuple[list[Ruleset], Assessment | None]:
+    """The rulesets to assess a version against, and the refusal of its stated destination
+    when that has no ruleset in force on the examination date (None otherwise)."""
+    chosen, stated_found = _rulesets_for(
+        catalogue.rulesets(session),
+        purpose=version.purpose,
+        destination=version.destination,
+        on=version.examination_date,
+    )
+    if not version.destination or stated_found:
+        return chosen, None
+    day = version.examination_date.isoformat()
+    reason = Reason(
+        RULESET_NOT_IN_FORCE, None, f"no {version.destination} ruleset is in force on {day}"
+    )
+    return chosen, Assessment(version.destination, False, (reason,), None)
+
+
 def issue_for_version(
     uow: UnitOfWork,
     *,
@@ -285,19 +305,8 @@ def issue_for_version(
     """Assess a version against every ruleset that applies; certify each destination met."""
     keystore, settings = uow.keystore, uow.settings
     session = uow.session
-    chosen, stated_found = _rulesets_for(
-        catalogue.rulesets(session),
-        purpose=version.purpose,
-        destination=version.destination,
-        on=version.examination_date,
-    )
-    assessments: list[Assessment] = []
-    if version.destination and not stated_found:
-        day = version.examination_date.isoformat()
-        reason = Reason(
-            RULESET_NOT_IN_FORCE, None, f"no {version.destination} ruleset is in force on {day}"
-        )
-        assessments.append(Assessment(version.destination, False, (reason,), None))
+    chosen, not_in_force = _applicable(session, version)
+    assessments: list[Assessment] = [not_in_force] if not_in_force else []
     holder = holders.holder_from_person(record.person)
     verdicts = []
     drafts = []
@@ -372,19 +381,10 @@ def replayed_assessments(
             select(Certificate).where(Certificate.version_id == version.id).order_by(Certificate.id)
         )
     }
-    chosen, stated_found = _rulesets_for(
-        catalogue.rulesets(session),
-        purpose=version.purpose,
-        destination=version.destination,
-        on=version.examination_date,
-    )
+    chosen, not_in_force = _applicable(session, version)
     assessments: list[Assessment] = []
-    if version.destination and not stated_found and version.destination not in issued:
-        day = version.examination_date.isoformat()
-        reason = Reason(
-            RULESET_NOT_IN_FORCE, None, f"no {version.destination} ruleset is in force on {day}"
-        )
-        assessments.append(Assessment(version.destination, False, (reason,), None))
+    if not_in_force and version.destination not in issued:
+        assessments.append(not_in_force)
     for ruleset in chosen:
         certificate = issued.pop(ruleset.destination, None)
         if certificate is not None:
@@ -626,40 +626,8 @@ def download(
             "application/pdf",
             f"{certificate.id}-holder-slip.pdf",
         )
-        record(
-            session,
-            actor=actor,
-            action="certificate.download",
-            object_type="Certificate",
-            object_id=certificate.id,
-            detail=detail,
-        )
-        return result
-    if certificate.status != "valid":
-        raise Conflict(f"certificate {certificate.id} is {certificate.status}; nothing to print")
-    token = certificate_card(certificate, cipher=uow.cipher)
-    if kind == "qr.svg":
-        result = Download(qr_svg(shc.qr_payload(token)), "image/svg+xml", f"{certificate.id}.svg")
-    elif kind == "qr.png":
-        result = Download(
-            qr_png(shc.qr_payload(token), scale=6), "image/png", f"{certificate.id}.png"
-        )
-    elif kind == "card":
-        result = Download(
-            shc.health_card_file([token]),
-            shc.HEALTH_CARD_MEDIA_TYPE,
-            f"{certificate.id}.smart-health-card",
-        )
     else:
-        holder = certificate_holder(certificate, cipher=uow.cipher)
-        language = language or holder.language
-        detail.update(language=language, paper=paper)
-        view = _view(certificate, holder, token, keystore=keystore, settings=settings)
-        result = Download(
-            render_certificate_pdf(view, holder_language=language, paper=paper),
-            "application/pdf",
-            f"{certificate.id}.pdf",
-        )
+        result = _printable(uow, certificate, kind, detail, language=language, paper=paper)
     record(
         session,
         actor=actor,
@@ -669,6 +637,42 @@ def download(
         detail=detail,
     )
     return result
+
+
+def _printable(
+    uow: UnitOfWork,
+    certificate: Certificate,
+    kind: str,
+    detail: dict[str, object],
+    *,
+    language: str | None,
+    paper: str,
+) -> Download:
+    """A valid certificate's QR, card file or PDF; what the audit event says goes in ``detail``."""
+    if certificate.status != "valid":
+        raise Conflict(f"certificate {certificate.id} is {certificate.status}; nothing to print")
+    token = certificate_card(certificate, cipher=uow.cipher)
+    if kind == "qr.svg":
+        return Download(qr_svg(shc.qr_payload(token)), "image/svg+xml", f"{certificate.id}.svg")
+    if kind == "qr.png":
+        return Download(
+            qr_png(shc.qr_payload(token), scale=6), "image/png", f"{certificate.id}.png"
+        )
+    if kind == "card":
+        return Download(
+            shc.health_card_file([token]),
+            shc.HEALTH_CARD_MEDIA_TYPE,
+            f"{certificate.id}.smart-health-card",
+        )
+    holder = certificate_holder(certificate, cipher=uow.cipher)
+    language = language or holder.language
+    detail.update(language=language, paper=paper)
+    view = _view(certificate, holder, token, keystore=uow.keystore, settings=uow.settings)
+    return Download(
+        render_certificate_pdf(view, holder_language=language, paper=paper),
+        "application/pdf",
+        f"{certificate.id}.pdf",
+    )
 
 
 def _view(
