@@ -16,6 +16,7 @@ BENCHMARKS = [
     "surveillance",
     "suppression",
     "tables",
+    "witnesses",
     "transparency",
     "soak",
 ]
