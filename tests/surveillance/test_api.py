@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import hashlib
 import io
 import json
-import pickle
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 from xml.etree import ElementTree
 
 import pytest
@@ -24,12 +20,12 @@ from registry.cli import main
 from registry.crypto import jws
 from registry.crypto.keys import load_public_jwk
 from registry.surveillance import service
-from registry.surveillance.cube import Cube
 from registry.surveillance.disclosure import ProtectedCube
 from registry.surveillance.models import SurveillanceLayer
 from registry.transparency.models import LogEntry
 from tests.certificates.builders import load_rulesets, submit
 from tests.support import World
+from tests.surveillance.patterns import remember_patterns
 
 pytestmark = (
     pytest.mark.postgres
@@ -39,20 +35,8 @@ URL = "/api/v1/surveillance/extract"
 Q3 = {"granularity": "quarter", "from": "2026-Q3", "to": "2026-Q3"}
 
 
-# patterns computed in this module, by their input: every test's world holds the same counts,
-# and a pattern is a function of the counts (tests/surveillance/test_disclosure.py proves it
-# deterministic), so each is computed once; each test still stores and serves it itself
+# every test's world holds the same counts: each pattern is computed once (patterns.py)
 _PATTERNS: dict[bytes, ProtectedCube] = {}
-
-
-def _remembered(real: Callable[..., ProtectedCube]) -> Callable[..., ProtectedCube]:
-    def protect(cube: Cube, **options: Any) -> ProtectedCube:
-        key = pickle.dumps((real.__name__, cube.__dict__, sorted(options.items())))
-        if key not in _PATTERNS:
-            _PATTERNS[key] = real(cube, **options)
-        return dataclasses.replace(_PATTERNS[key], cube=cube)
-
-    return protect
 
 
 @pytest.fixture
@@ -60,8 +44,7 @@ def world(app: Flask, monkeypatch: pytest.MonkeyPatch) -> World:
     """Eleven examinations in the third quarter of 2026: nine to KZ, two to RU, from TJ."""
     load_rulesets(app)
     service.PROTECTED.clear()
-    for name in ("protect", "protect_greedy"):
-        monkeypatch.setattr(service, name, _remembered(getattr(service, name)))
+    remember_patterns(monkeypatch, _PATTERNS)
     world = World(app)
     world.clinic("TJ-DUS-0007")
     for n in range(11):
