@@ -89,7 +89,7 @@ def watch_problems(page: Any) -> list[str]:
 def shot(page: Any, name: str) -> None:
     """A full-page screenshot for review."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True, scale="css")
 
 
 @functools.cache

@@ -20,10 +20,12 @@ from registry.cli import main
 from registry.crypto import jws
 from registry.crypto.keys import load_public_jwk
 from registry.surveillance import service
+from registry.surveillance.disclosure import ProtectedCube
 from registry.surveillance.models import SurveillanceLayer
 from registry.transparency.models import LogEntry
 from tests.certificates.builders import load_rulesets, submit
 from tests.support import World
+from tests.surveillance.patterns import remember_patterns
 
 pytestmark = (
     pytest.mark.postgres
@@ -33,11 +35,16 @@ URL = "/api/v1/surveillance/extract"
 Q3 = {"granularity": "quarter", "from": "2026-Q3", "to": "2026-Q3"}
 
 
+# every test's world holds the same counts: each pattern is computed once (patterns.py)
+_PATTERNS: dict[bytes, ProtectedCube] = {}
+
+
 @pytest.fixture
-def world(app: Flask) -> World:
+def world(app: Flask, monkeypatch: pytest.MonkeyPatch) -> World:
     """Eleven examinations in the third quarter of 2026: nine to KZ, two to RU, from TJ."""
     load_rulesets(app)
     service.PROTECTED.clear()
+    remember_patterns(monkeypatch, _PATTERNS)
     world = World(app)
     world.clinic("TJ-DUS-0007")
     for n in range(11):

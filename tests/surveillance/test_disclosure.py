@@ -30,7 +30,6 @@ from registry.surveillance.disclosure import (
 )
 from registry.surveillance.extract import ExtractRequest, ProtectedTable, extract
 from tests.surveillance.attacker import Attacker
-from tests.surveillance.synthetic import population
 
 TOLERANCE = 1e-6
 DEEP = {Granularity.MONTH: 3, Granularity.QUARTER: 3, Granularity.YEAR: 3}
@@ -151,24 +150,10 @@ def test_three_way_tables_are_protected_when_the_canonical_set_allows_them(
     assert_every_primary_protected(cube, 5, everything_published(protected_cube), protected_cube)
 
 
-def quarter_of_pilot_data() -> Cube:
-    """A realistic quarter: every measure, rare findings, restricted to keep the LP small."""
-    cells = population(
-        7,
-        months=3,
-        per_month=4_000,
-        origins=("TJ", "KG"),
-        destinations=("KZ", "RU"),
-        purposes=("pre-departure", "return"),
-        sexes=("male", "female"),
-        ages=("18-29", "30-59"),
-    )
-    return build_cube(cells, year=2026, closed_months=3)
-
-
-def test_a_realistic_quarter_with_every_measure_is_protected() -> None:
-    cube = quarter_of_pilot_data()
-    protected_cube = protect(cube, k=5)
+def test_a_realistic_quarter_with_every_measure_is_protected(
+    pilot_quarter: Cube, pilot_protected: ProtectedCube
+) -> None:
+    cube, protected_cube = pilot_quarter, pilot_protected
     assert audit(protected_cube) == []
     checked = assert_every_primary_protected(
         cube, 5, everything_published(protected_cube), protected_cube
@@ -190,9 +175,10 @@ def published_by(tables: Iterable[ProtectedTable], cube: Cube) -> dict[tuple[str
     return out
 
 
-def test_releases_with_other_groupings_and_overlapping_periods_combined_still_protect() -> None:
-    cube = quarter_of_pilot_data()
-    protected_cube = protect(cube, k=5)
+def test_releases_with_other_groupings_and_overlapping_periods_combined_still_protect(
+    pilot_quarter: Cube, pilot_protected: ProtectedCube
+) -> None:
+    cube, protected_cube = pilot_quarter, pilot_protected
     years = {2026: protected_cube}
     requests = [
         ExtractRequest(Granularity.MONTH, "2026-01", "2026-03", grouping=("sex",)),
@@ -215,9 +201,11 @@ def test_releases_with_other_groupings_and_overlapping_periods_combined_still_pr
     assert_every_primary_protected(cube, 5, published, protected_cube)
 
 
-def test_releases_at_different_thresholds_nest_and_together_protect_the_lower_one() -> None:
-    cube = quarter_of_pilot_data()
-    low, high = protect(cube, k=3), protect(cube, k=5)
+def test_releases_at_different_thresholds_nest_and_together_protect_the_lower_one(
+    pilot_quarter: Cube, pilot_protected: ProtectedCube
+) -> None:
+    cube = pilot_quarter
+    low, high = protect(cube, k=3), pilot_protected
     for measure in MEASURES:
         for index in range(cube.size):
             if high.status[measure][index] == 0:
@@ -226,8 +214,8 @@ def test_releases_at_different_thresholds_nest_and_together_protect_the_lower_on
     assert_every_primary_protected(cube, 3, published, low)
 
 
-def test_suppressing_only_the_small_counts_is_undone_by_subtraction() -> None:
-    cube = quarter_of_pilot_data()
+def test_suppressing_only_the_small_counts_is_undone_by_subtraction(pilot_quarter: Cube) -> None:
+    cube = pilot_quarter
     naive = {
         (m, i): float(cube.values[m][i])
         for m in cube.measures
@@ -244,9 +232,12 @@ def test_suppressing_only_the_small_counts_is_undone_by_subtraction() -> None:
     assert exposed > 0, "the attacker's program must find counts that primary suppression leaks"
 
 
-def test_protection_is_deterministic() -> None:
-    cube = quarter_of_pilot_data()
-    first, second = protect(cube, k=5), protect(cube, k=5)
+def test_protection_is_deterministic(
+    pilot_protected: ProtectedCube, pilot_protected_again: ProtectedCube
+) -> None:
+    # two computations from two cubes built from the same data
+    first, second = pilot_protected, pilot_protected_again
+    assert first is not second
     assert first.status == second.status
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from registry.surveillance import witness
-from registry.surveillance.disclosure import audit, protect, protect_greedy, protect_optimal
+from registry.surveillance.cube import Cube
+from registry.surveillance.disclosure import ProtectedCube, audit, protect
 from registry.surveillance.optimum import SolverReport, choose
 from tests.surveillance.test_disclosure import (
     assert_every_primary_protected,
     everything_published,
-    quarter_of_pilot_data,
 )
 
 
@@ -37,9 +37,10 @@ def test_witnesses_that_suppress_nothing_need_no_program() -> None:
     assert report.programs == 0
 
 
-def test_the_optimised_pattern_is_proved_and_holds_against_the_attacker() -> None:
-    cube = quarter_of_pilot_data()
-    protected_cube = protect_optimal(cube, k=5)
+def test_the_optimised_pattern_is_proved_and_holds_against_the_attacker(
+    pilot_quarter: Cube, pilot_optimal: tuple[ProtectedCube, SolverReport]
+) -> None:
+    cube, protected_cube = pilot_quarter, pilot_optimal[0]
     assert audit(protected_cube) == []
     checked = assert_every_primary_protected(
         cube, 5, everything_published(protected_cube), protected_cube
@@ -47,16 +48,23 @@ def test_the_optimised_pattern_is_proved_and_holds_against_the_attacker() -> Non
     assert checked > 50
 
 
-def test_the_release_pattern_is_deterministic_and_gives_up_no_more_than_the_greedy_one() -> None:
-    cube = quarter_of_pilot_data()
-    report = SolverReport()
-    first, second = protect(cube, k=5, report=report), protect(cube, k=5)
+def test_the_release_pattern_is_deterministic_and_gives_up_no_more_than_the_greedy_one(
+    pilot_quarter: Cube,
+    pilot_release: tuple[ProtectedCube, SolverReport],
+    pilot_protected_again: ProtectedCube,
+    pilot_greedy: ProtectedCube,
+    pilot_optimal: tuple[ProtectedCube, SolverReport],
+) -> None:
+    cube = pilot_quarter
+    # two computations from two cubes built from the same data
+    (first, report), second = pilot_release, pilot_protected_again
+    assert first is not second
     assert first.status == second.status
     assert [w.changes for w in first.witnesses] == [w.changes for w in second.witnesses]
     assert report.programs > 0 and report.worst_gap <= 0.01 + 1e-9
     assert audit(first) == []
 
-    def withheld(protected_cube) -> int:  # type: ignore[no-untyped-def]
+    def withheld(protected_cube: ProtectedCube) -> int:
         return sum(
             value
             for measure in cube.measures
@@ -64,18 +72,20 @@ def test_the_release_pattern_is_deterministic_and_gives_up_no_more_than_the_gree
             if cube.publishable(index) and protected_cube.published_value(measure, index) is None
         )
 
-    assert withheld(first) <= withheld(protect_greedy(cube, k=5))
-    assert withheld(protect_optimal(cube, k=5)) <= withheld(protect_greedy(cube, k=5))
+    assert withheld(first) <= withheld(pilot_greedy)
+    assert withheld(pilot_optimal[0]) <= withheld(pilot_greedy)
 
 
 def test_a_module_above_the_size_limit_is_chosen_greedily_and_still_proved(
     monkeypatch: pytest.MonkeyPatch,
+    pilot_quarter: Cube,
+    pilot_optimal: tuple[ProtectedCube, SolverReport],
 ) -> None:
+    everything, solved = pilot_optimal  # computed before the limit is lowered; it ignores it
     monkeypatch.setattr(witness, "MODULE_TARGETS", 6)
-    cube = quarter_of_pilot_data()
+    cube = pilot_quarter
     report = SolverReport()
     protected_cube = protect(cube, k=5, report=report)
-    everything = protect_optimal(cube, k=5, report=(solved := SolverReport()))
     assert report.greedy_modules > 0 and solved.greedy_modules == 0
     assert report.programs < solved.programs
     assert audit(protected_cube) == [] and audit(everything) == []
