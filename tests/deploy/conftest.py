@@ -66,11 +66,18 @@ def dockerfile() -> list[Instruction]:
 
 @pytest.fixture
 def free_port() -> Callable[[], int]:
-    """A function returning a TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A function returning a TCP port on 127.0.0.1 that nothing listens on right now, never
+    the same one twice in a test (the system may hand a port just released out again, and two
+    servers told to listen on one port refuse to start)."""
+    given: set[int] = set()
 
     def pick() -> int:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            return sock.getsockname()[1]
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            if port not in given:
+                given.add(port)
+                return port
 
     return pick
