@@ -17,6 +17,7 @@ BENCHMARKS = [
     "suppression",
     "tables",
     "witnesses",
+    "plans",
     "transparency",
     "soak",
 ]
