@@ -117,6 +117,46 @@ def primary_floor(cube: Cube, k: int = K) -> dict[str, float]:
     return out
 
 
+def table_floor(cube: Cube, k: int = K) -> dict[str, tuple[float, str]]:
+    """Per measure, what any method must withhold of its worst quarterly one-way table while
+    the quarter's total is published, and which table that is.
+
+    The table's cells add up to the total, so a primary cell that must be able to hold one more
+    (its upper bound) takes that one from another cell of the same table, which must then be
+    withheld too and hold at least one: another primary cell if there is one, otherwise at
+    least the smallest non-zero cell. Primary cells alone are `primary_floor`.
+    """
+    from registry.surveillance.disclosure import sensitivity
+
+    out: dict[str, tuple[float, str]] = {}
+    for measure in cube.measures:
+        values = cube.values[measure]
+        tables: dict[tuple[int, int], list[int]] = {}
+        for i in range(cube.size):
+            if cube.period(i).granularity is Granularity.QUARTER and cube.crossed(i) == 1:
+                positions = cube.positions(i)
+                dim = next(
+                    d for d in range(1, len(cube.axes)) if positions[d] < cube.axes[d].leaf_count
+                )
+                tables.setdefault((positions[0], dim), []).append(i)
+        worst = (0.0, "")
+        for (_, dim), cells in tables.items():
+            total = sum(values[i] for i in cells)
+            needs = {i: sensitivity(cube, measure, i, k) for i in cells}
+            primary = [i for i in cells if needs[i]]
+            lost = sum(values[i] for i in primary)
+            single = needs[primary[0]] if len(primary) == 1 else None
+            if single is not None and single[1]:
+                others = [values[i] for i in cells if i not in primary and values[i]]
+                lost += min(others, default=0)
+            if total and lost / total > worst[0]:
+                codes = cube.axes[dim].codes
+                shown = ", ".join(f"{codes[cube.positions(i)[dim]]} {values[i]}" for i in cells)
+                worst = (lost / total, f"{cube.key(cells[0])[0]} by {cube.axes[dim].name}: {shown}")
+        out[measure] = worst
+    return out
+
+
 def measure(method: Callable[[Cube], ProtectedCube], cube: Cube) -> tuple[float, ProtectedCube]:
     started = time.perf_counter()
     protected = method(cube)

@@ -25,7 +25,7 @@ from itertools import product
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse import coo_matrix, csr_matrix, hstack
 
 from bench.common import Measurement
 from bench.suppression import K, pilot_year, withheld
@@ -49,6 +49,7 @@ from registry.surveillance.witness import (
 
 SAMPLE = int(os.environ.get("BENCH_WITNESSES_SAMPLE", "24"))
 NODE_LIMIT = int(os.environ.get("BENCH_WITNESSES_NODES", "500"))
+EXAMINED = "examined"  # the bound of every finding: its cells are large, it never moves here
 # a general witness is sought where the cheapest shape costs more than this (bench only)
 THRESHOLD = float(os.environ.get("BENCH_WITNESSES_THRESHOLD", "3000"))
 
@@ -58,86 +59,109 @@ class Program:
 
     `D_c` is the net change of a cell. A published cell may change only if its indicator `z_c`
     is 1 (`|D_c| <= 2 x amount x z_c`), at the cell's price; a suppressed cell changes freely.
-    Each microcell moves by at most the amount, within the bounds the other measures set.
+    Each microcell moves by at most the amount, within the bounds the other measures set. With
+    `coupled`, the measures directly related to the target's (but `examined`) move too, each
+    within the bounds of the measures that stay fixed, and the relations between the moving
+    ones hold in every microcell.
     """
 
     def __init__(
-        self, search: Search, measure: str, index: int, direction: Direction, amount: float
+        self,
+        search: Search,
+        measure: str,
+        index: int,
+        direction: Direction,
+        amount: float,
+        *,
+        coupled: bool = False,
     ) -> None:
         cube = search.cube
+        self.search = search
         self.amount = amount
         self.measure, self.index, self.direction = measure, index, direction
+        related = [*search.uppers[measure], *search.lowers[measure]] if coupled else []
+        self.measures = [measure, *(m for m in related if m != EXAMINED)]
         time_axis = cube.axes[0]
         position = cube.positions(index)[0]
         if cube.period(index).granularity is Granularity.MONTH:
             position = time_axis.parents[position]
-        values = search.values[measure]
-        uppers = [search.values[u] for u in search.uppers[measure]]
-        lowers = [search.values[lo] for lo in search.lowers[measure]]
         flat = product(*(range(axis.leaf_count) for axis in cube.axes[1:]))
         offsets = [sum(p * s for p, s in zip(pos, cube.strides[1:], strict=True)) for pos in flat]
-        self.leaves: list[int] = []
+        leaves = [
+            month * cube.strides[0] + offset
+            for month in time_axis.leaves_under[position]
+            for offset in offsets
+            if month * cube.strides[0] + offset not in cube.known_empty
+        ]
+        self.columns: list[tuple[str, int]] = []
         low: list[float] = []
         high: list[float] = []
-        for month in time_axis.leaves_under[position]:
-            for offset in offsets:
-                leaf = month * cube.strides[0] + offset
-                if leaf in cube.known_empty:
-                    continue
+        for of in self.measures:
+            values = search.values[of]
+            uppers = [search.values[u] for u in search.uppers[of] if u not in self.measures]
+            lowers = [search.values[lo] for lo in search.lowers[of] if lo not in self.measures]
+            for leaf in leaves:
                 x = float(values[leaf])
-                up = min([u[leaf] for u in uppers], default=x + self.amount) - x
+                up = min([u[leaf] for u in uppers], default=x + amount) - x
                 down = max([lo[leaf] for lo in lowers], default=0) - x
-                up, down = min(up, self.amount), max(down, -self.amount)
+                up, down = min(up, amount), max(down, -amount)
                 if up > 0 or down < 0:
-                    self.leaves.append(leaf)
+                    self.columns.append((of, leaf))
                     low.append(down)
                     high.append(up)
-        rows: dict[int, int] = {}
+        column_of = {key: c for c, key in enumerate(self.columns)}
+        n = len(self.columns)
+        rows: dict[tuple[str, int], int] = {}
         entries: list[tuple[int, int]] = []
-        for column, leaf in enumerate(self.leaves):
+        for column, (of, leaf) in enumerate(self.columns):
             for cell in search._ancestors(leaf):
-                entries.append((rows.setdefault(cell, len(rows)), column))
-        n = len(self.leaves)
-        status = search.status[measure]
-        self.priced = [cell for cell in rows if status[cell] == PUBLISHED]
-        self.prices = [search.costs[measure][cell] for cell in self.priced]
-        self.search = search
-        self.feasible = index in rows
+                entries.append((rows.setdefault((of, cell), len(rows)), column))
+        self.priced = [key for key in rows if search.status[key[0]][key[1]] == PUBLISHED]
+        self.prices = [search.costs[of][cell] for of, cell in self.priced]
+        self.feasible = (measure, index) in rows
         if not self.feasible:
             return
         sums = csr_matrix(
             coo_matrix((np.ones(len(entries)), tuple(np.array(entries).T)), shape=(len(rows), n))
         )
-        picked = sums[[rows[c] for c in self.priced]]
-        indicator = csr_matrix(
-            coo_matrix(
-                (np.full(len(self.priced), 2 * self.amount), (range(len(self.priced)),) * 2),
-                shape=(len(self.priced), len(self.priced)),
-            )
-        )
-        from scipy.sparse import hstack
-
-        target = hstack([sums[[rows[index]]], csr_matrix((1, len(self.priced)))])
-        bound = (-np.inf, -self.amount) if direction is Direction.DOWN else (self.amount, np.inf)
+        picked = sums[[rows[key] for key in self.priced]]
+        k = len(self.priced)
+        indicator = csr_matrix(coo_matrix((np.full(k, 2 * amount), (range(k),) * 2), shape=(k, k)))
+        target = hstack([sums[[rows[(measure, index)]]], csr_matrix((1, k))])
+        bound = (-np.inf, -amount) if direction is Direction.DOWN else (amount, np.inf)
         self.constraints = [
             LinearConstraint(hstack([picked, -indicator]), -np.inf, 0),
             LinearConstraint(hstack([picked, indicator]), 0, np.inf),
             LinearConstraint(target, *bound),
         ]
+        # lower + its change <= upper + its change, in every microcell, where both may move
+        pairs: list[tuple[int | None, int | None, float]] = []
+        for lower, upper in cube.relations:
+            if lower in self.measures and upper in self.measures:
+                for leaf in leaves:
+                    a, b = column_of.get((lower, leaf)), column_of.get((upper, leaf))
+                    if a is not None or b is not None:
+                        room = search.values[upper][leaf] - search.values[lower][leaf]
+                        pairs.append((a, b, float(room)))
+        if pairs:
+            triples = [(r, a, 1.0) for r, (a, _, _) in enumerate(pairs) if a is not None]
+            triples += [(r, b, -1.0) for r, (_, b, _) in enumerate(pairs) if b is not None]
+            r_, c_, v_ = zip(*triples, strict=True)
+            relation = coo_matrix((v_, (r_, c_)), shape=(len(pairs), n + k))
+            self.constraints.append(
+                LinearConstraint(csr_matrix(relation), -np.inf, [room for *_, room in pairs])
+            )
         self.objective = np.concatenate([np.zeros(n), np.asarray(self.prices)])
-        self.bounds = Bounds(
-            np.concatenate([low, np.zeros(len(self.priced))]),
-            np.concatenate([high, np.ones(len(self.priced))]),
-        )
+        self.bounds = Bounds(np.concatenate([low, np.zeros(k)]), np.concatenate([high, np.ones(k)]))
 
     def relaxed(self) -> float | None:
         """Cost of the cells the linear relaxation moves (a change in fractions of a person)."""
         result = milp(self.objective, constraints=self.constraints, bounds=self.bounds)
         if result.x is None:
             return None
-        return self.cost(dict(zip(self.leaves, result.x[: len(self.leaves)], strict=True)))
+        return self.cost(self._changes(result.x, whole=False))
 
-    def integer(self) -> dict[int, float] | None:
+    def integer(self) -> dict[str, dict[int, float]] | None:
         """The integer witness HiGHS finds within the node limit (None: none found)."""
         result = milp(
             self.objective,
@@ -148,28 +172,40 @@ class Program:
         )
         if result.x is None:
             return None
-        changes = {
-            leaf: float(round(x))
-            for leaf, x in zip(self.leaves, result.x[: len(self.leaves)], strict=True)
-            if round(x)
-        }
+        changes = self._changes(result.x, whole=True)
         self._check(changes)
         return changes
 
-    def cost(self, changes: dict[int, float]) -> float:
-        moved = lift_changes(self.search.cube, {k: v for k, v in changes.items() if abs(v) > 1e-7})
-        status, costs = self.search.status[self.measure], self.search.costs[self.measure]
-        return sum(costs[c] for c, v in moved.items() if abs(v) > 1e-7 and status[c] == PUBLISHED)
+    def _changes(self, x: np.ndarray, *, whole: bool) -> dict[str, dict[int, float]]:
+        out: dict[str, dict[int, float]] = {}
+        for (of, leaf), value in zip(self.columns, x[: len(self.columns)], strict=True):
+            change = float(round(value)) if whole else float(value)
+            if abs(change) > 1e-7:
+                out.setdefault(of, {})[leaf] = change
+        return out
 
-    def _check(self, changes: dict[int, float]) -> None:
+    def cost(self, changes: dict[str, dict[int, float]]) -> float:
+        total = 0.0
+        for of, moves in changes.items():
+            status, costs = self.search.status[of], self.search.costs[of]
+            moved = lift_changes(self.search.cube, moves)
+            total += sum(costs[c] for c, v in moved.items() if abs(v) > 1e-7 and status[c] == 0)
+        return total
+
+    def _check(self, changes: dict[str, dict[int, float]]) -> None:
         """The integer answer is a witness: within every bound, and the target moved enough."""
-        search, measure = self.search, self.measure
-        for leaf, change in changes.items():
-            value = search.values[measure][leaf] + change
-            assert value >= 0 and leaf not in search.cube.known_empty
-            assert all(value <= search.values[u][leaf] for u in search.uppers[measure])
-            assert all(value >= search.values[lo][leaf] for lo in search.lowers[measure])
-        moved = lift_changes(search.cube, changes).get(self.index, 0.0)
+        search = self.search
+        for of, moves in changes.items():
+            for leaf, change in moves.items():
+                assert search.values[of][leaf] + change >= 0
+                assert leaf not in search.cube.known_empty
+        for lower, upper in search.cube.relations:
+            low, up = changes.get(lower, {}), changes.get(upper, {})
+            for leaf in {*low, *up}:
+                assert search.values[lower][leaf] + low.get(leaf, 0.0) <= (
+                    search.values[upper][leaf] + up.get(leaf, 0.0)
+                )
+        moved = lift_changes(search.cube, changes.get(self.measure, {})).get(self.index, 0.0)
         assert (-moved if self.direction is Direction.DOWN else moved) >= self.amount
 
 
@@ -178,6 +214,7 @@ class GeneralSearch(Search):
     more than `threshold` (at the price of everything suppressed so far)."""
 
     threshold = THRESHOLD
+    coupled = False
 
     def __init__(self, cube: Cube) -> None:
         super().__init__(cube, sensitivity, optimise=True)
@@ -189,22 +226,27 @@ class GeneralSearch(Search):
         if strict or not best or best[0].cost <= self.threshold:
             return best
         started = time.process_time()
-        program = Program(self, target.measure, target.index, target.direction, target.amount)
+        program = Program(
+            self,
+            target.measure,
+            target.index,
+            target.direction,
+            target.amount,
+            coupled=self.coupled,
+        )
         changes = program.integer() if program.feasible else None
         self.programs += 1
         self.program_cpu += time.process_time() - started
         if changes is None:
             return best
-        lift: dict[int, float] = {}
-        for leaf, change in changes.items():
-            for cell in self._ancestors(leaf):
-                lift[cell] = lift.get(cell, 0.0) + change
-        touched = {c: v for c, v in lift.items() if abs(v) > 1e-9}
-        found = _Candidate(
-            cost=program.cost(changes),
-            changes={target.measure: changes},
-            touched={target.measure: touched},
-        )
+        touched: dict[str, dict[int, float]] = {}
+        for of, moves in changes.items():
+            lift: dict[int, float] = {}
+            for leaf, change in moves.items():
+                for cell in self._ancestors(leaf):
+                    lift[cell] = lift.get(cell, 0.0) + change
+            touched[of] = {c: v for c, v in lift.items() if abs(v) > 1e-9}
+        found = _Candidate(cost=program.cost(changes), changes=changes, touched=touched)
         if found.cost >= best[0].cost:
             return best
         self.better += 1
