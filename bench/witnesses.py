@@ -239,14 +239,9 @@ class GeneralSearch(Search):
         self.program_cpu += time.process_time() - started
         if changes is None:
             return best
-        touched: dict[str, dict[int, float]] = {}
-        for of, moves in changes.items():
-            lift: dict[int, float] = {}
-            for leaf, change in moves.items():
-                for cell in self._ancestors(leaf):
-                    lift[cell] = lift.get(cell, 0.0) + change
-            touched[of] = {c: v for c, v in lift.items() if abs(v) > 1e-9}
-        found = _Candidate(cost=program.cost(changes), changes=changes, touched=touched)
+        found = _Candidate(
+            cost=program.cost(changes), changes=changes, touched=self.touched(changes)
+        )
         if found.cost >= best[0].cost:
             return best
         self.better += 1

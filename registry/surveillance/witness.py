@@ -634,6 +634,10 @@ class Search:
                     return None
                 changes[follower] = moves
                 settled = False
+        return changes, self.touched(changes)
+
+    def touched(self, changes: Mapping[str, Mapping[int, float]]) -> dict[str, dict[int, float]]:
+        """Every published-set cell that microcell changes move, by measure, and by how much."""
         touched_by: dict[str, dict[int, float]] = {}
         for of, moves in changes.items():
             lift: dict[int, float] = {}
@@ -641,7 +645,7 @@ class Search:
                 for cell in self._ancestors(leaf):
                     lift[cell] = lift.get(cell, 0.0) + change
             touched_by[of] = {cell: c for cell, c in lift.items() if abs(c) > _EPS}
-        return changes, touched_by
+        return touched_by
 
     def _changes(
         self,
