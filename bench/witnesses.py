@@ -185,12 +185,7 @@ class Program:
         return out
 
     def cost(self, changes: dict[str, dict[int, float]]) -> float:
-        total = 0.0
-        for of, moves in changes.items():
-            status, costs = self.search.status[of], self.search.costs[of]
-            moved = lift_changes(self.search.cube, moves)
-            total += sum(costs[c] for c, v in moved.items() if abs(v) > 1e-7 and status[c] == 0)
-        return total
+        return self.search.cost_of(self.search.touched(changes))
 
     def _check(self, changes: dict[str, dict[int, float]]) -> None:
         """The integer answer is a witness: within every bound, and the target moved enough."""
@@ -239,9 +234,8 @@ class GeneralSearch(Search):
         self.program_cpu += time.process_time() - started
         if changes is None:
             return best
-        found = _Candidate(
-            cost=program.cost(changes), changes=changes, touched=self.touched(changes)
-        )
+        touched = self.touched(changes)
+        found = _Candidate(cost=self.cost_of(touched), changes=changes, touched=touched)
         if found.cost >= best[0].cost:
             return best
         self.better += 1

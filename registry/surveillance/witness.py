@@ -294,7 +294,7 @@ class Search:
                     key = (measure, cell)
                     if key not in cell_ids:
                         cell_ids[key] = len(prices)
-                        prices.append((1 + self.prices[measure][cell]) * self.weight[cell])
+                        prices.append(self.costs[measure][cell])
                     cells.append(cell_ids[key])
             suppresses.append(sorted(cells))
         chosen = choose(covers, suppresses, prices, self.solver)
@@ -584,14 +584,18 @@ class Search:
         if shape is None:
             return None
         changes, touched_by = shape
+        return _Candidate(cost=self.cost_of(touched_by), changes=changes, touched=touched_by)
+
+    def cost_of(self, touched: Mapping[str, Iterable[int]]) -> float:
+        """What suppressing the cells a witness moves costs: those still published, priced."""
         cost = 0.0
-        for of, cells in touched_by.items():
+        for of, cells in touched.items():
             status = self.status[of]
             costs = self.costs[of]
             for cell in cells:
                 if status[cell] == PUBLISHED:
                     cost += costs[cell]
-        return _Candidate(cost=cost, changes=changes, touched=touched_by)
+        return cost
 
     def _shape(
         self, target: _Target, choice: Mapping[int, int], balance: int | None, mode: int
