@@ -31,11 +31,11 @@ from bench.common import Measurement
 from bench.suppression import K, pilot_year, withheld
 from registry.surveillance.cube import CLINICAL_FINDINGS, Cube, Granularity
 from registry.surveillance.disclosure import (
-    MIN_K,
     ProtectedCube,
     audit,
     lift_changes,
     protect,
+    protected_by,
     sensitivity,
 )
 from registry.surveillance.witness import (
@@ -245,15 +245,7 @@ class GeneralSearch(Search):
 def general_release(cube: Cube) -> tuple[ProtectedCube, GeneralSearch]:
     """The release method with general witnesses added (as `disclosure.protect` runs it)."""
     search = GeneralSearch(cube)
-    for threshold in range(MIN_K, K + 1):
-        search.protect_at(threshold)
-    protected = ProtectedCube(
-        cube=cube,
-        k=K,
-        status={m: bytes(search.status[m]) for m in cube.measures},
-        witnesses=tuple(search.witnesses()),
-    )
-    return protected, search
+    return protected_by(search, K), search
 
 
 def primaries(cube: Cube) -> Search:

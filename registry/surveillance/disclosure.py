@@ -175,12 +175,17 @@ def _protect(
         search.solver = report
     if module_limit is not None:
         search.module_limit = module_limit
+    return protected_by(search, k)
+
+
+def protected_by(search: Search, k: int) -> ProtectedCube:
+    """Run a search at every threshold up to k (nested) and keep its pattern and witnesses."""
     for threshold in range(MIN_K, k + 1):
         search.protect_at(threshold)
     return ProtectedCube(
-        cube=cube,
+        cube=search.cube,
         k=k,
-        status={m: bytes(search.status[m]) for m in cube.measures},
+        status={m: bytes(search.status[m]) for m in search.cube.measures},
         witnesses=tuple(search.witnesses()),
     )
 

@@ -13,7 +13,7 @@ import re
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -451,7 +451,7 @@ def _protected_plan(
         for key, layer, prices in needed:
             protected = _stored_protection(session, layer, version=key, k=k)
             if protected is None and compute:
-                protected = _compute(session, key, layer, k=k, prices=prices)
+                protected = _method(session, key)(layer, k=k, prices=prices.values)
                 _store_protection(session, protected, version=key, now=now)
             if protected is None:
                 missing.append(key)
@@ -583,12 +583,11 @@ def protect_year(db: Database, *, year: int, k: int, now: datetime) -> Computed:
         plan = _plan(reader.session, year=year, now=now)
         _cube, needed = _patterns(plan)
         missing = [
-            (key, layer, prices, _legacy_siblings(reader.session, key))
+            (key, layer, prices, _method(reader.session, key))
             for key, layer, prices in needed
             if not _has_pattern(reader.session, key, k)
         ]
-    for key, layer, prices, legacy in missing:
-        method = protect_greedy if legacy else protect
+    for key, layer, prices, method in missing:
         protected = method(layer, k=k, prices=prices.values)  # no transaction is open
         with db.unit_of_work() as uow:
             if not _has_pattern(uow.session, key, k):
@@ -612,9 +611,10 @@ def _request_protection(session: Session, *, version: str, k: int, now: datetime
     )
 
 
-def _compute(session: Session, key: str, layer: Cube, *, k: int, prices: Cube) -> ProtectedCube:
-    method = protect_greedy if _legacy_siblings(session, key) else protect
-    return method(layer, k=k, prices=prices.values)
+def _method(session: Session, version: str) -> Callable[..., ProtectedCube]:
+    """How a pattern of these counts is computed: method 1.2, or 1.1 where a pattern of the same
+    counts at another k was (`_legacy_siblings`)."""
+    return protect_greedy if _legacy_siblings(session, version) else protect
 
 
 def _legacy_siblings(session: Session, version: str) -> bool:
