@@ -51,17 +51,32 @@ def pool(cells: list[Microcell]) -> list[Microcell]:
     return [(tuple(rename.get(code, code) for code in key), counts) for key, counts in cells]
 
 
+def quarterly_one_way_tables(cube: Cube) -> list[tuple[int, list[int]]]:
+    """The published quarterly one-way tables: each table's dimension and its cells."""
+    tables: dict[tuple[int, int], list[int]] = {}  # (the quarter's position, dimension)
+    for i in range(cube.size):
+        if cube.period(i).granularity is not Granularity.QUARTER or cube.crossed(i) != 1:
+            continue
+        if cube.publishable(i):
+            positions = cube.positions(i)
+            dim = next(
+                d for d in range(1, len(cube.axes)) if positions[d] < cube.axes[d].leaf_count
+            )
+            tables.setdefault((positions[0], dim), []).append(i)
+    return [(dim, cells) for (_, dim), cells in tables.items()]
+
+
 def withheld(protected: ProtectedCube) -> dict[str, dict[str, float]]:
     """Per measure: withheld share of the count and of the non-zero cells, the worst one-way
     quarterly table's withheld share of its total, and the count withheld."""
     cube = protected.cube
     out: dict[str, dict[str, float]] = {}
     publishable = [i for i in range(cube.size) if cube.publishable(i)]
+    tables = quarterly_one_way_tables(cube)
     for measure in cube.measures:
         values = cube.values[measure]
         status = protected.status[measure]
         total = hidden = nonzero = hidden_nonzero = 0
-        tables: dict[tuple[int, int], list[int]] = {}  # (quarter cell's period, dimension)
         for i in publishable:
             value = values[i]
             lost = status[i] != PUBLISHED
@@ -70,19 +85,16 @@ def withheld(protected: ProtectedCube) -> dict[str, dict[str, float]]:
             if value:
                 nonzero += 1
                 hidden_nonzero += lost
-            period = cube.period(i)
-            if period.granularity is Granularity.QUARTER and cube.crossed(i) == 1:
-                positions = cube.positions(i)
-                dim = next(
-                    d for d in range(1, len(cube.axes)) if positions[d] < cube.axes[d].leaf_count
-                )
-                entry = tables.setdefault((positions[0], dim), [0, 0, 0, 0])
-                entry[0] += value
-                entry[1] += value if lost else 0
-                entry[2] += 1 if value else 0
-                entry[3] += 1 if value and lost else 0
-        worst = max((e[1] / e[0] for e in tables.values() if e[0]), default=0.0)
-        worst_cells = max((e[3] / e[2] for e in tables.values() if e[2]), default=0.0)
+        worst = worst_cells = 0.0
+        for _, cells in tables:
+            table = sum(values[i] for i in cells)
+            if table:
+                lost_count = sum(values[i] for i in cells if status[i] != PUBLISHED)
+                worst = max(worst, lost_count / table)
+            filled = [i for i in cells if values[i]]
+            if filled:
+                lost_cells = sum(1 for i in filled if status[i] != PUBLISHED)
+                worst_cells = max(worst_cells, lost_cells / len(filled))
         out[measure] = {
             "count_share": hidden / total if total else 0.0,
             "nonzero_cell_share": hidden_nonzero / nonzero if nonzero else 0.0,
@@ -99,21 +111,16 @@ def primary_floor(cube: Cube, k: int = K) -> dict[str, float]:
     from registry.surveillance.disclosure import sensitivity
 
     out: dict[str, float] = {}
+    tables = quarterly_one_way_tables(cube)
     for measure in cube.measures:
-        tables: dict[tuple[int, int], list[int]] = {}
-        for i in range(cube.size):
-            period = cube.period(i)
-            if period.granularity is not Granularity.QUARTER or cube.crossed(i) != 1:
-                continue
-            positions = cube.positions(i)
-            dim = next(
-                d for d in range(1, len(cube.axes)) if positions[d] < cube.axes[d].leaf_count
-            )
-            entry = tables.setdefault((positions[0], dim), [0, 0])
-            value = cube.values[measure][i]
-            entry[0] += value
-            entry[1] += value if sensitivity(cube, measure, i, k) else 0
-        out[measure] = max((h / t for t, h in tables.values() if t), default=0.0)
+        values = cube.values[measure]
+        worst = 0.0
+        for _, cells in tables:
+            table = sum(values[i] for i in cells)
+            if table:
+                primary = sum(values[i] for i in cells if sensitivity(cube, measure, i, k))
+                worst = max(worst, primary / table)
+        out[measure] = worst
     return out
 
 
@@ -129,18 +136,11 @@ def table_floor(cube: Cube, k: int = K) -> dict[str, tuple[float, str]]:
     from registry.surveillance.disclosure import sensitivity
 
     out: dict[str, tuple[float, str]] = {}
+    tables = quarterly_one_way_tables(cube)
     for measure in cube.measures:
         values = cube.values[measure]
-        tables: dict[tuple[int, int], list[int]] = {}
-        for i in range(cube.size):
-            if cube.period(i).granularity is Granularity.QUARTER and cube.crossed(i) == 1:
-                positions = cube.positions(i)
-                dim = next(
-                    d for d in range(1, len(cube.axes)) if positions[d] < cube.axes[d].leaf_count
-                )
-                tables.setdefault((positions[0], dim), []).append(i)
         worst = (0.0, "")
-        for (_, dim), cells in tables.items():
+        for dim, cells in tables:
             total = sum(values[i] for i in cells)
             needs = {i: sensitivity(cube, measure, i, k) for i in cells}
             primary = [i for i in cells if needs[i]]
