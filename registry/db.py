@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import weakref
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from sqlalchemy import (
     insert,
 )
 from sqlalchemy.exc import DBAPIError, DisconnectionError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from registry.events import NO_SUBSCRIBERS, Event, MessageBus
@@ -316,6 +317,24 @@ class Database:
 def lost_connection(error: BaseException) -> bool:
     """Whether a database error means the connection died (a retry on a fresh one may work)."""
     return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
+
+
+def row_of(entity: Any, *, without_id: bool = False) -> dict[str, Any]:
+    """An ORM object's column values as a row for a Core INSERT (without the id the database
+    gives it, with ``without_id``)."""
+    return {column: getattr(entity, column) for column in _columns(entity.__table__, without_id)}
+
+
+@functools.cache
+def _columns(table: Table, without_id: bool) -> tuple[str, ...]:
+    return tuple(c.name for c in table.columns if not (without_id and c.name == "id"))
+
+
+def as_stored(session: Session, entity: Any) -> None:
+    """An object whose row a Core statement wrote joins the session as if it had been loaded:
+    no flush writes it again, and what it was not given is read when asked for."""
+    make_transient_to_detached(entity)
+    session.add(entity)
 
 
 def dialect_insert(session: Session) -> Any:

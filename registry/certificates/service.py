@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import cast
 
 from sqlalchemy import Table, delete, insert, select
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from registry.accreditation.models import Clinic
@@ -66,7 +66,7 @@ from registry.certificates.rulesets import (
 )
 from registry.config import Settings
 from registry.crypto.keystore import KeyStore
-from registry.db import UnitOfWork, dialect_insert, utcnow
+from registry.db import UnitOfWork, as_stored, dialect_insert, row_of, utcnow
 from registry.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from registry.events import (
     CertificateIssued,
@@ -504,10 +504,6 @@ def _new_certificates(
     raise RuntimeError(f"no free certificate ids after {_ID_ATTEMPTS} draws")
 
 
-_CERTIFICATE_COLUMNS = [c.name for c in Certificate.__table__.columns]
-_CARD_COLUMNS = [c.name for c in CertificateCard.__table__.columns if c.name != "id"]
-
-
 def _store_certificates(session: Session, certificates: list[Certificate]) -> bool:
     """Insert the certificates and their cards unless an id is taken; whether they went in.
 
@@ -516,7 +512,7 @@ def _store_certificates(session: Session, certificates: list[Certificate]) -> bo
     certificates join the session as stored; their cards are read back only when asked for.
     """
     table = cast(Table, Certificate.__table__)
-    rows = [{column: getattr(c, column) for column in _CERTIFICATE_COLUMNS} for c in certificates]
+    rows = [row_of(certificate) for certificate in certificates]
     connection = session.connection()
     statement = dialect_insert(session)(table).on_conflict_do_nothing(index_elements=["id"])
     stored = set(connection.execute(statement.returning(table.c.id), rows).scalars())
@@ -527,13 +523,12 @@ def _store_certificates(session: Session, certificates: list[Certificate]) -> bo
     cards = []
     for certificate in certificates:
         cards += [
-            {**{c: getattr(card, c) for c in _CARD_COLUMNS}, "certificate_id": certificate.id}
+            {**row_of(card, without_id=True), "certificate_id": certificate.id}
             for card in certificate.cards
         ]
         # the cards are written below, not by the session: it loads them when they are read
         set_committed_value(certificate, "cards", [])
-        make_transient_to_detached(certificate)
-        session.add(certificate)
+        as_stored(session, certificate)
         session.expire(certificate, ["cards"])
     connection.execute(insert(cast(Table, CertificateCard.__table__)), cards)
     return True

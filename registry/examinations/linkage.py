@@ -19,7 +19,7 @@ from registry.auth.permissions import authorize
 from registry.auth.principal import Principal
 from registry.certificates.models import Certificate
 from registry.crypto.encryption import DataCipher, document_index
-from registry.db import UnitOfWork, dialect_insert, utcnow
+from registry.db import UnitOfWork, dialect_insert, row_of, utcnow
 from registry.errors import Forbidden, NotFound
 from registry.examinations.models import (
     Examination,
@@ -105,12 +105,9 @@ def propose_matches(
             dialect_insert(session)(table).on_conflict_do_nothing(
                 index_elements=["person_id", "candidate_id"]
             ),
-            [{column: getattr(p, column) for column in _PROPOSAL_COLUMNS} for p in proposals],
+            [row_of(proposal, without_id=True) for proposal in proposals],
         )
     return proposals
-
-
-_PROPOSAL_COLUMNS = [c.name for c in ProposedMatch.__table__.columns if c.name != "id"]
 
 
 def link_dependant(

@@ -18,7 +18,7 @@ from registry.crypto.encryption import (
     document_index,
     normalise_document_number,
 )
-from registry.db import dialect_insert
+from registry.db import dialect_insert, row_of
 from registry.examinations.models import Person, PersonDocument, PersonNameKey
 from registry.fhir import PersonData
 
@@ -267,10 +267,7 @@ def match_or_create(
             dialect_insert(session)(table).on_conflict_do_nothing(
                 index_elements=["person_id", "blind_index"]
             ),
-            [{column: getattr(d, column) for column in _DOCUMENT_COLUMNS} for d in added],
+            [row_of(document, without_id=True) for document in added],
         )
     others = tuple(sorted({held.person_id for held in holders} - {row.id}))
     return Matched(row, found is None, others)
-
-
-_DOCUMENT_COLUMNS = [c.name for c in PersonDocument.__table__.columns if c.name != "id"]

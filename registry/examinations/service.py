@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
-from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
+from sqlalchemy.orm import Session, joinedload
 
 from registry.accreditation.models import Clinic, SigningKey
 from registry.accreditation.status import (
@@ -28,7 +28,7 @@ from registry.crypto.canonical import sha256_hex
 from registry.crypto.encryption import DataCipher
 from registry.crypto.jws import JWSError, read_header
 from registry.crypto.keys import load_public_jwk
-from registry.db import UnitOfWork, dialect_insert, utcnow
+from registry.db import UnitOfWork, as_stored, dialect_insert, row_of, utcnow
 from registry.errors import Conflict, InvalidResource, Issue, NotFound
 from registry.events import SubmissionReplayed, VersionRetired, VersionStored
 from registry.examinations import linkage, persons, register, signing
@@ -225,7 +225,6 @@ def _new_version(
 _VERSIONS = cast(Table, ExaminationVersion.__table__)
 _RESULTS = cast(Table, TestResult.__table__)
 _INSERT_VERSION = insert(_VERSIONS).returning(_VERSIONS.c.id)
-_VERSION_COLUMNS = [c.name for c in _VERSIONS.columns if c.name != "id"]
 
 
 def _insert_version(
@@ -234,12 +233,10 @@ def _insert_version(
     """The version's row and its results' rows, written at once (no unit-of-work flush); the
     version joins the session as stored (its results load when read)."""
     connection = session.connection()
-    row = {column: getattr(version, column) for column in _VERSION_COLUMNS}
-    version.id = connection.execute(_INSERT_VERSION, row).scalar_one()
+    version.id = connection.execute(_INSERT_VERSION, row_of(version, without_id=True)).scalar_one()
     if results:
         connection.execute(insert(_RESULTS), [{**r, "version_id": version.id} for r in results])
-    make_transient_to_detached(version)
-    session.add(version)
+    as_stored(session, version)
 
 
 def _clinic_of(uow: UnitOfWork, principal: Principal, record: ExaminationRecord) -> Clinic:
@@ -399,9 +396,6 @@ def submit(
     return _store_version(uow, examination, received)
 
 
-_EXAMINATION_COLUMNS = [c.name for c in Examination.__table__.columns]
-
-
 def _insert_examination(session: Session, examination: Examination) -> bool:
     """Insert the examination's row unless its (clinic, identifier) is taken; whether it was.
 
@@ -409,7 +403,6 @@ def _insert_examination(session: Session, examination: Examination) -> bool:
     (PostgreSQL waits for a twin still in flight). The object joins the session as stored.
     """
     table = cast(Table, Examination.__table__)
-    row = {column: getattr(examination, column) for column in _EXAMINATION_COLUMNS}
     statement = (
         dialect_insert(session)(table)
         .on_conflict_do_nothing(
@@ -417,10 +410,9 @@ def _insert_examination(session: Session, examination: Examination) -> bool:
         )
         .returning(table.c.id)
     )
-    if session.connection().execute(statement, row).first() is None:
+    if session.connection().execute(statement, row_of(examination)).first() is None:
         return False
-    make_transient_to_detached(examination)
-    session.add(examination)
+    as_stored(session, examination)
     return True
 
 
